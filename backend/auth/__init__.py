@@ -1,0 +1,1 @@
+"""Users, password hashing, browser sessions, API tokens and ownership checks."""

@@ -1,0 +1,1 @@
+"""Jobs: the row is the truth; the broker carries only the id."""

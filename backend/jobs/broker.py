@@ -1,0 +1,73 @@
+"""The Celery app as the API sees it: a producer that sends tasks by name. The worker adds the tasks."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from celery import Celery
+from kombu import Queue
+
+from backend.settings import QUEUES, Settings, get_settings
+
+RUN_JOB_TASK = "studio.run_job"
+CANARY_TASK = "studio.canary"
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("studio", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        # Jobs in detail: ack after the work, re-queue if the worker dies, take one message at a time,
+        # and let the broker wait longer than any job before it re-delivers on its own.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options=settings.broker_transport_options(),
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=5,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_queues=[Queue(q, routing_key=q) for q in QUEUES],
+        task_default_queue="cpu",
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        enable_utc=True,
+    )
+    return app
+
+
+@lru_cache
+def _celery_for(url: str) -> Celery:
+    return make_celery(get_settings())
+
+
+def get_celery() -> Celery:
+    return _celery_for(get_settings().broker_url)
+
+
+def task_id(job_id: int, attempt: int) -> str:
+    return f"job-{job_id}-{attempt}"
+
+
+def send_job(job_id: int, queue: str, attempt: int = 0) -> None:
+    """Put a job's id on its queue. The task id names the attempt, so a queued message can be revoked."""
+    get_celery().send_task(RUN_JOB_TASK, args=[job_id], queue=queue, routing_key=queue,
+                           task_id=task_id(job_id, attempt))
+
+
+def revoke_job(job_id: int, attempt: int) -> None:
+    get_celery().control.revoke(task_id(job_id, attempt))
+
+
+def send_canaries(expires: float) -> None:
+    """One canary per queue; a worker that consumes it is what health reports as live."""
+    app = get_celery()
+    for queue in QUEUES:
+        app.send_task(CANARY_TASK, queue=queue, routing_key=queue, expires=expires)
+
+
+def check_broker() -> str:
+    """Open a connection to the broker; raises when it cannot be reached."""
+    with get_celery().connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=3)
+        return str(conn.transport_cls)

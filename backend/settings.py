@@ -1,0 +1,118 @@
+"""All of the studio's knobs, read once from the environment (prefix ``STUDIO_``).
+
+Every knob has a default that runs on one machine: SQLite and a broker with no server, both kept
+in the data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+QUEUES = ("cpu", "gpu")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STUDIO_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Images, exports, checkpoints, the SQLite file")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir")
+    broker_url: str = Field(default="", description="Celery broker; empty means the filesystem broker")
+    redis_url: str = Field(default="", description="Redis for live events; defaults to a redis broker_url")
+    secret_key: SecretStr = Field(default=SecretStr(""), description="Empty: generated into data_dir")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    frontend_dir: Path = Field(default=Path(__file__).resolve().parent.parent / "frontend" / "dist")
+    cookie_secure: bool = False
+    session_days: int = Field(default=14, ge=1)
+
+    login_rate_limit: str = "10/minute"
+    token_rate_limit: str = "20/hour"
+
+    # Jobs in detail (see DESIGN.md): heartbeat <= 30 s, reaper after 90 s, 3 attempts.
+    heartbeat_seconds: float = Field(default=10.0, gt=0, le=30)
+    heartbeat_timeout_seconds: float = Field(default=90.0, gt=0)
+    reaper_interval_seconds: float = Field(default=15.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    visibility_timeout_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    broker_polling_seconds: float = Field(default=0.1, gt=0)
+    canary_interval_seconds: float = Field(default=10.0, gt=0)
+    worker_live_seconds: float = Field(default=45.0, gt=0)
+    events_poll_seconds: float = Field(default=0.5, gt=0)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'studio.db'}"
+        if not self.broker_url:
+            self.broker_url = "filesystem://"
+        if not self.redis_url and self.broker_url.startswith(("redis://", "rediss://")):
+            self.redis_url = self.broker_url
+        return self
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"
+
+    @property
+    def uses_filesystem_broker(self) -> bool:
+        return self.broker_url.startswith("filesystem://")
+
+    def broker_transport_options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {
+            "visibility_timeout": self.visibility_timeout_seconds,
+            "polling_interval": self.broker_polling_seconds,
+        }
+        if self.uses_filesystem_broker:
+            queue_dir = str(self.broker_dir / "queue")
+            opts.update(
+                data_folder_in=queue_dir,
+                data_folder_out=queue_dir,
+                control_folder=str(self.broker_dir / "control"),
+                # Claimed messages are renamed into this folder on the same filesystem, which is atomic:
+                # two consumers can never both take one message. The reaper prunes it.
+                store_processed=True,
+                processed_folder=str(self.broker_dir / "processed"),
+            )
+        return opts
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.uses_filesystem_broker:
+            for sub in ("queue", "control", "processed"):
+                (self.broker_dir / sub).mkdir(parents=True, exist_ok=True)
+
+    def secret(self) -> str:
+        """The signing key: the configured one, else one generated once into the data dir (mode 0600)."""
+        configured = self.secret_key.get_secret_value()
+        if configured:
+            return configured
+        path = self.data_dir / "secret_key"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process won the race; use its key
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.ensure_dirs()
+    return settings

@@ -1,0 +1,12 @@
+import type { paths } from "./schema";
+
+type JsonOf<R> = R extends { content: { "application/json": infer T } } ? T : never;
+
+export type User = JsonOf<paths["/api/auth/me"]["get"]["responses"][200]>;
+export type AuthResult = JsonOf<paths["/api/auth/login"]["post"]["responses"][200]>;
+export type Credentials = NonNullable<paths["/api/auth/login"]["post"]["requestBody"]>["content"]["application/json"];
+export type Health = JsonOf<paths["/api/health"]["get"]["responses"][200]>;
+export type QueueHealth = Health["queues"][string];
+export type WorkerInfo = QueueHealth["workers"][number];
+export type ApiToken = JsonOf<paths["/api/tokens"]["get"]["responses"][200]>[number];
+export type CreatedToken = JsonOf<paths["/api/tokens"]["post"]["responses"][201]>;

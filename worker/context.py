@@ -1,0 +1,112 @@
+"""What a job handler gets: its config and work folder, progress and metric reporting, and the stop flag."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.db.session import session_scope
+from backend.jobs.events import notify, write_metrics
+from backend.jobs.lifecycle import report_progress
+
+log = logging.getLogger(__name__)
+
+
+class JobCancelled(Exception):
+    """Raised inside a handler when the user asked to cancel; the runner records 'cancelled'."""
+
+
+class LeaseLost(Exception):
+    """Raised when this worker no longer holds the job (reaped or taken over): stop without writing."""
+
+
+@dataclass
+class JobContext:
+    job_id: int
+    kind: str
+    config: dict[str, Any]
+    attempt: int
+    worker: str
+    work_dir: Path
+    stop_event: threading.Event
+    lease_lost: threading.Event
+    metrics_flush_seconds: float = 2.0
+    progress_interval_seconds: float = 0.5
+    _pending: list[tuple[int, str, float]] = field(default_factory=list)
+    _last_flush: float = field(default_factory=time.monotonic)
+    _last_progress: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self) -> None:
+        """Call once per iteration: raises when the job must stop (cancel, or the lease is gone)."""
+        if self.lease_lost.is_set():
+            raise LeaseLost(f"job {self.job_id}: lease lost")
+        if self.stop_event.is_set():
+            raise JobCancelled(f"job {self.job_id} cancelled")
+
+    def progress(self, fraction: float, message: str | None = None, *, force: bool = False) -> None:
+        """Report progress; throttled so a fast loop does not flood the database."""
+        now = time.monotonic()
+        if not force and fraction < 1.0 and now - self._last_progress < self.progress_interval_seconds:
+            return
+        self._last_progress = now
+        with session_scope() as session:
+            report_progress(session, self.job_id, self.worker, fraction, message)
+        notify(self.job_id)
+
+    def log_metrics(self, step: int, values: Mapping[str, float]) -> None:
+        """Buffer scalar metrics at ``step``; written in batches (and at the end of the job)."""
+        with self._lock:
+            self._pending.extend((step, name, float(v)) for name, v in values.items())
+        if time.monotonic() - self._last_flush >= self.metrics_flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            rows, self._pending = self._pending, []
+            self._last_flush = time.monotonic()
+        if not rows:
+            return
+        with session_scope() as session:
+            write_metrics(session, self.job_id, rows)
+        notify(self.job_id)
+
+    def checkpoint_path(self, name: str = "checkpoint.json") -> Path:
+        return self.work_dir / name
+
+    def save_json(self, name: str, data: Any) -> None:
+        atomic_write(self.work_dir / name, lambda fh: fh.write(json.dumps(data).encode()))
+
+    def load_json(self, name: str) -> Any | None:
+        try:
+            return json.loads((self.work_dir / name).read_text())
+        except FileNotFoundError:
+            return None
+
+
+def atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
+    """Write through a temp file in the same folder, fsync, then ``os.replace``: never a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

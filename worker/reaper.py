@@ -1,0 +1,60 @@
+"""Re-queues jobs whose worker stopped answering; runs as a thread in every worker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from backend.db.session import session_scope
+from backend.jobs.broker import send_job
+from backend.jobs.events import notify
+from backend.jobs.lifecycle import reap
+from backend.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+PROCESSED_KEEP_SECONDS = 3600
+
+
+def reap_once(settings: Settings) -> None:
+    with session_scope() as session:
+        reaped = reap(session, settings.heartbeat_timeout_seconds, settings.max_attempts)
+    for job_id, queue, attempt in reaped.requeued:
+        log.warning("job %s: worker lost, re-queued on %s (attempt %s so far)", job_id, queue, attempt)
+        send_job(job_id, queue, attempt)
+        notify(job_id)
+    for job_id in reaped.failed:
+        log.error("job %s: worker lost too often, marked failed", job_id)
+        notify(job_id)
+
+
+def prune_processed(folder: Path, keep_seconds: float = PROCESSED_KEEP_SECONDS) -> None:
+    """The filesystem broker keeps claimed messages; drop the old ones."""
+    cutoff = time.time() - keep_seconds
+    for path in folder.glob("*.msg"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+class Reaper(threading.Thread):
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__(name="reaper", daemon=True)
+        self.settings = settings or get_settings()
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self.settings.reaper_interval_seconds):
+            try:
+                reap_once(self.settings)
+                if self.settings.uses_filesystem_broker:
+                    prune_processed(self.settings.broker_dir / "processed")
+            except Exception as exc:  # the next round tries again
+                log.warning("reaper round failed: %s", exc)
+
+    def stop(self) -> None:
+        self._done.set()

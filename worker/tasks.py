@@ -1,0 +1,52 @@
+"""Thin task functions: they carry a job id to the runner, or record a canary."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+from celery.signals import worker_ready, worker_shutdown
+from sqlalchemy.dialects import postgresql, sqlite
+
+from backend.db.session import session_scope
+from backend.db.tables import WorkerSighting, utcnow
+from backend.jobs.broker import CANARY_TASK, RUN_JOB_TASK
+from worker.celery_app import app
+from worker.reaper import Reaper
+from worker.runner import run_job as run
+
+log = logging.getLogger(__name__)
+_reaper: Reaper | None = None
+
+
+@app.task(name=RUN_JOB_TASK, bind=True)
+def run_job(self: Task, job_id: int) -> str:
+    return run(int(job_id), self.request.hostname or "worker")
+
+
+@app.task(name=CANARY_TASK, bind=True, acks_late=False)
+def canary(self: Task) -> None:
+    """Proves this worker consumes its queue: health reports it live while canaries keep arriving."""
+    queue = (self.request.delivery_info or {}).get("routing_key") or "cpu"
+    worker = self.request.hostname or "worker"
+    with session_scope() as session:
+        dialect = session.get_bind().dialect.name
+        ins: Any = postgresql.insert(WorkerSighting) if dialect == "postgresql" else sqlite.insert(WorkerSighting)
+        now = utcnow()
+        session.execute(ins.values(worker=worker, queue=queue, seen_at=now).on_conflict_do_update(
+            index_elements=["worker", "queue"], set_={"seen_at": now}))
+
+
+@worker_ready.connect
+def _start_reaper(**_: Any) -> None:
+    global _reaper
+    _reaper = Reaper()
+    _reaper.start()
+    log.info("reaper started")
+
+
+@worker_shutdown.connect
+def _stop_reaper(**_: Any) -> None:
+    if _reaper is not None:
+        _reaper.stop()
