@@ -36,13 +36,15 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-@lru_cache
-def _celery_for(url: str) -> Celery:
+@lru_cache(maxsize=8)
+def _celery_for(url: str, data_dir: str) -> Celery:
     return make_celery(get_settings())
 
 
 def get_celery() -> Celery:
-    return _celery_for(get_settings().broker_url)
+    """The producer for the current settings (the filesystem broker's folders live in the data dir)."""
+    settings = get_settings()
+    return _celery_for(settings.broker_url, str(settings.data_dir))
 
 
 def task_id(job_id: int, attempt: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Depends, Header, Query, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy import select
 
@@ -74,17 +74,22 @@ def get_metrics(
     return [MetricPoint.model_validate(r) for r in rows]
 
 
+def _owned_job_id(job_id: int, user: CurrentUser, session: SessionDep) -> int:
+    """Checked before a stream starts: once it has, its status code can no longer change."""
+    owned_id = get_owned(session, Job, job_id, user.id, "job").id
+    session.close()  # give the connection back to the pool: the stream may last for hours
+    return owned_id
+
+
 @router.get("/{job_id}/events", response_class=EventSourceResponse)
 async def stream_events(
-    job_id: int,
-    user: CurrentUser,
-    session: SessionDep,
+    job_id: Annotated[int, Depends(_owned_job_id)],
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[int | None, Query(ge=0, description="Same as the Last-Event-ID header")] = None,
 ) -> AsyncIterator[ServerSentEvent]:
-    """Status, progress and metric events as Server-Sent Events; resumes after ``Last-Event-ID``."""
-    get_owned(session, Job, job_id, user.id, "job")
-    session.close()  # the stream may last hours; it reads with short sessions of its own
+    """Status, progress and metric events as Server-Sent Events; resumes after ``Last-Event-ID``.
+
+    The stream reads with short sessions of its own, so it holds no connection while it waits."""
     start = after if after is not None else (int(last_event_id) if (last_event_id or "").isdigit() else 0)
     async for event in job_events(job_id, start):
         yield event

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useRef, useState, type FormEvent } from "react";
 import { useCreateToken, useRevokeToken, useTokens } from "../api/queries";
 import { errorMessage } from "../api/errors";
 import type { ApiToken, CreatedToken } from "../api/types";
@@ -9,25 +9,39 @@ import { formatDateTime } from "../time";
 
 function NewTokenPanel({ token, onDismiss }: { token: CreatedToken; onDismiss: () => void }) {
   const [copied, setCopied] = useState<"idle" | "copied" | "failed">("idle");
+  const codeRef = useRef<HTMLElement>(null);
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(token.token);
       setCopied("copied");
+      return;
     } catch {
-      setCopied("failed");
+      // No async clipboard (plain-http origin, denied permission): select the text and try the old way.
     }
+    const selection = window.getSelection();
+    if (codeRef.current && selection) {
+      const range = document.createRange();
+      range.selectNodeContents(codeRef.current);
+      selection.removeAllRanges();
+      selection.addRange(range);
+    }
+    setCopied(document.execCommand?.("copy") ? "copied" : "failed");
   };
   return (
     <div className="card card--highlight" role="region" aria-label="New token" data-testid="new-token">
       <h2>Token “{token.name}” created</h2>
       <p>Copy it now: it will not be shown again.</p>
       <div className="secret">
-        <code data-testid="new-token-value">{token.token}</code>
+        <code ref={codeRef} data-testid="new-token-value">{token.token}</code>
         <button type="button" className="button" onClick={copy}>
           {copied === "copied" ? "Copied" : "Copy"}
         </button>
       </div>
-      {copied === "failed" ? <p className="field__error">Copy failed; select the token and copy it by hand.</p> : null}
+      {copied === "failed" ? (
+        <p className="field__error" role="status">
+          Could not copy automatically; the token is selected, copy it by hand.
+        </p>
+      ) : null}
       <button type="button" className="button button--ghost" onClick={onDismiss}>
         Done
       </button>
