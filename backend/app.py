@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +49,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await task
 
 
-def _error(status: int, detail: Any, code: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def _error(
+    status: int, detail: Any, code: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     return JSONResponse({"detail": detail, "code": code, **extra}, status_code=status, headers=headers)
 
 
-_CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 413: "too_large", 429: "rate_limited"}
+_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    429: "rate_limited",
+}
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -77,8 +87,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def database_error(_: Request, exc: DBAPIError) -> JSONResponse:
         log.error("database error: %s", exc)
-        return _error(503, "the database is unavailable, try again shortly", "database_unavailable",
-                      {"Retry-After": "5"})
+        return _error(
+            503,
+            "the database is unavailable, try again shortly",
+            "database_unavailable",
+            {"Retry-After": "5"},
+        )
 
 
 def _mount_frontend(app: FastAPI, dist: Path) -> None:
@@ -102,8 +116,14 @@ def _mount_frontend(app: FastAPI, dist: Path) -> None:
 
 def create_app() -> FastAPI:
     settings = get_settings()
-    app = FastAPI(title="Studio", version="1", openapi_url="/api/openapi.json", docs_url="/api/docs",
-                  redoc_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="Studio",
+        version="1",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
     _install_error_handlers(app)
     for router in (health_router, auth_router, tokens_router, jobs_router):
         app.include_router(router)

@@ -21,11 +21,30 @@ app.add_typer(user_app, name="user")
 def _worker_argv(queues: str, name: str | None, loglevel: str) -> list[str]:
     for q in queues.split(","):
         if q not in QUEUES:
-            raise typer.BadParameter(f"unknown queue {q!r}; queues are {', '.join(QUEUES)}", param_hint="--queues")
+            raise typer.BadParameter(
+                f"unknown queue {q!r}; queues are {', '.join(QUEUES)}", param_hint="--queues"
+            )
     hostname = name or f"worker-{queues.replace(',', '-')}-{os.getpid()}@{socket.gethostname()}"
     # solo pool: one job at a time in this process, so a kill of the process is a kill of the job
-    return [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", queues, "-n", hostname,
-            "--pool", "solo", "--loglevel", loglevel, "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "-Q",
+        queues,
+        "-n",
+        hostname,
+        "--pool",
+        "solo",
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
 
 
 @app.command()
@@ -38,33 +57,49 @@ def migrate() -> None:
 
 
 @app.command()
-def serve(host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None,
-          log_level: str = "info") -> None:
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    log_level: str = "info",
+) -> None:
     """Serve the API and the browser UI."""
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run("backend.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                log_level=log_level, proxy_headers=False)
+    uvicorn.run(
+        "backend.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=log_level,
+        proxy_headers=False,
+    )
 
 
 @app.command()
-def worker(queues: Annotated[str, typer.Option(help="Comma-separated: cpu, gpu")] = "cpu,gpu",
-           name: Annotated[str | None, typer.Option(help="Worker name (default: from queues and pid)")] = None,
-           loglevel: str = "INFO") -> None:
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated: cpu, gpu")] = "cpu,gpu",
+    name: Annotated[str | None, typer.Option(help="Worker name (default: from queues and pid)")] = None,
+    loglevel: str = "INFO",
+) -> None:
     """Run a worker that consumes the given queues."""
     argv = _worker_argv(queues, name, loglevel)
     os.execv(argv[0], argv)  # noqa: S606 - replaces this process with the worker; no shell involved
 
 
 @app.command()
-def up(host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None,
-       queues: str = "cpu,gpu") -> None:
+def up(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    queues: str = "cpu,gpu",
+) -> None:
     """Migrate, then run the API and one worker on this machine."""
     migrate()
     settings = get_settings()
     proc = subprocess.Popen(_worker_argv(queues, None, "INFO"))  # noqa: S603 - our own argv, no shell
-    typer.echo(f"worker started (pid {proc.pid}); studio on http://{host or settings.host}:{port or settings.port}")
+    typer.echo(
+        f"worker started (pid {proc.pid}); studio on http://{host or settings.host}:{port or settings.port}"
+    )
     try:
         serve(host=host, port=port)
     finally:
@@ -76,9 +111,15 @@ def up(host: Annotated[str | None, typer.Option()] = None, port: Annotated[int |
 
 
 @user_app.command("create")
-def user_create(email: str,
-                password: Annotated[str, typer.Option(prompt=True, confirmation_prompt=True, hide_input=True,
-                                                      envvar="STUDIO_NEW_USER_PASSWORD")]) -> None:
+def user_create(
+    email: str,
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, confirmation_prompt=True, hide_input=True, envvar="STUDIO_NEW_USER_PASSWORD"
+        ),
+    ],
+) -> None:
     """Create a user (the password is asked for, or read from STUDIO_NEW_USER_PASSWORD)."""
     from pydantic import ValidationError
 

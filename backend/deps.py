@@ -55,7 +55,9 @@ def _user_from_cookie(session: Session, request: Request, cookie: str, secret: s
     ).one_or_none()
     if row is None or row.expires_at < utcnow():
         raise _unauthorized("session expired, sign in again")
-    if request.method not in SAFE_METHODS and not csrf_matches(cookie, secret, request.headers.get(CSRF_HEADER)):
+    if request.method not in SAFE_METHODS and not csrf_matches(
+        cookie, secret, request.headers.get(CSRF_HEADER)
+    ):
         raise StudioError(403, f"missing or wrong {CSRF_HEADER} header", "csrf_failed")
     user = session.get(User, row.user_id)
     if user is None or not user.is_active:

@@ -10,8 +10,14 @@ from fastapi import HTTPException
 class StudioError(HTTPException):
     """An HTTP error with a machine-readable code beside the human-readable detail."""
 
-    def __init__(self, status_code: int, detail: str, code: str, headers: dict[str, str] | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        code: str,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(status_code=status_code, detail=detail, headers=headers)
         self.code = code
         self.extra = extra or {}

@@ -58,18 +58,19 @@ def _database_and_workers() -> tuple[Check, dict[str, QueueOut]]:
             # A worker deep in a long job consumes no canary, but its job's heartbeat proves it alive.
             fresh = utcnow() - timedelta(seconds=settings.heartbeat_timeout_seconds)
             busy = session.execute(
-                select(Job.queue, Job.worker, Job.heartbeat_at)
-                .where(Job.status == JobStatus.running, Job.heartbeat_at >= fresh)
+                select(Job.queue, Job.worker, Job.heartbeat_at).where(
+                    Job.status == JobStatus.running, Job.heartbeat_at >= fresh
+                )
             ).all()
-            for queue, worker, beat in busy:
-                if worker and beat:
-                    seen[(queue, worker)] = WorkerOut(name=worker, last_seen=beat, busy=True)
+            for queue, name, beat in busy:
+                if name and beat:
+                    seen[(queue, name)] = WorkerOut(name=name, last_seen=beat, busy=True)
     except Exception as exc:
         log.warning("health: database check failed: %s", exc)
         return Check(ok=False, detail=f"unreachable: {type(exc).__name__}"), queues
-    for (queue, _), worker in sorted(seen.items()):
+    for (queue, _), found in sorted(seen.items()):
         if queue in queues:
-            queues[queue].workers.append(worker)
+            queues[queue].workers.append(found)
     return Check(ok=True, detail=settings.database_url.split(":", 1)[0]), queues
 
 

@@ -26,6 +26,9 @@ def hit(rule: str, *key: str) -> None:
     limiter = _limiter(storage)
     if not limiter.hit(limit, *key):
         reset = limiter.get_window_stats(limit, *key).reset_time
-        raise StudioError(429, f"too many attempts, limit is {rule}", "rate_limited",
-                          headers={"Retry-After": str(max(1, int(reset - time.time())))})
-
+        raise StudioError(
+            429,
+            f"too many attempts, limit is {rule}",
+            "rate_limited",
+            headers={"Retry-After": str(max(1, int(reset - time.time())))},
+        )

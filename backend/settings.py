@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     session_days: int = Field(default=14, ge=1)
 
     login_rate_limit: str = "10/minute"
-    token_rate_limit: str = "20/hour"
+    token_rate_limit: str = "20/hour"  # noqa: S105 - a rate, not a secret
 
     # Jobs in detail (see DESIGN.md): heartbeat <= 30 s, reaper after 90 s, 3 attempts.
     heartbeat_seconds: float = Field(default=10.0, gt=0, le=30)

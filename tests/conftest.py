@@ -55,8 +55,12 @@ class Stack:
         return f"{self.database}-{self.broker}"
 
     def env(self) -> dict[str, str]:
-        env = {"STUDIO_DATA_DIR": str(self.data_dir), "STUDIO_DATABASE_URL": self.database_url,
-               "STUDIO_BROKER_URL": self.broker_url, **FAST_ENV}
+        env = {
+            "STUDIO_DATA_DIR": str(self.data_dir),
+            "STUDIO_DATABASE_URL": self.database_url,
+            "STUDIO_BROKER_URL": self.broker_url,
+            **FAST_ENV,
+        }
         if self.broker == "filesystem":
             env["STUDIO_REDIS_URL"] = ""
         return env
@@ -119,8 +123,9 @@ def _activate(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_stack(request: pytest.FixtureRequest, tmp_path: Path, template_dir: Path,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+def db_stack(
+    request: pytest.FixtureRequest, tmp_path: Path, template_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
     """A migrated, empty database (SQLite and PostgreSQL) with the filesystem broker."""
     yield _activate(make_stack(request.param, "filesystem", tmp_path, template_dir), monkeypatch)
     get_settings.cache_clear()
@@ -136,8 +141,9 @@ FULL_STACKS = [("sqlite", "filesystem"), ("postgres", "redis")]
 
 
 @pytest.fixture(params=FULL_STACKS, ids=[f"{d}-{b}" for d, b in FULL_STACKS])
-def full_stack(request: pytest.FixtureRequest, tmp_path: Path, template_dir: Path,
-               monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+def full_stack(
+    request: pytest.FixtureRequest, tmp_path: Path, template_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
     """Database and broker pairs the worker tests run on: SQLite + filesystem, PostgreSQL + Redis."""
     database, broker = request.param
     yield _activate(make_stack(database, broker, tmp_path, template_dir), monkeypatch)
@@ -169,7 +175,12 @@ class WorkerProcess:
         self._fh = self.log.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "backend.cli", "worker", "--queues", queues, "--name", self.name],
-            env=env, stdout=self._fh, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+            env=env,
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
 
     def kill(self) -> None:
         os.killpg(self.proc.pid, signal.SIGKILL)
@@ -223,11 +234,24 @@ def studio_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A whole studio (`studio up`: migrate, API, one worker) on a free port, as a user would start it."""
     data = tmp_path_factory.mktemp("studio-up")
     port = free_port()
-    env = {**os.environ, "STUDIO_DATA_DIR": str(data / "data"), "STUDIO_DATABASE_URL": "",
-           "STUDIO_BROKER_URL": "", "STUDIO_REDIS_URL": "", **FAST_ENV, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "STUDIO_DATA_DIR": str(data / "data"),
+        "STUDIO_DATABASE_URL": "",
+        "STUDIO_BROKER_URL": "",
+        "STUDIO_REDIS_URL": "",
+        **FAST_ENV,
+        "PYTHONUNBUFFERED": "1",
+    }
     log = (data / "up.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "backend.cli", "up", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "up", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     import httpx
 

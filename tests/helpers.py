@@ -22,7 +22,9 @@ def sign_up(client: TestClient, email: str | None = None, password: str = "corre
     return body
 
 
-def wait_for(fn: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> T:
+def wait_for(
+    fn: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.1, what: str = "condition"
+) -> T:
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:

@@ -38,7 +38,10 @@ def test_login_logout_and_wrong_password(client: TestClient) -> None:
     assert client.post("/api/auth/logout").status_code == 204
     assert client.get("/api/auth/me").status_code == 401
     bad = client.post("/api/auth/login", json={"email": "b@example.com", "password": "wrong password"})
-    assert bad.status_code == 401 and bad.json() == {"detail": "wrong email or password", "code": "bad_credentials"}
+    assert bad.status_code == 401 and bad.json() == {
+        "detail": "wrong email or password",
+        "code": "bad_credentials",
+    }
     unknown = client.post("/api/auth/login", json={"email": "nobody@example.com", "password": "whatever1"})
     assert unknown.status_code == 401 and unknown.json()["code"] == "bad_credentials"
     ok = client.post("/api/auth/login", json={"email": "B@example.com", "password": "right password"})
@@ -81,9 +84,11 @@ def test_duplicate_email_is_409(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"email": "not-an-email", "password": "long enough"}, "email"),
-     ({"email": "a@example.com", "password": "short"}, "password"),
-     ({"email": "a@example.com"}, "password")],
+    [
+        ({"email": "not-an-email", "password": "long enough"}, "email"),
+        ({"email": "a@example.com", "password": "short"}, "password"),
+        ({"email": "a@example.com"}, "password"),
+    ],
 )
 def test_bad_registration_names_the_field(client: TestClient, body: dict[str, str], field: str) -> None:
     r = client.post("/api/auth/register", json=body)
@@ -143,8 +148,10 @@ def test_login_is_rate_limited(client: TestClient, monkeypatch: pytest.MonkeyPat
     from backend.settings import get_settings
 
     monkeypatch.setattr(get_settings(), "login_rate_limit", "3/minute")
-    codes = [client.post("/api/auth/login", json={"email": "rl@example.com", "password": "wrong one"}).status_code
-             for _ in range(4)]
+    codes = [
+        client.post("/api/auth/login", json={"email": "rl@example.com", "password": "wrong one"}).status_code
+        for _ in range(4)
+    ]
     assert codes == [401, 401, 401, 429]
     r = client.post("/api/auth/login", json={"email": "rl@example.com", "password": "wrong one"})
     assert r.json()["code"] == "rate_limited" and int(r.headers["retry-after"]) >= 1
@@ -163,11 +170,23 @@ def test_user_create_command(db_stack: Stack) -> None:
     env = {**db_stack.env(), "STUDIO_NEW_USER_PASSWORD": "from the shell"}
     import os
 
-    run = subprocess.run([sys.executable, "-m", "backend.cli", "user", "create", "shell@example.com"],
-                         env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "user", "create", "shell@example.com"],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
-    again = subprocess.run([sys.executable, "-m", "backend.cli", "user", "create", "shell@example.com"],
-                           env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "user", "create", "shell@example.com"],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert again.returncode == 1 and "already exists" in again.stderr
     from backend.app import create_app
 

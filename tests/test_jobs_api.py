@@ -35,15 +35,18 @@ def test_create_records_a_queued_job(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("payload", "detail_prefix", "loc"),
-    [({"kind": "probe", "config": {"steps": 0}}, "config.steps:", ["body", "config", "steps"]),
-     ({"kind": "probe", "config": {"steps": "many"}}, "config.steps:", ["body", "config", "steps"]),
-     ({"kind": "probe", "config": {"stepz": 3}}, "config.stepz:", ["body", "config", "stepz"]),
-     ({"kind": "probe", "config": {"queue": "tpu"}}, "config.queue:", ["body", "config", "queue"]),
-     ({"kind": "teleport", "config": {}}, "kind:", ["body", "kind"]),
-     ({"config": {}}, "kind:", ["body", "kind"])],
+    [
+        ({"kind": "probe", "config": {"steps": 0}}, "config.steps:", ["body", "config", "steps"]),
+        ({"kind": "probe", "config": {"steps": "many"}}, "config.steps:", ["body", "config", "steps"]),
+        ({"kind": "probe", "config": {"stepz": 3}}, "config.stepz:", ["body", "config", "stepz"]),
+        ({"kind": "probe", "config": {"queue": "tpu"}}, "config.queue:", ["body", "config", "queue"]),
+        ({"kind": "teleport", "config": {}}, "kind:", ["body", "kind"]),
+        ({"config": {}}, "kind:", ["body", "kind"]),
+    ],
 )
-def test_bad_job_is_422_naming_the_field(client: TestClient, payload: dict[str, object], detail_prefix: str,
-                                         loc: list[str]) -> None:
+def test_bad_job_is_422_naming_the_field(
+    client: TestClient, payload: dict[str, object], detail_prefix: str, loc: list[str]
+) -> None:
     sign_up(client)
     r = client.post("/api/jobs", json=payload)
     assert r.status_code == 422, r.text

@@ -28,7 +28,9 @@ def _job() -> int:
 
 def _age_heartbeat(job_id: int, seconds: float) -> None:
     with session_scope() as s:
-        s.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow() - timedelta(seconds=seconds)))
+        s.execute(
+            update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow() - timedelta(seconds=seconds))
+        )
 
 
 def _get(job_id: int) -> Job:

@@ -22,27 +22,36 @@ def _job(client: TestClient, job_id: int) -> dict[str, Any]:
 
 
 def _wait_status(client: TestClient, job_id: int, status: str, timeout: float = 60) -> dict[str, Any]:
-    return wait_for(lambda: (j := _job(client, job_id))["status"] == status and j, timeout,
-                    what=f"job {job_id} {status}")
+    return wait_for(
+        lambda: (j := _job(client, job_id))["status"] == status and j, timeout, what=f"job {job_id} {status}"
+    )
 
 
 def _metric_rows(job_id: int) -> tuple[int, int]:
     with session_scope() as s:
         total = s.scalar(select(func.count()).select_from(JobMetric).where(JobMetric.job_id == job_id))
-        distinct = s.scalar(select(func.count(func.distinct(JobMetric.step))).where(JobMetric.job_id == job_id))
+        distinct = s.scalar(
+            select(func.count(func.distinct(JobMetric.step))).where(JobMetric.job_id == job_id)
+        )
     return int(total or 0), int(distinct or 0)
 
 
-def test_worker_runs_a_job_and_health_sees_it(full_stack: Stack, client: TestClient,
-                                              start_worker: StartWorker) -> None:
+def test_worker_runs_a_job_and_health_sees_it(
+    full_stack: Stack, client: TestClient, start_worker: StartWorker
+) -> None:
     start_worker(full_stack)
     sign_up(client)
-    health = wait_for(lambda: (h := client.get("/api/health").json())["status"] == "ok" and h, 60,
-                      what="a live worker on both queues")
+    health = wait_for(
+        lambda: (h := client.get("/api/health").json())["status"] == "ok" and h,
+        60,
+        what="a live worker on both queues",
+    )
     assert health["database"]["ok"] and health["broker"]["ok"]
     assert health["broker"]["transport"] == full_stack.broker
 
-    job = client.post("/api/jobs", json={"kind": "probe", "config": {"steps": 5, "step_seconds": 0.05}}).json()
+    job = client.post(
+        "/api/jobs", json={"kind": "probe", "config": {"steps": 5, "step_seconds": 0.05}}
+    ).json()
     done = _wait_status(client, job["id"], "succeeded")
     assert done["progress"] == 1.0 and done["attempt"] == 1 and done["result"]["resumed_from"] == 0
     points = client.get(f"/api/jobs/{job['id']}/metrics", params={"name": "probe/step"}).json()
@@ -52,12 +61,14 @@ def test_worker_runs_a_job_and_health_sees_it(full_stack: Stack, client: TestCli
     assert _wait_status(client, gpu["id"], "succeeded")["queue"] == "gpu"
 
 
-def test_failure_is_recorded_with_its_reason(full_stack: Stack, client: TestClient,
-                                             start_worker: StartWorker) -> None:
+def test_failure_is_recorded_with_its_reason(
+    full_stack: Stack, client: TestClient, start_worker: StartWorker
+) -> None:
     start_worker(full_stack)
     sign_up(client)
-    job = client.post("/api/jobs", json={"kind": "probe", "config": {"steps": 5, "fail_at_step": 2,
-                                                                     "step_seconds": 0}}).json()
+    job = client.post(
+        "/api/jobs", json={"kind": "probe", "config": {"steps": 5, "fail_at_step": 2, "step_seconds": 0}}
+    ).json()
     failed = _wait_status(client, job["id"], "failed")
     assert failed["error"] == "RuntimeError: probe failed at step 2 as configured (fail_at_step=2)"
     assert _metric_rows(job["id"]) == (4, 2)  # the steps before the failure kept their metrics
@@ -66,7 +77,9 @@ def test_failure_is_recorded_with_its_reason(full_stack: Stack, client: TestClie
 def test_cancel_stops_a_running_job(full_stack: Stack, client: TestClient, start_worker: StartWorker) -> None:
     start_worker(full_stack)
     sign_up(client)
-    job = client.post("/api/jobs", json={"kind": "probe", "config": {"steps": 1000, "step_seconds": 0.05}}).json()
+    job = client.post(
+        "/api/jobs", json={"kind": "probe", "config": {"steps": 1000, "step_seconds": 0.05}}
+    ).json()
     wait_for(lambda: _job(client, job["id"])["progress"] > 0, 60, what="the job to make progress")
     assert client.post(f"/api/jobs/{job['id']}/cancel").json()["cancel_requested"] is True
     cancelled = _wait_status(client, job["id"], "cancelled", timeout=15)
@@ -76,8 +89,9 @@ def test_cancel_stops_a_running_job(full_stack: Stack, client: TestClient, start
     _wait_status(client, nxt["id"], "succeeded")
 
 
-def test_a_job_delivered_twice_runs_once(full_stack: Stack, client: TestClient,
-                                         start_worker: StartWorker) -> None:
+def test_a_job_delivered_twice_runs_once(
+    full_stack: Stack, client: TestClient, start_worker: StartWorker
+) -> None:
     sign_up(client)
     job = client.post("/api/jobs", json={"kind": "probe", "config": {"steps": 4, "step_seconds": 0.2}}).json()
     send_job(job["id"], "cpu", attempt=99)  # a second delivery of the same job id
@@ -93,11 +107,14 @@ def test_a_job_delivered_twice_runs_once(full_stack: Stack, client: TestClient,
     assert _metric_rows(job["id"]) == (8, 4)
 
 
-def test_killed_worker_job_resumes_on_a_live_worker(full_stack: Stack, client: TestClient,
-                                                    start_worker: StartWorker) -> None:
+def test_killed_worker_job_resumes_on_a_live_worker(
+    full_stack: Stack, client: TestClient, start_worker: StartWorker
+) -> None:
     sign_up(client)
     first = start_worker(full_stack)
-    job = client.post("/api/jobs", json={"kind": "probe", "config": {"steps": 30, "step_seconds": 0.1}}).json()
+    job = client.post(
+        "/api/jobs", json={"kind": "probe", "config": {"steps": 30, "step_seconds": 0.1}}
+    ).json()
     wait_for(lambda: _job(client, job["id"])["progress"] >= 0.3, 60, what="progress before the kill")
     first.kill()
     before = _job(client, job["id"])

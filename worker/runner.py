@@ -36,8 +36,9 @@ class Heartbeat(threading.Thread):
         while not self._done.wait(tick):
             try:
                 with session_scope() as session:
-                    renewal = renew_lease(session, self.ctx.job_id, self.ctx.worker,
-                                          self.settings.heartbeat_timeout_seconds)
+                    renewal = renew_lease(
+                        session, self.ctx.job_id, self.ctx.worker, self.settings.heartbeat_timeout_seconds
+                    )
             except Exception as exc:
                 log.warning("job %s: heartbeat failed: %s", self.ctx.job_id, exc)
                 if time.monotonic() - last_ok > self.settings.heartbeat_timeout_seconds:
@@ -79,9 +80,16 @@ def run_job(job_id: int, worker: str) -> str:
     if handler is None:
         _finish(job_id, worker, JobStatus.failed, error=f"this worker has no handler for job kind {kind!r}")
         return "failed"
-    ctx = JobContext(job_id=job_id, kind=kind, config=config, attempt=attempt, worker=worker,
-                     work_dir=settings.data_dir / "jobs" / str(job_id),
-                     stop_event=threading.Event(), lease_lost=threading.Event())
+    ctx = JobContext(
+        job_id=job_id,
+        kind=kind,
+        config=config,
+        attempt=attempt,
+        worker=worker,
+        work_dir=settings.data_dir / "jobs" / str(job_id),
+        stop_event=threading.Event(),
+        lease_lost=threading.Event(),
+    )
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     heartbeat = Heartbeat(ctx, settings)
     heartbeat.start()

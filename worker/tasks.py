@@ -32,10 +32,15 @@ def canary(self: Task) -> None:
     worker = self.request.hostname or "worker"
     with session_scope() as session:
         dialect = session.get_bind().dialect.name
-        ins: Any = postgresql.insert(WorkerSighting) if dialect == "postgresql" else sqlite.insert(WorkerSighting)
+        ins: Any = (
+            postgresql.insert(WorkerSighting) if dialect == "postgresql" else sqlite.insert(WorkerSighting)
+        )
         now = utcnow()
-        session.execute(ins.values(worker=worker, queue=queue, seen_at=now).on_conflict_do_update(
-            index_elements=["worker", "queue"], set_={"seen_at": now}))
+        session.execute(
+            ins.values(worker=worker, queue=queue, seen_at=now).on_conflict_do_update(
+                index_elements=["worker", "queue"], set_={"seen_at": now}
+            )
+        )
 
 
 @worker_ready.connect

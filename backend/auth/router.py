@@ -28,17 +28,32 @@ def _sign_in(response: Response, session: SessionDep, settings: Settings, user: 
     session.commit()
     csrf = csrf_for(cookie, settings.secret())
     max_age = settings.session_days * 86400
-    response.set_cookie(SESSION_COOKIE, cookie, max_age=max_age, httponly=True, samesite="lax",
-                        secure=settings.cookie_secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
     # Readable by the page's script, which echoes it in X-CSRF-Token; useless to another origin.
-    response.set_cookie(CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="lax",
-                        secure=settings.cookie_secure, path="/")
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf,
+        max_age=max_age,
+        httponly=False,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
     return SignedIn(user=UserOut.model_validate(user), csrf_token=csrf)
 
 
 @auth_router.post("/register", status_code=status.HTTP_201_CREATED)
-def register(body: Credentials, request: Request, response: Response, session: SessionDep,
-             settings: SettingsDep) -> SignedIn:
+def register(
+    body: Credentials, request: Request, response: Response, session: SessionDep, settings: SettingsDep
+) -> SignedIn:
     """Create an account and sign in."""
     hit(settings.login_rate_limit, "register", _client(request))
     user = service.create_user(session, body.email, body.password)
@@ -46,8 +61,9 @@ def register(body: Credentials, request: Request, response: Response, session: S
 
 
 @auth_router.post("/login")
-def login(body: Credentials, request: Request, response: Response, session: SessionDep,
-          settings: SettingsDep) -> SignedIn:
+def login(
+    body: Credentials, request: Request, response: Response, session: SessionDep, settings: SettingsDep
+) -> SignedIn:
     """Sign in: sets an HttpOnly session cookie and returns the CSRF token."""
     hit(settings.login_rate_limit, "login", _client(request), service.normalise_email(body.email))
     user = service.authenticate(session, body.email, body.password)
@@ -78,7 +94,9 @@ def list_tokens(user: CurrentUser, session: SessionDep) -> list[TokenOut]:
 
 
 @tokens_router.post("", status_code=status.HTTP_201_CREATED)
-def create_token(body: TokenCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> TokenCreated:
+def create_token(
+    body: TokenCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> TokenCreated:
     """A new API token for ``Authorization: Bearer``; the token is in this answer only."""
     hit(settings.token_rate_limit, "token", str(user.id))
     token = new_token(API_TOKEN_PREFIX)

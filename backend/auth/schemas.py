@@ -22,7 +22,7 @@ class UserOut(BaseModel):
 
 class SignedIn(BaseModel):
     user: UserOut
-    csrf_token: str = Field(description=f"Send it back as the X-CSRF-Token header on unsafe methods")
+    csrf_token: str = Field(description="Send it back as the X-CSRF-Token header on unsafe methods")
 
 
 class TokenCreate(BaseModel):

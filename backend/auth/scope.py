@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Mapped, Session
+from sqlalchemy.orm import Session
 
+from backend.db.tables import ApiToken, Artifact, Dataset, Job, TrainedModel
 from backend.errors import not_found
 
-
-class Owned(Protocol):
-    id: Mapped[int]
-    owner_id: Mapped[int]
+# Every table with an owner_id; a new owned table is added here and so gets scoped queries.
+T = TypeVar("T", ApiToken, Artifact, Dataset, Job, TrainedModel)
 
 
-T = TypeVar("T", bound=Owned)
-
-
-def owned(model: type[T], owner_id: int) -> Select[tuple[T]]:
+def owned(model: type[T], owner_id: int) -> Select[T]:
     """``SELECT model WHERE owner_id = owner_id``: the start of every listing."""
-    stmt: Select[tuple[T]] = select(model).where(model.owner_id == owner_id)
-    return stmt
+    return select(model).where(model.owner_id == owner_id)
 
 
 def get_owned(session: Session, model: type[T], ident: Any, owner_id: int, what: str | None = None) -> T:

@@ -37,7 +37,9 @@ def open_session(session: Session, user: User, days: int) -> str:
     token = new_token()
     now = utcnow()
     session.execute(delete(UserSession).where(UserSession.user_id == user.id, UserSession.expires_at < now))
-    session.add(UserSession(user_id=user.id, token_hash=token_digest(token), expires_at=now + timedelta(days=days)))
+    session.add(
+        UserSession(user_id=user.id, token_hash=token_digest(token), expires_at=now + timedelta(days=days))
+    )
     return token
 
 

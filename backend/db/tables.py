@@ -1,4 +1,5 @@
-"""SQLAlchemy 2.0 tables. Every user-owned row carries ``owner_id``; queries go through ``backend.auth.scope``."""
+"""SQLAlchemy 2.0 tables. Every user-owned row carries ``owner_id``; queries for them go through
+``backend.auth.scope``."""
 
 from __future__ import annotations
 

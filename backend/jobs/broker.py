@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from celery import Celery
-from kombu import Queue
+from kombu import Queue  # type: ignore[attr-defined]
 
 from backend.settings import QUEUES, Settings, get_settings
 
@@ -27,7 +27,7 @@ def make_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
-        task_queues=[Queue(q, routing_key=q) for q in QUEUES],
+        task_queues=[Queue(q, routing_key=q) for q in QUEUES],  # type: ignore[no-untyped-call]
         task_default_queue="cpu",
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
@@ -53,8 +53,9 @@ def task_id(job_id: int, attempt: int) -> str:
 
 def send_job(job_id: int, queue: str, attempt: int = 0) -> None:
     """Put a job's id on its queue. The task id names the attempt, so a queued message can be revoked."""
-    get_celery().send_task(RUN_JOB_TASK, args=[job_id], queue=queue, routing_key=queue,
-                           task_id=task_id(job_id, attempt))
+    get_celery().send_task(
+        RUN_JOB_TASK, args=[job_id], queue=queue, routing_key=queue, task_id=task_id(job_id, attempt)
+    )
 
 
 def revoke_job(job_id: int, attempt: int) -> None:

@@ -38,13 +38,18 @@ def status_event(job: Job) -> dict[str, Any]:
 
 def write_metrics(session: Session, job_id: int, rows: Iterable[tuple[int, str, float]]) -> int:
     """Insert metric rows, skipping any (job, step, name) already there; log an event for the new ones."""
-    values = [{"job_id": job_id, "step": s, "name": n, "value": float(v), "created_at": utcnow()} for s, n, v in rows]
+    values = [
+        {"job_id": job_id, "step": s, "name": n, "value": float(v), "created_at": utcnow()}
+        for s, n, v in rows
+    ]
     if not values:
         return 0
     dialect = session.get_bind().dialect.name
     ins: Any = postgresql.insert(JobMetric) if dialect == "postgresql" else sqlite.insert(JobMetric)
-    stmt = ins.values(values).on_conflict_do_nothing(index_elements=["job_id", "step", "name"]).returning(
-        JobMetric.step, JobMetric.name, JobMetric.value
+    stmt = (
+        ins.values(values)
+        .on_conflict_do_nothing(index_elements=["job_id", "step", "name"])
+        .returning(JobMetric.step, JobMetric.name, JobMetric.value)
     )
     inserted: Sequence[Any] = session.execute(stmt).all()
     if inserted:

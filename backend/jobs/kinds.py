@@ -16,7 +16,9 @@ class ProbeConfig(BaseModel):
     steps: int = Field(default=10, ge=1, le=100_000)
     step_seconds: float = Field(default=0.1, ge=0, le=60)
     checkpoint_every: int = Field(default=1, ge=1)
-    fail_at_step: int | None = Field(default=None, ge=0, description="Raise at this step (tests the failure path)")
+    fail_at_step: int | None = Field(
+        default=None, ge=0, description="Raise at this step (tests the failure path)"
+    )
     queue: str = Field(default="cpu", pattern="^(cpu|gpu)$")
 
 

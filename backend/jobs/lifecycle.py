@@ -81,12 +81,23 @@ def report_progress(session: Session, job_id: int, worker: str, progress: float,
     return True
 
 
-def finish(session: Session, job_id: int, worker: str, status: JobStatus, *, error: str | None = None,
-           result: dict[str, Any] | None = None) -> bool:
+def finish(
+    session: Session,
+    job_id: int,
+    worker: str,
+    status: JobStatus,
+    *,
+    error: str | None = None,
+    result: dict[str, Any] | None = None,
+) -> bool:
     """End a running job this worker holds. False when the lease was lost (the job is someone else's now)."""
     now = utcnow()
     values: dict[str, Any] = {
-        "status": status, "error": error, "finished_at": now, "updated_at": now, "lease_until": None,
+        "status": status,
+        "error": error,
+        "finished_at": now,
+        "updated_at": now,
+        "lease_until": None,
     }
     if result is not None:
         values["result"] = result
@@ -121,7 +132,8 @@ def request_cancel(session: Session, job: Job) -> bool:
         _status_event(session, job.id)
         return True
     session.execute(
-        update(Job).where(Job.id == job.id, Job.status == JobStatus.running)
+        update(Job)
+        .where(Job.id == job.id, Job.status == JobStatus.running)
         .values(cancel_requested=True, updated_at=now, message="cancelling")
         .execution_options(synchronize_session=False)
     )
@@ -140,8 +152,9 @@ def reap(session: Session, timeout_seconds: float, max_attempts: int) -> Reaped:
     Each change is a compare-and-set on the stale heartbeat, so two reapers never re-queue one job twice."""
     cutoff = utcnow() - timedelta(seconds=timeout_seconds)
     stale = session.execute(
-        select(Job.id, Job.queue, Job.attempt, Job.heartbeat_at, Job.worker)
-        .where(Job.status == JobStatus.running, Job.heartbeat_at < cutoff)
+        select(Job.id, Job.queue, Job.attempt, Job.heartbeat_at, Job.worker).where(
+            Job.status == JobStatus.running, Job.heartbeat_at < cutoff
+        )
     ).all()
     out = Reaped(requeued=[], failed=[])
     now = utcnow()
@@ -149,13 +162,23 @@ def reap(session: Session, timeout_seconds: float, max_attempts: int) -> Reaped:
         same = (Job.id == row.id, Job.status == JobStatus.running, Job.heartbeat_at == row.heartbeat_at)
         if row.attempt >= max_attempts:
             values: dict[str, Any] = {
-                "status": JobStatus.failed, "finished_at": now, "updated_at": now, "lease_until": None,
+                "status": JobStatus.failed,
+                "finished_at": now,
+                "updated_at": now,
+                "lease_until": None,
                 "error": f"worker {row.worker} stopped answering; gave up after {row.attempt} attempts",
             }
         else:
-            values = {"status": JobStatus.queued, "worker": None, "lease_until": None, "updated_at": now,
-                      "message": f"re-queued: worker {row.worker} stopped answering (attempt {row.attempt})"}
-        res = session.execute(update(Job).where(*same).values(**values).execution_options(synchronize_session=False))
+            values = {
+                "status": JobStatus.queued,
+                "worker": None,
+                "lease_until": None,
+                "updated_at": now,
+                "message": f"re-queued: worker {row.worker} stopped answering (attempt {row.attempt})",
+            }
+        res = session.execute(
+            update(Job).where(*same).values(**values).execution_options(synchronize_session=False)
+        )
         if res.rowcount != 1:  # type: ignore[attr-defined]
             continue
         _status_event(session, row.id)

@@ -23,8 +23,15 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 @router.get("/kinds")
 def list_kinds() -> list[JobKindOut]:
     """The kinds of job the studio runs, with the JSON Schema of each one's config."""
-    return [JobKindOut(name=k.name, queue=k.default_queue, description=k.description,
-                       config_schema=k.config_model.model_json_schema()) for k in JOB_KINDS.values()]
+    return [
+        JobKindOut(
+            name=k.name,
+            queue=k.default_queue,
+            description=k.description,
+            config_schema=k.config_model.model_json_schema(),
+        )
+        for k in JOB_KINDS.values()
+    ]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -90,7 +97,10 @@ async def stream_events(
     """Status, progress and metric events as Server-Sent Events; resumes after ``Last-Event-ID``.
 
     The stream reads with short sessions of its own, so it holds no connection while it waits."""
-    start = after if after is not None else (int(last_event_id) if (last_event_id or "").isdigit() else 0)
+    if after is not None:
+        start = after
+    else:
+        start = int(last_event_id) if last_event_id is not None and last_event_id.isdigit() else 0
     async for event in job_events(job_id, start):
         yield event
 

@@ -30,14 +30,23 @@ def create_job(session: Session, owner: User, kind_name: str, config: dict[str, 
     kind = JOB_KINDS.get(kind_name)
     if kind is None:
         known = ", ".join(sorted(JOB_KINDS))
-        raise StudioError(422, f"kind: unknown job kind {kind_name!r} (known: {known})", "validation_error",
-                          extra={"errors": [{"loc": ["body", "kind"], "msg": "unknown job kind", "type": "enum"}]})
+        raise StudioError(
+            422,
+            f"kind: unknown job kind {kind_name!r} (known: {known})",
+            "validation_error",
+            extra={"errors": [{"loc": ["body", "kind"], "msg": "unknown job kind", "type": "enum"}]},
+        )
     try:
         parsed = kind.config_model.model_validate(config)
     except ValidationError as exc:
         raise validation_error(exc, ("body", "config")) from exc
-    job = Job(owner_id=owner.id, kind=kind.name, queue=queue_for(kind, parsed),
-              config=parsed.model_dump(mode="json"), status=JobStatus.queued)
+    job = Job(
+        owner_id=owner.id,
+        kind=kind.name,
+        queue=queue_for(kind, parsed),
+        config=parsed.model_dump(mode="json"),
+        status=JobStatus.queued,
+    )
     session.add(job)
     session.flush()
     append_event(session, job.id, "status", status_event(job))
@@ -51,7 +60,9 @@ def create_job(session: Session, owner: User, kind_name: str, config: dict[str, 
         job.finished_at = utcnow()
         append_event(session, job.id, "status", status_event(job))
         session.commit()
-        raise StudioError(503, "the job broker is unreachable; the job was not queued", "broker_unavailable") from exc
+        raise StudioError(
+            503, "the job broker is unreachable; the job was not queued", "broker_unavailable"
+        ) from exc
     return job
 
 

@@ -45,7 +45,7 @@ async def _wakeups(job_id: int) -> AsyncIterator[Any]:
         yield pubsub
     finally:
         with contextlib.suppress(Exception):
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
             await client.aclose()
 
 

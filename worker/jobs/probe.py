@@ -25,5 +25,9 @@ def run_probe(ctx: JobContext) -> dict[str, Any]:
             ctx.flush()  # metrics first: a checkpoint never claims steps whose metrics were not written
             ctx.save_json("checkpoint.json", {"step": step + 1})
         ctx.progress((step + 1) / cfg.steps, f"step {step + 1}/{cfg.steps}")
-    return {"steps": cfg.steps, "resumed_from": resumed_from, "attempt": ctx.attempt,
-            "seconds": round(time.monotonic() - started, 3)}
+    return {
+        "steps": cfg.steps,
+        "resumed_from": resumed_from,
+        "attempt": ctx.attempt,
+        "seconds": round(time.monotonic() - started, 3),
+    }

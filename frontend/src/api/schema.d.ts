@@ -224,6 +224,8 @@ export interface paths {
         /**
          * Stream Events
          * @description Status, progress and metric events as Server-Sent Events; resumes after ``Last-Event-ID``.
+         *
+         *     The stream reads with short sessions of its own, so it holds no connection while it waits.
          */
         get: operations["stream_events_api_jobs__job_id__events_get"];
         put?: never;
