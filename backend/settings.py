@@ -67,6 +67,9 @@ class Settings(BaseSettings):
         return self.broker_url.startswith("filesystem://")
 
     def broker_transport_options(self) -> dict[str, Any]:
+        if self.broker_url.startswith("sqla+"):
+            # kombu's SQLAlchemy transport hands every option to create_engine(); it polls once a second.
+            return {}
         opts: dict[str, Any] = {
             "visibility_timeout": self.visibility_timeout_seconds,
             "polling_interval": self.broker_polling_seconds,

@@ -51,13 +51,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def _missing(reason: str) -> None:
+    # `make test` (and so CI) sets STUDIO_REQUIRE_BROWSER: there a missing browser fails the run loudly.
+    if os.environ.get("STUDIO_REQUIRE_BROWSER"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def chromium_browser() -> Iterator[Any]:
     if sync_api is None:
-        pytest.skip("the playwright package is not installed")
+        _missing("the playwright package is not installed")
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+        _missing("chromium is not installed (apt-get install -y chromium)")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
