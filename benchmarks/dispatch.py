@@ -63,7 +63,12 @@ def measure(name: str, broker: str, polling: str, jobs: int) -> list[float]:
     log = (data / "worker.log").open("wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "backend.cli", "worker", "--queues", "cpu", "--loglevel", "WARNING"],
-        env={**os.environ}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        env={**os.environ},
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     latencies: list[float] = []
     try:
         for i in range(jobs + 3):  # the first three warm the worker up and are not counted
@@ -93,7 +98,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=40)
     args = parser.parse_args()
     results = {name: measure(name, url, poll, args.jobs) for name, (url, poll) in BROKERS.items()}
