@@ -1,0 +1,1 @@
+"""Datasets: import, validation, the canonical form, splits, exports, browsing."""

@@ -1,0 +1,123 @@
+"""Shapes to pixels, drawn exactly as labelme draws them (``labelme.utils.shape_to_mask``): the same
+Pillow calls, the same line width and point radius, later shapes painting over earlier ones. VOC masks
+made here therefore match ``labelme2voc.py`` up to nothing at all for the same points."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw
+
+from backend.datasets.canonical import IGNORE_INDEX, Annotation, ShapeType
+
+LINE_WIDTH = 10  # labelme's default for line and linestrip
+POINT_SIZE = 5  # labelme's default radius for a point
+CIRCLE_VERTICES = 32
+
+Mask = NDArray[np.bool_]
+
+
+def shape_mask(
+    height: int, width: int, shape_type: ShapeType | str, points: Sequence[Sequence[float]],
+    mask_rle: dict[str, object] | None = None,
+) -> Mask:
+    """The pixels a shape covers, as a boolean ``height × width`` array."""
+    kind = ShapeType(shape_type)
+    if kind == ShapeType.mask:
+        if mask_rle is None:
+            raise ValueError("a mask shape needs its mask")
+        from pycocotools import mask as coco_mask
+
+        return np.asarray(coco_mask.decode(mask_rle), dtype=bool)  # type: ignore[arg-type]
+    canvas = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    xy = [(float(p[0]), float(p[1])) for p in points]
+    if kind == ShapeType.circle:
+        (cx, cy), (px, py) = xy[0], xy[1]
+        d = math.hypot(cx - px, cy - py)
+        draw.ellipse([cx - d, cy - d, cx + d, cy + d], outline=1, fill=1)
+    elif kind == ShapeType.rectangle:
+        (x1, y1), (x2, y2) = xy[0], xy[1]
+        draw.rectangle([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], outline=1, fill=1)
+    elif kind in (ShapeType.line, ShapeType.linestrip):
+        draw.line(xy=xy, fill=1, width=LINE_WIDTH)
+    elif kind == ShapeType.point:
+        cx, cy = xy[0]
+        draw.ellipse([cx - POINT_SIZE, cy - POINT_SIZE, cx + POINT_SIZE, cy + POINT_SIZE], outline=1, fill=1)
+    else:
+        draw.polygon(xy=xy, outline=1, fill=1)
+    return np.asarray(canvas, dtype=bool)
+
+
+def annotation_mask(height: int, width: int, ann: Annotation) -> Mask:
+    return shape_mask(height, width, ann.shape_type, ann.points, ann.mask_rle)
+
+
+def label_maps(
+    height: int, width: int, annotations: Iterable[Annotation]
+) -> tuple[NDArray[np.uint8], NDArray[np.int32]]:
+    """Class and instance maps as ``labelme.utils.shapes_to_label`` makes them.
+
+    Class values: 0 background, ``category_id`` for classes, 255 for ignore regions. Instances are
+    numbered from 1 in order of first appearance of (class, group_id); shapes without a group are each
+    their own instance; ignore regions get instance 0 (labelme2voc writes -1 there, VOC's 255)."""
+    cls = np.zeros((height, width), dtype=np.uint8)
+    ins = np.zeros((height, width), dtype=np.int32)
+    seen: list[tuple[int, object]] = []
+    for ann in annotations:
+        mask = annotation_mask(height, width, ann)
+        if ann.ignore:
+            cls[mask] = IGNORE_INDEX
+            ins[mask] = -1
+            continue
+        key: tuple[int, object] = (ann.category_id, ann.group_id if ann.group_id is not None else ("solo", ann.id))
+        if key not in seen:
+            seen.append(key)
+        cls[mask] = ann.category_id
+        ins[mask] = seen.index(key) + 1
+    return cls, ins
+
+
+def circle_polygon(points: Sequence[Sequence[float]], vertices: int = CIRCLE_VERTICES) -> list[float]:
+    (cx, cy), (px, py) = points[0], points[1]
+    r = math.hypot(cx - px, cy - py)
+    flat: list[float] = []
+    for k in range(vertices):
+        a = 2 * math.pi * k / vertices
+        flat += [cx + r * math.cos(a), cy + r * math.sin(a)]
+    return flat
+
+
+def shape_polygon(shape_type: ShapeType | str, points: Sequence[Sequence[float]]) -> list[float]:
+    """The shape's outline as a flat COCO polygon (rectangles as 4 corners, circles as 32 vertices);
+    empty for shapes without an area outline (points, lines)."""
+    kind = ShapeType(shape_type)
+    if kind == ShapeType.circle:
+        return circle_polygon(points)
+    if kind == ShapeType.rectangle:
+        (x1, y1), (x2, y2) = points[0], points[1]
+        x1, x2, y1, y2 = min(x1, x2), max(x1, x2), min(y1, y2), max(y1, y2)
+        return [x1, y1, x2, y1, x2, y2, x1, y2]
+    if kind == ShapeType.polygon:
+        return [float(c) for p in points for c in p[:2]]
+    return []
+
+
+def clip_polygon(flat: Sequence[float], width: int, height: int) -> list[float]:
+    """Vertices clamped into the image (what COCO's ``segmentation`` stores)."""
+    out: list[float] = []
+    for i in range(0, len(flat), 2):
+        out += [min(max(float(flat[i]), 0.0), float(width)), min(max(float(flat[i + 1]), 0.0), float(height))]
+    return out
+
+
+def mask_bbox(mask: Mask) -> list[float]:
+    """``[x, y, w, h]`` of a mask's pixels (zeros for an empty mask)."""
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0:
+        return [0.0, 0.0, 0.0, 0.0]
+    x0, y0 = float(xs.min()), float(ys.min())
+    return [x0, y0, float(xs.max()) - x0 + 1.0, float(ys.max()) - y0 + 1.0]
