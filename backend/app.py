@@ -18,20 +18,34 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.auth.router import auth_router, tokens_router
+from backend.db.session import session_factory
 from backend.errors import StudioError
 from backend.health import router as health_router
 from backend.jobs.broker import send_canaries
+from backend.jobs.canary import CanaryState, canary_round
 from backend.jobs.router import router as jobs_router
 from backend.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 
+def _send_round(state: CanaryState) -> None:
+    settings = get_settings()
+    with session_factory()() as session:
+        canary_round(
+            session,
+            state,
+            settings.worker_live_seconds,
+            lambda queue, count: send_canaries(queue, count, settings.worker_live_seconds),
+        )
+
+
 async def _canary_loop(interval: float) -> None:
-    """Keep a canary on every queue; the worker that consumes one is reported live by /api/health."""
+    """Keep canaries on every queue; a worker that consumes one is reported live by /api/health."""
+    state = CanaryState()
     while True:
         try:
-            await to_thread.run_sync(send_canaries, interval * 3)
+            await to_thread.run_sync(_send_round, state)
         except Exception as exc:
             log.warning("could not send canaries: %s", exc)
         await asyncio.sleep(interval)

@@ -58,6 +58,9 @@ def migrate() -> None:
 
 @app.command()
 def serve(
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first")
+    ] = True,
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
     log_level: str = "info",
@@ -65,6 +68,8 @@ def serve(
     """Serve the API and the browser UI."""
     import uvicorn
 
+    if migrate_first:
+        migrate()
     settings = get_settings()
     uvicorn.run(
         "backend.app:create_app",
@@ -101,7 +106,7 @@ def up(
         f"worker started (pid {proc.pid}); studio on http://{host or settings.host}:{port or settings.port}"
     )
     try:
-        serve(host=host, port=port)
+        serve(migrate_first=False, host=host, port=port)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

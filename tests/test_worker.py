@@ -125,3 +125,45 @@ def test_killed_worker_job_resumes_on_a_live_worker(
     assert done["worker"] == second.name and done["attempt"] == 2
     assert done["result"]["resumed_from"] >= 9  # continued from its checkpoint, not from scratch
     assert _metric_rows(job["id"]) == (60, 30)  # every step once, none twice
+
+
+def test_events_stream_live_while_the_job_runs(
+    full_stack: Stack, client: TestClient, start_worker: StartWorker
+) -> None:
+    """Points arrive as the job makes them. On Redis the stream waits on pub/sub, not on polling: with a
+    5 s poll the stream would lag by many seconds if the wake-ups did not work."""
+    import json
+    import time
+
+    from backend.settings import get_settings
+
+    if full_stack.broker == "redis":
+        get_settings().events_poll_seconds = 5.0
+    start_worker(full_stack)
+    sign_up(client)
+    wait_for(lambda: client.get("/api/health").json()["status"] == "ok", 60, what="a live worker")
+    job = client.post(
+        "/api/jobs", json={"kind": "probe", "config": {"steps": 12, "step_seconds": 0.25}}
+    ).json()
+    arrivals: list[tuple[float, str, dict[str, Any]]] = []
+    t0 = time.monotonic()
+    with client.stream("GET", f"/api/jobs/{job['id']}/events") as response:
+        event = ""
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                arrivals.append((time.monotonic() - t0, event, json.loads(line[6:])))
+    statuses = [d["status"] for _, e, d in arrivals if e == "status"]
+    assert statuses == ["queued", "running", "succeeded"]
+    metric_times = [t for t, e, _ in arrivals if e == "metrics"]
+    end_time = arrivals[-1][0]
+    assert arrivals[-1][1] == "end"
+    timeline = [(round(t, 2), e) for t, e, _ in arrivals]
+    assert len(metric_times) >= 6 and metric_times[0] < end_time - 1.5, timeline  # live, not all at the end
+    steps = [
+        p["value"] for _, e, d in arrivals if e == "metrics" for p in d["points"] if p["name"] == "probe/step"
+    ]
+    assert steps == list(range(12))  # every point once, in order
+    # The job takes 3 s; a stream that waited out even one 20 s pub/sub timeout would end far later.
+    assert end_time < 12, timeline

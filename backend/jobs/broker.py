@@ -62,10 +62,10 @@ def revoke_job(job_id: int, attempt: int) -> None:
     get_celery().control.revoke(task_id(job_id, attempt))
 
 
-def send_canaries(expires: float) -> None:
-    """One canary per queue; a worker that consumes it is what health reports as live."""
+def send_canaries(queue: str, count: int, expires: float) -> None:
+    """Canaries on a queue; a worker that consumes one is what health reports as live."""
     app = get_celery()
-    for queue in QUEUES:
+    for _ in range(count):
         app.send_task(CANARY_TASK, queue=queue, routing_key=queue, expires=expires)
 
 
