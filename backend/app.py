@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.auth.router import auth_router, tokens_router
+from backend.datasets.router import router as datasets_router
 from backend.db.session import session_factory
 from backend.errors import StudioError
 from backend.health import router as health_router
@@ -139,7 +140,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     _install_error_handlers(app)
-    for router in (health_router, auth_router, tokens_router, jobs_router):
+    for router in (health_router, auth_router, tokens_router, jobs_router, datasets_router):
         app.include_router(router)
     _mount_frontend(app, settings.frontend_dir)
     return app

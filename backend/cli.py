@@ -7,7 +7,8 @@ import signal
 import socket
 import subprocess
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -113,6 +114,114 @@ def up(
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _user_by_email(session: Any, email: str) -> Any:
+    from sqlalchemy import select
+
+    from backend.auth.service import normalise_email
+    from backend.db.tables import User
+
+    user = session.scalars(select(User).where(User.email == normalise_email(email))).one_or_none()
+    if user is None:
+        typer.echo(f"error: no user with email {email} (create one with `studio user create`)", err=True)
+        raise typer.Exit(1)
+    return user
+
+
+@app.command("import")
+def import_dataset(
+    path: Annotated[Path, typer.Argument(exists=True, help="A project folder or a zip of it")],
+    user: Annotated[str, typer.Option("--user", help="Email of the dataset's owner")],
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: the file name)")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto, labelme, folder, filelist, coco, voc, icdar")
+    ] = "auto",
+    seed: int = 0,
+) -> None:
+    """Import a dataset from the shell, as an upload in the browser would (no worker needed)."""
+    from rich.progress import Progress
+
+    from backend.datasets.canonical import ImportFailed
+    from backend.datasets.service import FORMAT_CHOICES, land_import
+    from backend.db.session import session_scope
+    from backend.db.tables import Dataset
+
+    if fmt not in FORMAT_CHOICES:
+        raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(FORMAT_CHOICES)}", param_hint="--format")
+    settings = get_settings()
+    with session_scope() as session:
+        owner = _user_by_email(session, user)
+        row = Dataset(
+            owner_id=owner.id, name=(name or path.stem)[:200], status="importing", source_format=fmt
+        )
+        session.add(row)
+        session.flush()
+        dataset_id = row.id
+    with Progress(transient=True) as bar:
+        task = bar.add_task("importing", total=1.0)
+        try:
+            landed = land_import(
+                settings,
+                dataset_id,
+                path.resolve(),
+                path.name,
+                fmt,
+                seed=seed,
+                staging_name=f"cli-import-{dataset_id}",
+                progress=lambda f, m: bar.update(task, completed=f, description=m),
+            )
+        except ImportFailed as exc:
+            for finding in exc.report.findings:
+                typer.echo(f"{finding.level}: {finding.message}", err=True)
+            raise typer.Exit(1) from exc
+    for finding in landed.report.warnings:
+        typer.echo(f"warning: {finding.message}", err=True)
+    typer.echo(
+        f"dataset {dataset_id}: {len(landed.dataset.images)} images, classes {landed.dataset.classes}, "
+        f"tasks {[str(t) for t in landed.dataset.tasks]}"
+    )
+
+
+@app.command("export")
+def export_dataset(
+    dataset_id: int,
+    user: Annotated[str, typer.Option("--user", help="Email of the dataset's owner")],
+    fmt: Annotated[str, typer.Option("--format", help="voc, coco or imagenet")] = "voc",
+    out: Annotated[Path | None, typer.Option(help="Zip to write (default: NAME-vN-FORMAT.zip here)")] = None,
+) -> None:
+    """Export a dataset to Pascal VOC, COCO or ImageNet folders, as a zip."""
+    import shutil
+
+    from rich.progress import Progress
+
+    from backend.auth.scope import get_owned
+    from backend.datasets.export import build_export_zip
+    from backend.datasets.service import load_canonical
+    from backend.db.session import session_scope
+    from backend.db.tables import Dataset
+    from backend.errors import StudioError
+
+    if fmt not in ("voc", "coco", "imagenet"):
+        raise typer.BadParameter(f"{fmt!r} is not one of voc, coco, imagenet", param_hint="--format")
+    try:
+        with session_scope() as session:
+            owner = _user_by_email(session, user)
+            row = get_owned(session, Dataset, dataset_id, owner.id, "dataset")
+            ds, folder, label = load_canonical(row), Path(str(row.path)), f"{row.name}-v{row.version}"
+    except StudioError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    with Progress(transient=True) as bar:
+        bar.add_task(f"exporting {fmt}", total=None)
+        try:
+            made = build_export_zip(fmt, ds, folder, folder / ".cache" / "exports")
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    target = out or Path(f"{label}-{fmt}.zip".replace("/", "_"))
+    shutil.copyfile(made, target)
+    typer.echo(f"wrote {target}")
 
 
 @user_app.command("create")

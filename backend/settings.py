@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     session_days: int = Field(default=14, ge=1)
 
+    max_upload_bytes: int = Field(default=4 << 30, gt=0, description="Largest upload accepted (413 above)")
+    max_archive_bytes: int = Field(default=20 << 30, gt=0, description="Largest total a zip may expand to")
+    max_archive_entries: int = Field(default=200_000, gt=0)
+
     login_rate_limit: str = "10/minute"
     token_rate_limit: str = "20/hour"  # noqa: S105 - a rate, not a secret
 
@@ -61,6 +65,18 @@ class Settings(BaseSettings):
     @property
     def broker_dir(self) -> Path:
         return self.data_dir / "broker"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.data_dir / "staging"
 
     @property
     def uses_filesystem_broker(self) -> bool:

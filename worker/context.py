@@ -31,6 +31,7 @@ class LeaseLost(Exception):
 @dataclass
 class JobContext:
     job_id: int
+    owner_id: int
     kind: str
     config: dict[str, Any]
     attempt: int

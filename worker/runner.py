@@ -74,7 +74,7 @@ def run_job(job_id: int, worker: str) -> str:
         if job is None:
             log.info("job %s: not queued or already leased, skipping this delivery", job_id)
             return "skipped"
-        kind, config, attempt = job.kind, dict(job.config), job.attempt
+        kind, config, attempt, owner_id = job.kind, dict(job.config), job.attempt, job.owner_id
     notify(job_id)
     handler = HANDLERS.get(kind)
     if handler is None:
@@ -82,6 +82,7 @@ def run_job(job_id: int, worker: str) -> str:
         return "failed"
     ctx = JobContext(
         job_id=job_id,
+        owner_id=owner_id,
         kind=kind,
         config=config,
         attempt=attempt,

@@ -61,7 +61,9 @@ class Annotation(BaseModel):
     category_id: int = Field(description="1-based index into classes; 0 for ignore regions")
     shape_type: ShapeType
     points: list[list[float]]
-    segmentation: list[list[float]] = Field(default_factory=list, description="COCO polygons [[x1,y1,x2,y2,...]]")
+    segmentation: list[list[float]] = Field(
+        default_factory=list, description="COCO polygons [[x1,y1,x2,y2,...]]"
+    )
     mask_rle: dict[str, Any] | None = Field(default=None, description="COCO RLE for shape_type 'mask'")
     bbox: list[float] = Field(min_length=4, max_length=4)
     area: float = Field(ge=0, description="Pixel area of the rasterised shape")

@@ -22,16 +22,33 @@ class ProbeConfig(BaseModel):
     queue: str = Field(default="cpu", pattern="^(cpu|gpu)$")
 
 
+class ImportDatasetConfig(BaseModel):
+    """Import an uploaded archive into a dataset (created by ``POST /api/datasets``, not directly)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: int
+    upload: str = Field(pattern=r"^[0-9a-f]{32}\.zip$", description="File name in the uploads folder")
+    filename: str = Field(max_length=255, description="The name the user uploaded it under")
+    format: str = "auto"
+    seed: int = 0
+    ratios: dict[str, float] = Field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
+
+
 @dataclass(frozen=True)
 class JobKind:
     name: str
     config_model: type[BaseModel]
     default_queue: str
     description: str
+    user_creatable: bool = True  # False: only the endpoint that owns the work may create it
 
 
 JOB_KINDS: dict[str, JobKind] = {
     "probe": JobKind("probe", ProbeConfig, "cpu", ProbeConfig.__doc__ or ""),
+    "import_dataset": JobKind(
+        "import_dataset", ImportDatasetConfig, "cpu", ImportDatasetConfig.__doc__ or "", user_creatable=False
+    ),
 }
 
 

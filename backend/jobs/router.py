@@ -31,6 +31,7 @@ def list_kinds() -> list[JobKindOut]:
             config_schema=k.config_model.model_json_schema(),
         )
         for k in JOB_KINDS.values()
+        if k.user_creatable
     ]
 
 

@@ -26,10 +26,13 @@ def validation_error(exc: ValidationError, prefix: tuple[str | int, ...]) -> Stu
     return StudioError(422, f"{where}: {first['msg']}", "validation_error", extra={"errors": errors})
 
 
-def create_job(session: Session, owner: User, kind_name: str, config: dict[str, Any]) -> Job:
+def create_job(
+    session: Session, owner: User, kind_name: str, config: dict[str, Any], *, internal: bool = False
+) -> Job:
+    """Record a job and enqueue it. ``internal`` allows kinds that only the studio's own endpoints create."""
     kind = JOB_KINDS.get(kind_name)
-    if kind is None:
-        known = ", ".join(sorted(JOB_KINDS))
+    if kind is None or not (kind.user_creatable or internal):
+        known = ", ".join(sorted(k.name for k in JOB_KINDS.values() if k.user_creatable))
         raise StudioError(
             422,
             f"kind: unknown job kind {kind_name!r} (known: {known})",

@@ -1,0 +1,255 @@
+"""``/api/datasets``: upload (which queues an import), browse, render, re-split, export, delete."""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated
+
+from anyio import to_thread
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import FileResponse
+
+from backend.auth.scope import get_owned, owned
+from backend.datasets import service
+from backend.datasets.canonical import CanonicalDataset, Finding
+from backend.datasets.export import build_export_zip
+from backend.datasets.render import display_size, find_image, load_rgb, render_overlay, thumbnail
+from backend.datasets.schemas import (
+    DatasetDetail,
+    DatasetOut,
+    ImageDetail,
+    ImagePage,
+    ImageSummary,
+    ImportStarted,
+    SplitChange,
+)
+from backend.datasets.splits import apply_overrides, assign_splits
+from backend.datasets.upload import UploadRejected, receive_upload
+from backend.db.tables import Dataset
+from backend.deps import CurrentUser, SessionDep, SettingsDep
+from backend.errors import StudioError
+
+router = APIRouter(prefix="/api/datasets", tags=["datasets"])
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "A zip of the project"},
+                        "name": {"type": "string", "maxLength": 200},
+                        "format": {"type": "string", "enum": list(service.FORMAT_CHOICES), "default": "auto"},
+                        "seed": {"type": "integer", "default": 0},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=UPLOAD_BODY)
+async def upload_dataset(
+    request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> ImportStarted:
+    """Upload a zip (labelme project, class folders, filelist, COCO, VOC, ICDAR); an import job lands it."""
+    dest = service.new_upload_path(settings)
+    form = await receive_upload(request, dest, settings.max_upload_bytes, ("name", "format", "seed"))
+    try:
+        fmt = form.fields.get("format", "auto") or "auto"
+        if fmt not in service.FORMAT_CHOICES:
+            raise UploadRejected(
+                422, "validation_error", f"format: {fmt!r} is not one of {', '.join(service.FORMAT_CHOICES)}"
+            )
+        name = (form.fields.get("name") or Path(form.filename).stem or "dataset").strip()[:200]
+        seed_text = form.fields.get("seed", "0") or "0"
+        if not seed_text.lstrip("-").isdigit():
+            raise UploadRejected(422, "validation_error", f"seed: {seed_text!r} is not an integer")
+        dataset, job = await to_thread.run_sync(
+            lambda: service.start_import(session, settings, user, form, name, fmt, int(seed_text))
+        )
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    return ImportStarted(dataset=DatasetOut.model_validate(dataset), job_id=job.id)
+
+
+@router.get("")
+def list_datasets(user: CurrentUser, session: SessionDep) -> list[DatasetOut]:
+    rows = session.scalars(owned(Dataset, user.id).order_by(Dataset.id.desc()))
+    return [DatasetOut.model_validate(r) for r in rows]
+
+
+@router.get("/{dataset_id}")
+def get_dataset(dataset_id: int, user: CurrentUser, session: SessionDep) -> DatasetDetail:
+    """Classes, counts, splits, the tasks it supports, and the import report."""
+    return DatasetDetail.model_validate(get_owned(session, Dataset, dataset_id, user.id, "dataset"))
+
+
+def _ready(session: SessionDep, dataset_id: int, user_id: int) -> tuple[Dataset, CanonicalDataset]:
+    row = get_owned(session, Dataset, dataset_id, user_id, "dataset")
+    return row, service.load_canonical(row)
+
+
+def _summaries(ds: CanonicalDataset) -> list[ImageSummary]:
+    per_image: dict[int, list[int]] = defaultdict(list)
+    for ann in ds.annotations:
+        per_image[ann.image_id].append(ann.category_id)
+    out = []
+    for image in ds.images:
+        cats = per_image.get(image.id, [])
+        names = sorted({ds.classes[c - 1] for c in cats if 0 < c <= len(ds.classes)} | set(image.tags))
+        out.append(ImageSummary(**image.model_dump(), annotations=len(cats), classes=names))
+    return out
+
+
+@router.get("/{dataset_id}/images")
+def list_images(
+    dataset_id: int,
+    user: CurrentUser,
+    session: SessionDep,
+    split: Annotated[str | None, Query(pattern="^(train|val|test)$")] = None,
+    class_name: Annotated[str | None, Query(alias="class", max_length=200)] = None,
+    problem: Annotated[str | None, Query(max_length=60, description="'any' or a finding code")] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 60,
+) -> ImagePage:
+    """Images with filters by split, class and problem, a page at a time."""
+    _, ds = _ready(session, dataset_id, user.id)
+    items = _summaries(ds)
+    if split:
+        items = [i for i in items if i.split == split]
+    if class_name:
+        items = [i for i in items if class_name in i.classes]
+    if problem:
+        items = [i for i in items if i.problems and (problem == "any" or problem in i.problems)]
+    start = (page - 1) * page_size
+    return ImagePage(
+        total=len(items), page=page, page_size=page_size, images=items[start : start + page_size]
+    )
+
+
+@router.get("/{dataset_id}/images/{image_id}")
+def get_image(dataset_id: int, image_id: int, user: CurrentUser, session: SessionDep) -> ImageDetail:
+    row, ds = _ready(session, dataset_id, user.id)
+    image = next((i for i in ds.images if i.id == image_id), None)
+    if image is None:
+        raise StudioError(404, f"image {image_id} not found in dataset {dataset_id}", "not_found")
+    findings = [
+        Finding.model_validate(f) for f in row.report.get("findings", []) if f.get("file") == image.source
+    ]
+    return ImageDetail(
+        image=image,
+        annotations=[a for a in ds.annotations if a.image_id == image_id],
+        classes=ds.classes,
+        findings=findings,
+    )
+
+
+def _image_or_404(ds: CanonicalDataset, dataset_id: int, image_id: int) -> None:
+    if not any(i.id == image_id for i in ds.images):
+        raise StudioError(404, f"image {image_id} not found in dataset {dataset_id}", "not_found")
+
+
+@router.get(
+    "/{dataset_id}/images/{image_id}/render",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}},
+)
+def render_image(
+    dataset_id: int,
+    image_id: int,
+    user: CurrentUser,
+    session: SessionDep,
+    overlay: bool = True,
+    max_size: Annotated[int | None, Query(ge=16, le=8192)] = None,
+) -> Response:
+    """The image, with its labels drawn on (``overlay=1``), as PNG."""
+    row, ds = _ready(session, dataset_id, user.id)
+    _image_or_404(ds, dataset_id, image_id)
+    folder = Path(str(row.path))
+    if overlay:
+        img = render_overlay(folder, ds, image_id, max_size=max_size)
+    else:
+        rec = find_image(ds, image_id)
+        img = load_rgb(folder / rec.file_name, rec, display_size(rec.width, rec.height, max_size))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return Response(
+        buf.getvalue(), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
+    )
+
+
+@router.get(
+    "/{dataset_id}/images/{image_id}/thumbnail",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def image_thumbnail(
+    dataset_id: int,
+    image_id: int,
+    user: CurrentUser,
+    session: SessionDep,
+    size: Annotated[int, Query(ge=32, le=1024)] = 256,
+    overlay: bool = True,
+) -> Response:
+    """A cached JPEG thumbnail, labels drawn on by default."""
+    row, ds = _ready(session, dataset_id, user.id)
+    _image_or_404(ds, dataset_id, image_id)
+    data = thumbnail(Path(str(row.path)), ds, image_id, size=size, overlay=overlay)
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.patch("/{dataset_id}/splits", status_code=status.HTTP_201_CREATED)
+def change_splits(
+    dataset_id: int, body: SplitChange, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> DatasetOut:
+    """Re-split (seeded, stratified) or move images between splits: makes a new version of the dataset."""
+    row = get_owned(session, Dataset, dataset_id, user.id, "dataset")
+
+    def change(copy: CanonicalDataset) -> None:
+        if body.assign is not None:
+            try:
+                apply_overrides(copy, body.assign)
+            except KeyError as exc:
+                raise StudioError(422, f"assign: {exc.args[0]}", "validation_error") from exc
+        elif body.ratios is not None:
+            assign_splits(copy, body.ratios, body.seed)
+
+    return DatasetOut.model_validate(service.new_version(session, settings, row, change))
+
+
+@router.get(
+    "/{dataset_id}/export", response_class=FileResponse, responses={200: {"content": {"application/zip": {}}}}
+)
+def export_dataset(
+    dataset_id: int,
+    user: CurrentUser,
+    session: SessionDep,
+    format: Annotated[str, Query(pattern="^(voc|coco|imagenet)$")] = "voc",
+) -> FileResponse:
+    """The dataset converted to Pascal VOC, COCO or an ImageNet folder + filelist, as a zip (cached)."""
+    row, ds = _ready(session, dataset_id, user.id)
+    folder = Path(str(row.path))
+    try:
+        path = build_export_zip(format, ds, folder, folder / ".cache" / "exports")
+    except ValueError as exc:
+        raise StudioError(422, f"format: {exc}", "export_unsupported") from exc
+    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in row.name)[:80] or "dataset"
+    return FileResponse(
+        path, media_type="application/zip", filename=f"{safe_name}-v{row.version}-{format}.zip"
+    )
+
+
+@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_dataset(dataset_id: int, user: CurrentUser, session: SessionDep) -> None:
+    row = get_owned(session, Dataset, dataset_id, user.id, "dataset")
+    if row.status == "importing":
+        raise StudioError(409, f"dataset {dataset_id} is still importing", "dataset_busy")
+    service.delete_dataset(session, row)

@@ -1,0 +1,72 @@
+"""Bodies of the dataset endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from backend.datasets.canonical import Annotation, Finding, ImageRecord
+from backend.datasets.splits import SplitRatios
+
+
+class DatasetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    version: int
+    parent_id: int | None
+    status: str
+    source_format: str
+    classes: list[str]
+    tasks: list[str]
+    stats: dict[str, Any]
+    created_at: datetime
+
+
+class DatasetDetail(DatasetOut):
+    report: dict[str, Any] = Field(description="findings: every problem found on import")
+
+
+class ImportStarted(BaseModel):
+    dataset: DatasetOut
+    job_id: int
+
+
+class ImageSummary(ImageRecord):
+    annotations: int
+    classes: list[str]
+
+
+class ImagePage(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    images: list[ImageSummary]
+
+
+class ImageDetail(BaseModel):
+    image: ImageRecord
+    annotations: list[Annotation]
+    classes: list[str]
+    findings: list[Finding]
+
+
+class SplitChange(BaseModel):
+    """Either re-split with a seed and ratios, or move given images to given splits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ratios: SplitRatios | None = None
+    seed: int = 0
+    assign: dict[int, Literal["train", "val", "test"]] | None = Field(
+        default=None, description="image id → split", max_length=100_000
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SplitChange:
+        if (self.ratios is None) == (self.assign is None):
+            raise ValueError("give either ratios (with seed) or assign")
+        return self

@@ -1,0 +1,53 @@
+"""``studio import`` and ``studio export`` from the shell, without a worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.conftest import ROOT, Stack
+from tests.datasets.synth import make_labelme_project
+
+
+def _studio(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **stack.env(), "STUDIO_NEW_USER_PASSWORD": "from the shell"}
+    return subprocess.run(
+        [sys.executable, "-m", "backend.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_import_a_folder_then_export_coco(sqlite_stack: Stack, tmp_path: Path) -> None:
+    assert _studio(sqlite_stack, "user", "create", "cli@example.com").returncode == 0
+    make_labelme_project(
+        tmp_path / "proj", n_images=4, labels_txt=["_background_", "circle", "square", "triangle"]
+    )
+    done = _studio(
+        sqlite_stack, "import", str(tmp_path / "proj"), "--user", "cli@example.com", "--name", "cli"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "dataset 1: 4 images" in done.stdout and "['circle', 'square', 'triangle']" in done.stdout
+    out = tmp_path / "coco.zip"
+    exported = _studio(
+        sqlite_stack, "export", "1", "--user", "cli@example.com", "--format", "coco", "--out", str(out)
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert any(n.startswith("annotations/instances_") for n in zipfile.ZipFile(out).namelist())
+    assert (tmp_path / "proj" / "img_0000.json").exists()  # the source folder is only read
+
+    broken = tmp_path / "broken"
+    make_labelme_project(broken, n_images=2)
+    (broken / "img_0000.json").write_text("{")
+    failed = _studio(sqlite_stack, "import", str(broken), "--user", "cli@example.com")
+    assert failed.returncode == 1 and "img_0000.json" in failed.stderr
+    nobody = _studio(sqlite_stack, "export", "1", "--user", "nobody@example.com")
+    assert nobody.returncode == 1 and "no user with email" in nobody.stderr
+    foreign = _studio(sqlite_stack, "export", "99", "--user", "cli@example.com")
+    assert foreign.returncode == 1 and "dataset 99 not found" in foreign.stderr

@@ -1,0 +1,200 @@
+"""Datasets through the REST API with a real worker: upload, import job, browse, render, split, export."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from tests.conftest import Stack, WorkerProcess
+from tests.datasets.synth import make_image_folder, make_labelme_project, zip_folder
+from tests.helpers import sign_up, wait_for
+
+LABELS = ["__ignore__", "_background_", "circle", "square", "triangle"]
+StartWorker = Callable[..., WorkerProcess]
+
+
+def _upload(client: TestClient, path: Path, **fields: str) -> Any:
+    with path.open("rb") as fh:
+        return client.post("/api/datasets", files={"file": (path.name, fh, "application/zip")}, data=fields)
+
+
+def _landed(client: TestClient, started: dict[str, Any]) -> dict[str, Any]:
+    job = wait_for(
+        lambda: (
+            (j := client.get(f"/api/jobs/{started['job_id']}").json())["status"] in ("succeeded", "failed")
+            and j
+        ),
+        90,
+        what="the import job",
+    )
+    ds = client.get(f"/api/datasets/{started['dataset']['id']}").json()
+    ds["job"] = job
+    return ds  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def project_zip(tmp_path: Path) -> Path:
+    make_labelme_project(tmp_path / "proj", n_images=12, labels_txt=LABELS, nested=True)
+    return zip_folder(tmp_path / "proj", tmp_path / "proj.zip", prefix="my project/")
+
+
+def test_labelme_upload_lands_and_can_be_browsed_split_and_exported(
+    sqlite_stack: Stack, client: TestClient, start_worker: StartWorker, project_zip: Path
+) -> None:
+    start_worker(sqlite_stack)
+    sign_up(client)
+    r = _upload(client, project_zip, name="shapes")
+    assert r.status_code == 201, r.text
+    started = r.json()
+    assert started["dataset"]["status"] == "importing"
+    ds = _landed(client, started)
+    assert ds["job"]["status"] == "succeeded", ds["job"]
+    assert ds["status"] == "ready" and ds["source_format"] == "labelme"
+    assert ds["classes"] == ["circle", "square", "triangle"]  # labels.txt order
+    assert "semantic_segmentation" in ds["tasks"] and "object_detection" in ds["tasks"]
+    assert ds["stats"]["images"] == 12
+    assert sum(ds["stats"]["splits"][s]["images"] for s in ("train", "val", "test")) == 12
+
+    page = client.get(f"/api/datasets/{ds['id']}/images", params={"page_size": 5}).json()
+    assert page["total"] == 12 and len(page["images"]) == 5
+    first = page["images"][0]
+    detail = client.get(f"/api/datasets/{ds['id']}/images/{first['id']}").json()
+    assert detail["annotations"] and detail["classes"] == ds["classes"]
+    cls = ds["classes"][detail["annotations"][0]["category_id"] - 1]
+    filtered = client.get(f"/api/datasets/{ds['id']}/images", params={"class": cls}).json()
+    assert all(cls in i["classes"] for i in filtered["images"]) and filtered["total"] >= 1
+    train = client.get(f"/api/datasets/{ds['id']}/images", params={"split": "train"}).json()
+    assert all(i["split"] == "train" for i in train["images"])
+
+    png = client.get(f"/api/datasets/{ds['id']}/images/{first['id']}/render")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    plain = client.get(f"/api/datasets/{ds['id']}/images/{first['id']}/render", params={"overlay": 0})
+    a = np.asarray(Image.open(io.BytesIO(png.content)).convert("RGB"), dtype=int)
+    b = np.asarray(Image.open(io.BytesIO(plain.content)).convert("RGB"), dtype=int)
+    assert a.shape == b.shape and (np.abs(a - b).sum(axis=2) > 30).mean() > 0.01  # labels drawn on
+    thumb = client.get(f"/api/datasets/{ds['id']}/images/{first['id']}/thumbnail", params={"size": 64})
+    assert (
+        thumb.headers["content-type"] == "image/jpeg"
+        and max(Image.open(io.BytesIO(thumb.content)).size) <= 64
+    )
+
+    voc = client.get(f"/api/datasets/{ds['id']}/export", params={"format": "voc"})
+    assert voc.status_code == 200 and voc.headers["content-type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(voc.content)).namelist()
+    assert any(n.endswith("class_names.txt") for n in names)
+    assert sum(n.startswith("SegmentationClass/") and n.endswith(".png") for n in names) == 12
+    coco = zipfile.ZipFile(
+        io.BytesIO(client.get(f"/api/datasets/{ds['id']}/export", params={"format": "coco"}).content)
+    )
+    train_json = json.loads(coco.read("annotations/instances_train.json"))
+    assert [c["name"] for c in train_json["categories"]] == ds["classes"]
+    bad = client.get(f"/api/datasets/{ds['id']}/export", params={"format": "imagenet"})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("format:")
+
+    # Re-split: a new version, the old one untouched.
+    v2 = client.patch(
+        f"/api/datasets/{ds['id']}/splits",
+        json={"ratios": {"train": 0.5, "val": 0.5, "test": 0.0}, "seed": 3},
+    ).json()
+    assert v2["version"] == 2 and v2["parent_id"] == ds["id"]
+    counts = {
+        s: client.get(f"/api/datasets/{v2['id']}/images", params={"split": s}).json()["total"]
+        for s in ("train", "val", "test")
+    }
+    assert counts == {"train": 6, "val": 6, "test": 0}
+    assert client.get(f"/api/datasets/{ds['id']}").json()["stats"] == ds["stats"]
+    moved = client.patch(
+        f"/api/datasets/{v2['id']}/splits", json={"assign": {str(first["id"]): "test"}}
+    ).json()
+    img = client.get(f"/api/datasets/{moved['id']}/images/{first['id']}").json()["image"]
+    assert img["split"] == "test" and moved["version"] == 3
+    unknown = client.patch(f"/api/datasets/{v2['id']}/splits", json={"assign": {"99999": "test"}})
+    assert unknown.status_code == 422 and "99999" in unknown.json()["detail"]
+
+    # Another user sees none of it.
+    other = TestClient(client.app)
+    sign_up(other)
+    for path in (
+        f"/api/datasets/{ds['id']}",
+        f"/api/datasets/{ds['id']}/images",
+        f"/api/datasets/{ds['id']}/export",
+        f"/api/datasets/{ds['id']}/images/{first['id']}/render",
+    ):
+        assert other.get(path).status_code == 404, path
+    assert other.get("/api/datasets").json() == []
+
+    assert client.delete(f"/api/datasets/{moved['id']}").status_code == 204
+    assert client.get(f"/api/datasets/{moved['id']}").status_code == 404
+    assert not (sqlite_stack.data_dir / "datasets" / str(moved["id"])).exists()
+
+
+def test_image_folder_upload_is_a_classification_dataset(
+    sqlite_stack: Stack, client: TestClient, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    start_worker(sqlite_stack)
+    sign_up(client)
+    make_image_folder(tmp_path / "folders", per_class=4, splits=True)
+    ds = _landed(client, _upload(client, zip_folder(tmp_path / "folders", tmp_path / "f.zip")).json())
+    assert ds["status"] == "ready" and ds["source_format"] == "folder"
+    assert ds["classes"] == ["circle", "square", "triangle"] and ds["tasks"] == ["classification"]
+    val = client.get(f"/api/datasets/{ds['id']}/images", params={"split": "val"}).json()
+    assert val["total"] == 3  # splits taken from the folders
+    imagenet = zipfile.ZipFile(
+        io.BytesIO(client.get(f"/api/datasets/{ds['id']}/export", params={"format": "imagenet"}).content)
+    )
+    assert "classes.txt" in imagenet.namelist()
+
+
+def test_a_broken_project_fails_whole_with_named_errors(
+    sqlite_stack: Stack, client: TestClient, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    start_worker(sqlite_stack)
+    sign_up(client)
+    make_labelme_project(tmp_path / "proj", n_images=3, labels_txt=LABELS)
+    (tmp_path / "proj" / "img_0001.json").write_text('{"shapes": [ oops')
+    ds = _landed(client, _upload(client, zip_folder(tmp_path / "proj", tmp_path / "p.zip")).json())
+    assert ds["status"] == "failed" and ds["job"]["status"] == "failed"
+    errors = [f for f in ds["report"]["findings"] if f["level"] == "error"]
+    assert errors[0]["code"] == "json_invalid" and "img_0001.json" in errors[0]["message"]
+    assert "img_0001.json" in ds["job"]["error"]
+    data = sqlite_stack.data_dir
+    assert not (data / "datasets" / str(ds["id"])).exists()
+    assert not any((data / "staging").glob("*")) and not any((data / "uploads").glob("*"))
+    assert client.get(f"/api/datasets/{ds['id']}/images").status_code == 409
+
+
+@pytest.mark.usefixtures("sqlite_stack")
+def test_unsafe_or_oversized_uploads_are_refused_at_once(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sign_up(client)
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../../escape.json", "{}")
+    r = _upload(client, evil)
+    assert r.status_code == 422 and r.json()["code"] == "archive_path_traversal"
+    assert "evil.zip" in r.json()["detail"] and r.json()["entry"] == "../../escape.json"
+    not_zip = tmp_path / "notes.zip"
+    not_zip.write_text("hello")
+    assert _upload(client, not_zip).json()["code"] == "not_a_zip"
+    assert _upload(client, evil, format="yolo").json()["detail"].startswith("format:")
+    from backend.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "max_upload_bytes", 1000)
+    big = tmp_path / "big.zip"
+    with zipfile.ZipFile(big, "w") as zf:
+        zf.writestr("a.bin", bytes(5000))
+    r = _upload(client, big)
+    assert r.status_code == 413 and r.json()["code"] == "upload_too_large"
+    assert client.post("/api/datasets", data={"name": "x"}).status_code in (415, 422)
+    assert client.get("/api/datasets").json() == []  # nothing recorded
+    assert not any((get_settings().uploads_dir).glob("*"))

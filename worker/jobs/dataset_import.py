@@ -1,0 +1,45 @@
+"""The import job: land an uploaded archive as a dataset, or record why it cannot land."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.datasets.service import land_import
+from backend.datasets.splits import SplitRatios
+from backend.db.session import session_scope
+from backend.db.tables import Dataset
+from backend.jobs.kinds import ImportDatasetConfig
+from backend.settings import get_settings
+from worker.context import JobContext
+
+
+def run_import_dataset(ctx: JobContext) -> dict[str, Any]:
+    cfg = ImportDatasetConfig.model_validate(ctx.config)
+    settings = get_settings()
+    with session_scope() as session:
+        row = session.get(Dataset, cfg.dataset_id)
+        if row is None or row.owner_id != ctx.owner_id:
+            raise PermissionError(f"dataset {cfg.dataset_id} does not belong to this job's owner")
+        if row.status == "ready":  # a re-delivery after the dataset landed: nothing left to do
+            return {"dataset_id": row.id, "images": int(row.stats.get("images", 0))}
+    upload = settings.uploads_dir / cfg.upload
+    try:
+        landed = land_import(
+            settings,
+            cfg.dataset_id,
+            upload,
+            cfg.filename,
+            cfg.format,
+            seed=cfg.seed,
+            ratios=SplitRatios.model_validate(cfg.ratios),
+            staging_name=f"import-{ctx.job_id}",
+            progress=lambda f, m: ctx.progress(f, m, force=True),
+        )
+    finally:
+        upload.unlink(missing_ok=True)
+    return {
+        "dataset_id": cfg.dataset_id,
+        "images": len(landed.dataset.images),
+        "annotations": len(landed.dataset.annotations),
+        "warnings": len(landed.report.warnings),
+    }
