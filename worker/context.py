@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from backend.db.session import session_scope
+from backend.files import atomic_write_bytes
 from backend.jobs.events import notify, write_metrics
 from backend.jobs.lifecycle import report_progress
 
@@ -84,30 +83,10 @@ class JobContext:
         return self.work_dir / name
 
     def save_json(self, name: str, data: Any) -> None:
-        atomic_write(self.work_dir / name, lambda fh: fh.write(json.dumps(data).encode()))
+        atomic_write_bytes(self.work_dir / name, json.dumps(data).encode())
 
     def load_json(self, name: str) -> Any | None:
         try:
             return json.loads((self.work_dir / name).read_text())
         except FileNotFoundError:
             return None
-
-
-def atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
-    """Write through a temp file in the same folder, fsync, then ``os.replace``: never a torn file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

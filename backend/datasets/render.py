@@ -4,8 +4,6 @@ boxes and class names; JPEG thumbnails cached beside the dataset."""
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from backend.datasets.canonical import Annotation, CanonicalDataset, ImageRecord
 from backend.datasets.export import flatten_alpha, voc_colormap
 from backend.datasets.rasterize import label_maps
+from backend.files import atomic_write_bytes
 
 ALPHA_256 = 115  # mask tint opacity (45 %, in 256ths): the image stays readable under the colour
 THUMB_DIR = Path(".cache") / "thumbs"
@@ -153,18 +152,5 @@ def thumbnail(
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=THUMB_QUALITY)
     data = buf.getvalue()
-    write_atomic(cache, data)
+    atomic_write_bytes(cache, data, durable=False)  # concurrent requests may race to fill one entry
     return data
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Readers see the whole file or none: concurrent requests may race to fill the same cache entry."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -14,9 +14,11 @@ from fastapi.responses import FileResponse
 from backend.auth.scope import get_owned, owned
 from backend.datasets import service
 from backend.datasets.canonical import CanonicalDataset, Finding
+from backend.datasets.classes import remap_classes
 from backend.datasets.export import build_export_zip
 from backend.datasets.render import display_size, find_image, load_rgb, render_overlay, thumbnail
 from backend.datasets.schemas import (
+    ClassChange,
     DatasetDetail,
     DatasetOut,
     ImageDetail,
@@ -221,6 +223,22 @@ def change_splits(
                 raise StudioError(422, f"assign: {exc.args[0]}", "validation_error") from exc
         elif body.ratios is not None:
             assign_splits(copy, body.ratios, body.seed)
+
+    return DatasetOut.model_validate(service.new_version(session, settings, row, change))
+
+
+@router.patch("/{dataset_id}/classes", status_code=status.HTTP_201_CREATED)
+def change_classes(
+    dataset_id: int, body: ClassChange, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> DatasetOut:
+    """Rename, merge or drop classes: makes a new version of the dataset."""
+    row = get_owned(session, Dataset, dataset_id, user.id, "dataset")
+
+    def change(copy: CanonicalDataset) -> None:
+        try:
+            remap_classes(copy, body.classes)
+        except ValueError as exc:
+            raise StudioError(422, f"classes: {exc}", "validation_error") from exc
 
     return DatasetOut.model_validate(service.new_version(session, settings, row, change))
 

@@ -54,6 +54,14 @@ class ImageDetail(BaseModel):
     findings: list[Finding]
 
 
+class ClassChange(BaseModel):
+    """Rename (``"old": "new"``), merge (two olds to one new) or drop (``"old": null``) classes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    classes: dict[str, str | None] = Field(min_length=1, max_length=10_000)
+
+
 class SplitChange(BaseModel):
     """Either re-split with a seed and ratios, or move given images to given splits."""
 

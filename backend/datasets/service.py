@@ -78,8 +78,11 @@ def new_version(
     session: Session, settings: Settings, dataset: Dataset, change: Callable[[CanonicalDataset], None]
 ) -> Dataset:
     """A new version with ``change`` applied; images are hard links to the old version's, never copies."""
+    from backend.datasets.formats import infer_tasks
+
     ds = load_canonical(dataset).model_copy(deep=True)
     change(ds)
+    ds.tasks = infer_tasks(ds)
     row = Dataset(
         owner_id=dataset.owner_id,
         name=dataset.name,

@@ -120,6 +120,21 @@ def test_labelme_upload_lands_and_can_be_browsed_split_and_exported(
     unknown = client.patch(f"/api/datasets/{v2['id']}/splits", json={"assign": {"99999": "test"}})
     assert unknown.status_code == 422 and "99999" in unknown.json()["detail"]
 
+    # Classes: merge two into one, rename: a new version whose counts add up.
+    merged = client.patch(
+        f"/api/datasets/{moved['id']}/classes", json={"classes": {"square": "box", "triangle": "box"}}
+    )
+    assert merged.status_code == 201, merged.text
+    merged_ds = merged.json()
+    assert merged_ds["classes"] == ["circle", "box"] and merged_ds["version"] == 4
+    by_name = {c["name"]: c["instances"] for c in merged_ds["stats"]["classes"]}
+    before = {c["name"]: c["instances"] for c in ds["stats"]["classes"]}
+    assert by_name["box"] == before["square"] + before["triangle"]
+    bad = client.patch(f"/api/datasets/{moved['id']}/classes", json={"classes": {"hexagon": "x"}})
+    assert bad.status_code == 422 and "hexagon" in bad.json()["detail"]
+    bad = client.patch(f"/api/datasets/{moved['id']}/classes", json={"classes": {"circle": "<b>x</b>"}})
+    assert bad.status_code == 422 and "not a valid class name" in bad.json()["detail"]
+
     # Another user sees none of it.
     other = TestClient(client.app)
     sign_up(other)
