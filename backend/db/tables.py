@@ -191,6 +191,11 @@ class TrainedModel(Base):
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     checkpoint_path: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="ready", server_default="ready")
+    input_size: Mapped[int | None] = mapped_column(Integer)
+    params: Mapped[int | None] = mapped_column(BigInteger)
+    flops: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -204,6 +209,7 @@ class Artifact(Base):
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     path: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     media_type: Mapped[str] = mapped_column(String(100), default="application/octet-stream")

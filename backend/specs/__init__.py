@@ -1,0 +1,1 @@
+"""The typed config contract: TrainConfig and the model catalog. No torch here."""

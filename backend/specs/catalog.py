@@ -1,0 +1,206 @@
+"""The model catalog: every architecture the studio can build, by task, with its options.
+
+Listable without torch: the worker's zoo builds each entry by name (``worker/zoo``), and computes its
+parameter count and FLOPs at the default input size (cached in ``data/catalog_cache.json``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from backend.datasets.canonical import Task
+
+
+class OptionSpec(BaseModel):
+    """One option of an architecture, as a JSON-Schema-like description the form renders."""
+
+    name: str
+    type: Literal["int", "float", "bool", "choice"]
+    default: Any
+    choices: list[Any] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    description: str = ""
+
+
+class CatalogEntry(BaseModel):
+    name: str = Field(description="Stable id used in TrainConfig.model.architecture, e.g. 'resnet18'")
+    task: Task
+    family: str = Field(description="Display group, e.g. 'ResNet'")
+    source: Literal["torchvision", "timm", "segmentation_models_pytorch", "transformers", "studio"]
+    builder: str = Field(description="What the worker calls, e.g. 'torchvision.models.resnet18'")
+    default_input_size: int
+    min_input_size: int = 32
+    input_multiple: int = 1
+    pretrained_weights: str | None = Field(default=None, description="torchvision weights enum, if any")
+    options: list[OptionSpec] = Field(default_factory=list)
+    description: str = ""
+    cam_layer: str | None = Field(default=None, description="Default Grad-CAM target layer (module path)")
+    light: bool = Field(default=False, description="Small enough to train on a CPU in minutes")
+
+
+def _cls(
+    name: str,
+    family: str,
+    source: Literal["torchvision", "timm", "studio"],
+    builder: str,
+    *,
+    size: int = 224,
+    weights: str | None = None,
+    cam: str | None = None,
+    light: bool = False,
+    desc: str = "",
+    min_size: int = 32,
+    multiple: int = 1,
+) -> CatalogEntry:
+    return CatalogEntry(
+        name=name,
+        task=Task.classification,
+        family=family,
+        source=source,
+        builder=builder,
+        default_input_size=size,
+        min_input_size=min_size,
+        input_multiple=multiple,
+        pretrained_weights=weights,
+        cam_layer=cam,
+        light=light,
+        description=desc,
+        options=[
+            OptionSpec(
+                name="dropout",
+                type="float",
+                default=0.0,
+                minimum=0.0,
+                maximum=0.9,
+                description="Dropout before the classifier head",
+            )
+        ],
+    )
+
+
+CATALOG: list[CatalogEntry] = [
+    _cls(
+        "tiny_cnn",
+        "Studio",
+        "studio",
+        "studio.tiny_cnn",
+        size=64,
+        light=True,
+        cam="features.4",
+        desc="A four-layer CNN for quick experiments and CPU training",
+        min_size=16,
+    ),
+    _cls(
+        "resnet18",
+        "ResNet",
+        "torchvision",
+        "resnet18",
+        weights="ResNet18_Weights.IMAGENET1K_V1",
+        cam="layer4",
+        light=True,
+    ),
+    _cls(
+        "resnet50",
+        "ResNet",
+        "torchvision",
+        "resnet50",
+        weights="ResNet50_Weights.IMAGENET1K_V2",
+        cam="layer4",
+    ),
+    _cls(
+        "mobilenet_v3_small",
+        "MobileNetV3",
+        "torchvision",
+        "mobilenet_v3_small",
+        weights="MobileNet_V3_Small_Weights.IMAGENET1K_V1",
+        cam="features",
+        light=True,
+    ),
+    _cls(
+        "mobilenet_v3_large",
+        "MobileNetV3",
+        "torchvision",
+        "mobilenet_v3_large",
+        weights="MobileNet_V3_Large_Weights.IMAGENET1K_V2",
+        cam="features",
+    ),
+    _cls(
+        "efficientnet_b0",
+        "EfficientNet",
+        "torchvision",
+        "efficientnet_b0",
+        weights="EfficientNet_B0_Weights.IMAGENET1K_V1",
+        cam="features",
+    ),
+    _cls(
+        "convnext_tiny",
+        "ConvNeXt",
+        "torchvision",
+        "convnext_tiny",
+        weights="ConvNeXt_Tiny_Weights.IMAGENET1K_V1",
+        cam="features",
+    ),
+    _cls(
+        "regnet_y_400mf",
+        "RegNet",
+        "torchvision",
+        "regnet_y_400mf",
+        weights="RegNet_Y_400MF_Weights.IMAGENET1K_V2",
+        cam="trunk_output",
+        light=True,
+    ),
+    _cls(
+        "vit_b_16",
+        "ViT",
+        "torchvision",
+        "vit_b_16",
+        weights="ViT_B_16_Weights.IMAGENET1K_V1",
+        cam="encoder.layers.encoder_layer_11.ln_1",
+        min_size=224,
+        multiple=16,
+    ),
+    _cls(
+        "vit_tiny_patch16_224",
+        "ViT",
+        "timm",
+        "vit_tiny_patch16_224",
+        cam="blocks.11.norm1",
+        min_size=224,
+        multiple=16,
+        light=True,
+    ),
+    _cls(
+        "vit_small_patch16_224",
+        "ViT",
+        "timm",
+        "vit_small_patch16_224",
+        cam="blocks.11.norm1",
+        min_size=224,
+        multiple=16,
+    ),
+    _cls(
+        "swin_t",
+        "Swin",
+        "torchvision",
+        "swin_t",
+        weights="Swin_T_Weights.IMAGENET1K_V1",
+        cam="features",
+        min_size=224,
+        multiple=32,
+    ),
+]
+
+
+def list_models(task: Task | str | None = None) -> list[CatalogEntry]:
+    """Catalog entries, optionally of one task."""
+    return [e for e in CATALOG if task is None or e.task == Task(task)]
+
+
+def get_entry(name: str) -> CatalogEntry:
+    """The entry named ``name``; ``KeyError`` naming the known ones otherwise."""
+    for entry in CATALOG:
+        if entry.name == name:
+            return entry
+    raise KeyError(f"unknown architecture {name!r}; known: {', '.join(e.name for e in CATALOG)}")
