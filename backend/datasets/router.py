@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections import defaultdict
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +22,6 @@ from backend.datasets.schemas import (
     DatasetOut,
     ImageDetail,
     ImagePage,
-    ImageSummary,
     ImportStarted,
     SplitChange,
 )
@@ -99,18 +97,6 @@ def _ready(session: SessionDep, dataset_id: int, user_id: int) -> tuple[Dataset,
     return row, service.load_canonical(row)
 
 
-def _summaries(ds: CanonicalDataset) -> list[ImageSummary]:
-    per_image: dict[int, list[int]] = defaultdict(list)
-    for ann in ds.annotations:
-        per_image[ann.image_id].append(ann.category_id)
-    out = []
-    for image in ds.images:
-        cats = per_image.get(image.id, [])
-        names = sorted({ds.classes[c - 1] for c in cats if 0 < c <= len(ds.classes)} | set(image.tags))
-        out.append(ImageSummary(**image.model_dump(), annotations=len(cats), classes=names))
-    return out
-
-
 @router.get("/{dataset_id}/images")
 def list_images(
     dataset_id: int,
@@ -123,8 +109,8 @@ def list_images(
     page_size: Annotated[int, Query(ge=1, le=500)] = 60,
 ) -> ImagePage:
     """Images with filters by split, class and problem, a page at a time."""
-    _, ds = _ready(session, dataset_id, user.id)
-    items = _summaries(ds)
+    row = get_owned(session, Dataset, dataset_id, user.id, "dataset")
+    items = service.image_summaries(row)
     if split:
         items = [i for i in items if i.split == split]
     if class_name:

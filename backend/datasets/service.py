@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,7 @@ from backend.datasets.canonical import (
     ImportReport,
 )
 from backend.datasets.importer import Landed, Progress, import_archive, import_folder
+from backend.datasets.schemas import ImageSummary
 from backend.datasets.splits import SplitRatios
 from backend.datasets.stats import dataset_stats
 from backend.datasets.upload import ReceivedForm, check_archive, limits_from
@@ -72,6 +74,28 @@ def load_canonical(dataset: Dataset) -> CanonicalDataset:
         raise StudioError(409, f"dataset {dataset.id} is {dataset.status}, not ready", "dataset_not_ready")
     folder = Path(dataset.path)
     return _load(str(folder), (folder / CANONICAL_FILE).stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _summaries(path: str, mtime_ns: int) -> list[ImageSummary]:
+    ds = _load(path, mtime_ns)
+    per_image: dict[int, list[int]] = defaultdict(list)
+    for ann in ds.annotations:
+        per_image[ann.image_id].append(ann.category_id)
+    out = []
+    for image in ds.images:
+        cats = per_image.get(image.id, [])
+        names = sorted({ds.classes[c - 1] for c in cats if 0 < c <= len(ds.classes)} | set(image.tags))
+        out.append(ImageSummary(**image.model_dump(), annotations=len(cats), classes=names))
+    return out
+
+
+def image_summaries(dataset: Dataset) -> list[ImageSummary]:
+    """One summary per image (its split, classes and problems), cached like the canonical form: paging
+    through 10,000 images filters a ready list instead of re-reading the dataset."""
+    load_canonical(dataset)  # the same readiness check and error
+    folder = Path(str(dataset.path))
+    return _summaries(str(folder), (folder / CANONICAL_FILE).stat().st_mtime_ns)
 
 
 def new_version(
