@@ -137,6 +137,16 @@ def render_overlay(
     return out
 
 
+def render_image(
+    ds_dir: Path, ds: CanonicalDataset, image_id: int, *, max_size: int | None = None, overlay: bool = True
+) -> Image.Image:
+    """The image at most ``max_size`` pixels on its longer side, with its labels drawn on or plain."""
+    if overlay:
+        return render_overlay(ds_dir, ds, image_id, max_size=max_size)
+    rec = find_image(ds, image_id)
+    return load_rgb(ds_dir / rec.file_name, rec, display_size(rec.width, rec.height, max_size))
+
+
 def thumbnail(
     ds_dir: Path, ds: CanonicalDataset, image_id: int, size: int = 256, overlay: bool = True
 ) -> bytes:
@@ -144,13 +154,10 @@ def thumbnail(
     cache = ds_dir / THUMB_DIR / f"{int(image_id)}_{int(size)}_{'overlay' if overlay else 'plain'}.jpg"
     if cache.exists():
         return cache.read_bytes()
-    if overlay:
-        img = render_overlay(ds_dir, ds, image_id, max_size=size)
-    else:
-        rec = find_image(ds, image_id)
-        img = load_rgb(ds_dir / rec.file_name, rec, display_size(rec.width, rec.height, size))
     buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=THUMB_QUALITY)
+    render_image(ds_dir, ds, image_id, max_size=size, overlay=overlay).save(
+        buf, format="JPEG", quality=THUMB_QUALITY
+    )
     data = buf.getvalue()
     atomic_write_bytes(cache, data, durable=False)  # concurrent requests may race to fill one entry
     return data

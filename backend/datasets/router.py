@@ -11,11 +11,10 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import FileResponse
 
 from backend.auth.scope import get_owned, owned
-from backend.datasets import service
+from backend.datasets import render, service
 from backend.datasets.canonical import CanonicalDataset, Finding
 from backend.datasets.classes import remap_classes
 from backend.datasets.export import build_export_zip
-from backend.datasets.render import display_size, find_image, load_rgb, render_overlay, thumbnail
 from backend.datasets.schemas import (
     ClassChange,
     DatasetDetail,
@@ -161,13 +160,8 @@ def render_image(
     """The image, with its labels drawn on (``overlay=1``), as PNG."""
     row, ds = _ready(session, dataset_id, user.id)
     _image_or_404(ds, dataset_id, image_id)
-    folder = Path(str(row.path))
-    if overlay:
-        img = render_overlay(folder, ds, image_id, max_size=max_size)
-    else:
-        rec = find_image(ds, image_id)
-        img = load_rgb(folder / rec.file_name, rec, display_size(rec.width, rec.height, max_size))
     buf = io.BytesIO()
+    img = render.render_image(Path(str(row.path)), ds, image_id, max_size=max_size, overlay=overlay)
     img.save(buf, format="PNG")
     return Response(
         buf.getvalue(), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
@@ -190,7 +184,7 @@ def image_thumbnail(
     """A cached JPEG thumbnail, labels drawn on by default."""
     row, ds = _ready(session, dataset_id, user.id)
     _image_or_404(ds, dataset_id, image_id)
-    data = thumbnail(Path(str(row.path)), ds, image_id, size=size, overlay=overlay)
+    data = render.thumbnail(Path(str(row.path)), ds, image_id, size=size, overlay=overlay)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 

@@ -4,7 +4,10 @@ import { safeNext } from "./auth/formErrors";
 import { useMe } from "./api/queries";
 import { Layout } from "./components/Layout";
 import { Loading } from "./components/Loading";
+import { DatasetPage } from "./pages/DatasetPage";
+import { DatasetsPage } from "./pages/DatasetsPage";
 import { HealthPage } from "./pages/HealthPage";
+import { ImagePage } from "./pages/ImagePage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { SignInPage } from "./pages/SignInPage";
 import { SignUpPage } from "./pages/SignUpPage";
@@ -47,6 +50,9 @@ export function App() {
         <Route path="signup" element={<GuestOnly><SignUpPage /></GuestOnly>} />
         <Route path="health" element={<HealthPage />} />
         <Route path="tokens" element={<RequireAuth><TokensPage /></RequireAuth>} />
+        <Route path="datasets" element={<RequireAuth><DatasetsPage /></RequireAuth>} />
+        <Route path="datasets/:id" element={<RequireAuth><DatasetPage /></RequireAuth>} />
+        <Route path="datasets/:id/images/:imageId" element={<RequireAuth><ImagePage /></RequireAuth>} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

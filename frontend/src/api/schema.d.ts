@@ -78,6 +78,185 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/datasets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Datasets */
+        get: operations["list_datasets_api_datasets_get"];
+        put?: never;
+        /**
+         * Upload Dataset
+         * @description Upload a zip (labelme project, class folders, filelist, COCO, VOC, ICDAR); an import job lands it.
+         */
+        post: operations["upload_dataset_api_datasets_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/datasets/{dataset_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Dataset
+         * @description Classes, counts, splits, the tasks it supports, and the import report.
+         */
+        get: operations["get_dataset_api_datasets__dataset_id__get"];
+        put?: never;
+        post?: never;
+        /** Delete Dataset */
+        delete: operations["delete_dataset_api_datasets__dataset_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/datasets/{dataset_id}/classes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change Classes
+         * @description Rename, merge or drop classes: makes a new version of the dataset.
+         */
+        patch: operations["change_classes_api_datasets__dataset_id__classes_patch"];
+        trace?: never;
+    };
+    "/api/datasets/{dataset_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Dataset
+         * @description The dataset converted to Pascal VOC, COCO or an ImageNet folder + filelist, as a zip (cached).
+         */
+        get: operations["export_dataset_api_datasets__dataset_id__export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/datasets/{dataset_id}/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Images
+         * @description Images with filters by split, class and problem, a page at a time.
+         */
+        get: operations["list_images_api_datasets__dataset_id__images_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/datasets/{dataset_id}/images/{image_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Image */
+        get: operations["get_image_api_datasets__dataset_id__images__image_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/datasets/{dataset_id}/images/{image_id}/render": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Render Image
+         * @description The image, with its labels drawn on (``overlay=1``), as PNG.
+         */
+        get: operations["render_image_api_datasets__dataset_id__images__image_id__render_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/datasets/{dataset_id}/images/{image_id}/thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Image Thumbnail
+         * @description A cached JPEG thumbnail, labels drawn on by default.
+         */
+        get: operations["image_thumbnail_api_datasets__dataset_id__images__image_id__thumbnail_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/datasets/{dataset_id}/splits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change Splits
+         * @description Re-split (seeded, stratified) or move images between splits: makes a new version of the dataset.
+         */
+        patch: operations["change_splits_api_datasets__dataset_id__splits_patch"];
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -260,6 +439,67 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * Annotation
+         * @description One labelled shape. ``points`` keep the source geometry (labelme's convention: a rectangle is two
+         *     corners, a circle its centre and a point on its rim); ``segmentation`` is the polygon it covers
+         *     (circles as a polygon) and ``bbox`` is ``[x, y, w, h]`` in pixels, both clipped to the image.
+         */
+        Annotation: {
+            /**
+             * Area
+             * @description Pixel area of the rasterised shape
+             */
+            area: number;
+            /** Attributes */
+            attributes?: {
+                [key: string]: unknown;
+            };
+            /** Bbox */
+            bbox: number[];
+            /**
+             * Category Id
+             * @description 1-based index into classes; 0 for ignore regions
+             */
+            category_id: number;
+            /** Group Id */
+            group_id?: number | null;
+            /** Id */
+            id: number;
+            /**
+             * Ignore
+             * @description __ignore__ label or ICDAR '###': do not care
+             * @default false
+             */
+            ignore: boolean;
+            /** Image Id */
+            image_id: number;
+            /**
+             * Iscrowd
+             * @default 0
+             */
+            iscrowd: number;
+            /**
+             * Mask Rle
+             * @description COCO RLE for shape_type 'mask'
+             */
+            mask_rle?: {
+                [key: string]: unknown;
+            } | null;
+            /** Points */
+            points: number[][];
+            /**
+             * Segmentation
+             * @description COCO polygons [[x1,y1,x2,y2,...]]
+             */
+            segmentation?: number[][];
+            shape_type: components["schemas"]["ShapeType"];
+            /**
+             * Text
+             * @description Transcription, for text detection
+             */
+            text?: string | null;
+        };
         /** BrokerCheck */
         BrokerCheck: {
             /** Detail */
@@ -276,6 +516,16 @@ export interface components {
             /** Ok */
             ok: boolean;
         };
+        /**
+         * ClassChange
+         * @description Rename (``"old": "new"``), merge (two olds to one new) or drop (``"old": null``) classes.
+         */
+        ClassChange: {
+            /** Classes */
+            classes: {
+                [key: string]: string | null;
+            };
+        };
         /** Credentials */
         Credentials: {
             /**
@@ -285,6 +535,99 @@ export interface components {
             email: string;
             /** Password */
             password: string;
+        };
+        /** DatasetDetail */
+        DatasetDetail: {
+            /** Classes */
+            classes: string[];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Parent Id */
+            parent_id: number | null;
+            /**
+             * Report
+             * @description findings: every problem found on import
+             */
+            report: {
+                [key: string]: unknown;
+            };
+            /** Source Format */
+            source_format: string;
+            /** Stats */
+            stats: {
+                [key: string]: unknown;
+            };
+            /** Status */
+            status: string;
+            /** Tasks */
+            tasks: string[];
+            /** Version */
+            version: number;
+        };
+        /** DatasetOut */
+        DatasetOut: {
+            /** Classes */
+            classes: string[];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Parent Id */
+            parent_id: number | null;
+            /** Source Format */
+            source_format: string;
+            /** Stats */
+            stats: {
+                [key: string]: unknown;
+            };
+            /** Status */
+            status: string;
+            /** Tasks */
+            tasks: string[];
+            /** Version */
+            version: number;
+        };
+        /**
+         * Finding
+         * @description One problem found on import. Errors stop the import; warnings let it land and stay visible.
+         */
+        Finding: {
+            /**
+             * Code
+             * @description Stable machine name, e.g. 'polygon_too_few_points'
+             */
+            code: string;
+            /** Field */
+            field?: string | null;
+            /** File */
+            file?: string | null;
+            /**
+             * Level
+             * @enum {string}
+             */
+            level: "error" | "warning";
+            /**
+             * Message
+             * @description A sentence naming the file and, where there is one, shape and field
+             */
+            message: string;
+            /**
+             * Shape
+             * @description Index of the shape in its file
+             */
+            shape?: number | null;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -301,6 +644,107 @@ export interface components {
             };
             /** Status */
             status: string;
+        };
+        /** ImageDetail */
+        ImageDetail: {
+            /** Annotations */
+            annotations: components["schemas"]["Annotation"][];
+            /** Classes */
+            classes: string[];
+            /** Findings */
+            findings: components["schemas"]["Finding"][];
+            image: components["schemas"]["ImageRecord"];
+        };
+        /** ImagePage */
+        ImagePage: {
+            /** Images */
+            images: components["schemas"]["ImageSummary"][];
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+            /** Total */
+            total: number;
+        };
+        /** ImageRecord */
+        ImageRecord: {
+            /**
+             * File Name
+             * @description Path under the dataset folder, e.g. images/000001.jpg
+             */
+            file_name: string;
+            /** Height */
+            height: number;
+            /** Id */
+            id: number;
+            /**
+             * Problems
+             * @description Codes of findings about this image
+             */
+            problems?: string[];
+            /**
+             * Source
+             * @description Where it came from in the upload (shown in findings)
+             */
+            source: string;
+            /**
+             * Split
+             * @default train
+             * @enum {string}
+             */
+            split: "train" | "val" | "test";
+            /**
+             * Tags
+             * @description Image-level classes (labelme flags, folders)
+             */
+            tags?: string[];
+            /** Width */
+            width: number;
+        };
+        /** ImageSummary */
+        ImageSummary: {
+            /** Annotations */
+            annotations: number;
+            /** Classes */
+            classes: string[];
+            /**
+             * File Name
+             * @description Path under the dataset folder, e.g. images/000001.jpg
+             */
+            file_name: string;
+            /** Height */
+            height: number;
+            /** Id */
+            id: number;
+            /**
+             * Problems
+             * @description Codes of findings about this image
+             */
+            problems?: string[];
+            /**
+             * Source
+             * @description Where it came from in the upload (shown in findings)
+             */
+            source: string;
+            /**
+             * Split
+             * @default train
+             * @enum {string}
+             */
+            split: "train" | "val" | "test";
+            /**
+             * Tags
+             * @description Image-level classes (labelme flags, folders)
+             */
+            tags?: string[];
+            /** Width */
+            width: number;
+        };
+        /** ImportStarted */
+        ImportStarted: {
+            dataset: components["schemas"]["DatasetOut"];
+            /** Job Id */
+            job_id: number;
         };
         /** JobCreate */
         JobCreate: {
@@ -387,6 +831,11 @@ export interface components {
             /** Workers */
             workers: components["schemas"]["WorkerOut"][];
         };
+        /**
+         * ShapeType
+         * @enum {string}
+         */
+        ShapeType: "polygon" | "rectangle" | "circle" | "point" | "line" | "linestrip" | "mask";
         /** SignedIn */
         SignedIn: {
             /**
@@ -395,6 +844,43 @@ export interface components {
              */
             csrf_token: string;
             user: components["schemas"]["UserOut"];
+        };
+        /**
+         * SplitChange
+         * @description Either re-split with a seed and ratios, or move given images to given splits.
+         */
+        SplitChange: {
+            /**
+             * Assign
+             * @description image id → split
+             */
+            assign?: {
+                [key: string]: "train" | "val" | "test";
+            } | null;
+            ratios?: components["schemas"]["SplitRatios"] | null;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
+        };
+        /** SplitRatios */
+        SplitRatios: {
+            /**
+             * Test
+             * @default 0.1
+             */
+            test: number;
+            /**
+             * Train
+             * @default 0.8
+             */
+            train: number;
+            /**
+             * Val
+             * @default 0.1
+             */
+            val: number;
         };
         /** TokenCreate */
         TokenCreate: {
@@ -575,6 +1061,368 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SignedIn"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_datasets_api_datasets_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetOut"][];
+                };
+            };
+        };
+    };
+    upload_dataset_api_datasets_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * Format: binary
+                     * @description A zip of the project
+                     */
+                    file: string;
+                    /**
+                     * @default auto
+                     * @enum {string}
+                     */
+                    format?: "auto" | "labelme" | "folder" | "filelist" | "coco" | "voc" | "icdar";
+                    name?: string;
+                    /** @default 0 */
+                    seed?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportStarted"];
+                };
+            };
+        };
+    };
+    get_dataset_api_datasets__dataset_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_dataset_api_datasets__dataset_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    change_classes_api_datasets__dataset_id__classes_patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClassChange"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_dataset_api_datasets__dataset_id__export_get: {
+        parameters: {
+            query?: {
+                format?: string;
+            };
+            header?: never;
+            path: {
+                dataset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_images_api_datasets__dataset_id__images_get: {
+        parameters: {
+            query?: {
+                split?: string | null;
+                class?: string | null;
+                /** @description 'any' or a finding code */
+                problem?: string | null;
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path: {
+                dataset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImagePage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_image_api_datasets__dataset_id__images__image_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: number;
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImageDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    render_image_api_datasets__dataset_id__images__image_id__render_get: {
+        parameters: {
+            query?: {
+                overlay?: boolean;
+                max_size?: number | null;
+            };
+            header?: never;
+            path: {
+                dataset_id: number;
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                    "image/png": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    image_thumbnail_api_datasets__dataset_id__images__image_id__thumbnail_get: {
+        parameters: {
+            query?: {
+                size?: number;
+                overlay?: boolean;
+            };
+            header?: never;
+            path: {
+                dataset_id: number;
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    change_splits_api_datasets__dataset_id__splits_patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SplitChange"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetOut"];
                 };
             };
             /** @description Validation Error */

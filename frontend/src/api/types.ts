@@ -1,4 +1,4 @@
-import type { paths } from "./schema";
+import type { components, paths } from "./schema";
 
 type JsonOf<R> = R extends { content: { "application/json": infer T } } ? T : never;
 
@@ -10,3 +10,20 @@ export type QueueHealth = Health["queues"][string];
 export type WorkerInfo = QueueHealth["workers"][number];
 export type ApiToken = JsonOf<paths["/api/tokens"]["get"]["responses"][200]>[number];
 export type CreatedToken = JsonOf<paths["/api/tokens"]["post"]["responses"][201]>;
+
+type Schemas = components["schemas"];
+
+export type Dataset = Schemas["DatasetOut"];
+export type DatasetDetail = Schemas["DatasetDetail"];
+export type ImportStarted = Schemas["ImportStarted"];
+export type Finding = Schemas["Finding"];
+export type ImagePage = Schemas["ImagePage"];
+export type ImageSummary = Schemas["ImageSummary"];
+export type ImageDetail = Schemas["ImageDetail"];
+export type Annotation = Schemas["Annotation"];
+export type Job = Schemas["JobOut"];
+export type JobStatus = Schemas["JobStatus"];
+export type Split = ImageSummary["split"];
+export type UploadFormat = NonNullable<
+  NonNullable<paths["/api/datasets"]["post"]["requestBody"]>["content"]["multipart/form-data"]["format"]
+>;

@@ -22,6 +22,7 @@ export function Layout() {
           </NavLink>
           <nav aria-label="Main" className="main-nav">
             <NavLink to="/health">Health</NavLink>
+            {user ? <NavLink to="/datasets">Datasets</NavLink> : null}
             {user ? <NavLink to="/tokens">Tokens</NavLink> : null}
           </nav>
           <div className="session" data-testid="session">

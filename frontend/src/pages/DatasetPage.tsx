@@ -1,0 +1,246 @@
+import { useMemo, useState } from "react";
+import { Link, useNavigate, useParams } from "react-router";
+import {
+  classColour,
+  exportUrl,
+  parseFindings,
+  parseStats,
+  useDataset,
+  useDatasets,
+  useDeleteDataset,
+  type ExportFormat,
+} from "../api/datasets";
+import { ApiError, errorMessage } from "../api/errors";
+import type { DatasetDetail } from "../api/types";
+import { Loading } from "../components/Loading";
+import { StatusBadge } from "../components/StatusBadge";
+import { ClassBars } from "../datasets/ClassBars";
+import { formatCount, formatLabel, statusTone, taskLabel } from "../datasets/format";
+import { ImageGrid } from "../datasets/ImageGrid";
+import { ImportReport } from "../datasets/ImportReport";
+import { SplitPanel } from "../datasets/SplitPanel";
+import { formatDateTime } from "../time";
+import { NotFoundPage } from "./NotFoundPage";
+
+const EXPORTS: { format: ExportFormat; label: string; hint: string }[] = [
+  { format: "voc", label: "Pascal VOC", hint: "JPEGImages, SegmentationClass/Object, Annotations XML, class_names.txt" },
+  { format: "coco", label: "COCO", hint: "images/ and annotations/instances_{split}.json" },
+  { format: "imagenet", label: "ImageNet", hint: "{split}/{class}/ folders and meta/{split}.txt" },
+];
+
+function ExportPanel({ dataset }: { dataset: DatasetDetail }) {
+  const classification = dataset.tasks.includes("classification");
+  return (
+    <section className="card" aria-label="Export" data-testid="export">
+      <h2>Export</h2>
+      <p className="muted small">A zip of this version, converted.</p>
+      <ul className="exports">
+        {EXPORTS.map((e) => {
+          const unavailable = e.format === "imagenet" && !classification;
+          return (
+            <li key={e.format}>
+              {unavailable ? (
+                <button type="button" className="button" disabled aria-describedby={`export-${e.format}-hint`}>
+                  {e.label}
+                </button>
+              ) : (
+                <a className="button" href={exportUrl(dataset.id, e.format)} download data-testid={`export-${e.format}`}>
+                  {e.label}
+                </a>
+              )}
+              <span className="muted small" id={`export-${e.format}-hint`}>
+                {unavailable ? "Needs exactly one image-level class per image." : e.hint}
+              </span>
+            </li>
+          );
+        })}
+      </ul>
+    </section>
+  );
+}
+
+function Versions({ dataset }: { dataset: DatasetDetail }) {
+  const all = useDatasets();
+  const children = (all.data ?? []).filter((d) => d.parent_id === dataset.id);
+  if (dataset.parent_id == null && children.length === 0) return null;
+  return (
+    <p className="versions" data-testid="versions">
+      {dataset.parent_id != null ? (
+        <span>
+          Made from{" "}
+          <Link to={`/datasets/${dataset.parent_id}`} data-testid="parent-link">
+            {dataset.version > 1 ? `version ${dataset.version - 1}` : `dataset ${dataset.parent_id}`}
+          </Link>
+        </span>
+      ) : null}
+      {children.length > 0 ? (
+        <span>
+          Newer:{" "}
+          {children.map((c, i) => (
+            <span key={c.id}>
+              {i > 0 ? ", " : null}
+              <Link to={`/datasets/${c.id}`} data-testid="child-link">
+                version {c.version}
+              </Link>
+            </span>
+          ))}
+        </span>
+      ) : null}
+    </p>
+  );
+}
+
+function DeleteButton({ dataset }: { dataset: DatasetDetail }) {
+  const [confirming, setConfirming] = useState(false);
+  const remove = useDeleteDataset();
+  const navigate = useNavigate();
+  if (dataset.status === "importing") return null;
+  return (
+    <span className="delete">
+      {remove.isError ? <span className="field__error">{errorMessage(remove.error)} </span> : null}
+      {confirming ? (
+        <>
+          <button
+            type="button"
+            className="button button--danger"
+            disabled={remove.isPending}
+            onClick={() => remove.mutate(dataset.id, { onSuccess: () => navigate("/datasets", { replace: true }) })}
+          >
+            {remove.isPending ? "Deleting…" : `Delete version ${dataset.version}`}
+          </button>
+          <button type="button" className="button button--ghost" onClick={() => setConfirming(false)}>
+            Cancel
+          </button>
+        </>
+      ) : (
+        <button type="button" className="button button--ghost" onClick={() => setConfirming(true)}>
+          Delete…
+        </button>
+      )}
+    </span>
+  );
+}
+
+function Tile({ label, value, testId }: { label: string; value: number; testId: string }) {
+  return (
+    <div className="tile">
+      <span className="tile__value" data-testid={testId}>
+        {formatCount(value)}
+      </span>
+      <span className="tile__label">{label}</span>
+    </div>
+  );
+}
+
+export function DatasetPage() {
+  const params = useParams();
+  const id = Number(params.id);
+  const query = useDataset(id);
+  const dataset = query.data;
+  const stats = useMemo(() => parseStats(dataset?.stats), [dataset]);
+  const findings = useMemo(() => parseFindings(dataset?.report), [dataset]);
+  const problemCodes = useMemo(() => [...new Set(findings.map((f) => f.code))].sort(), [findings]);
+
+  if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
+  if (query.isPending) return <Loading label="Loading dataset…" />;
+  if (query.isError || !dataset) {
+    if (query.error instanceof ApiError && query.error.status === 404) return <NotFoundPage />;
+    return (
+      <div className="banner banner--error" role="alert">
+        Could not load the dataset: {errorMessage(query.error)}
+      </div>
+    );
+  }
+
+  const ready = dataset.status === "ready";
+  return (
+    <section className="page page--wide" data-testid="dataset-page">
+      <p className="breadcrumb">
+        <Link to="/datasets">Datasets</Link> /
+      </p>
+      <div className="page-head page-head--wrap">
+        <h1 data-testid="dataset-title">{dataset.name}</h1>
+        <span className="version version--big" data-testid="dataset-version">
+          v{dataset.version}
+        </span>
+        <StatusBadge tone={statusTone(dataset.status)} testId="dataset-status">
+          {dataset.status}
+        </StatusBadge>
+        <span className="page-head__spacer" />
+        <DeleteButton dataset={dataset} />
+      </div>
+      <p className="muted meta-line">
+        {formatLabel(dataset.source_format)} · created {formatDateTime(dataset.created_at)}
+      </p>
+      <Versions dataset={dataset} />
+
+      {dataset.status === "importing" ? <Loading label="Importing… this page updates by itself." /> : null}
+      {dataset.status === "failed" ? (
+        <div className="banner banner--error" role="alert" data-testid="dataset-failed">
+          The import failed. The report below says which files, shapes and fields are at fault; fix them and upload again.
+        </div>
+      ) : null}
+
+      {dataset.tasks.length || dataset.classes.length ? (
+        <div className="card facts">
+          <div className="facts__row">
+            <span className="facts__label">Tasks</span>
+            <span className="chips" data-testid="dataset-tasks">
+              {dataset.tasks.length ? (
+                dataset.tasks.map((t) => (
+                  <span key={t} className="chip chip--task" data-testid="task-chip">
+                    {taskLabel(t)}
+                  </span>
+                ))
+              ) : (
+                <span className="muted">none</span>
+              )}
+            </span>
+          </div>
+          <div className="facts__row">
+            <span className="facts__label">Classes</span>
+            <ol className="chips" data-testid="dataset-classes">
+              {dataset.classes.map((c, i) => (
+                <li key={c} className="chip" data-testid="class-chip" title={`class ${i + 1}`}>
+                  <span className="swatch" style={{ background: classColour(i + 1) }} aria-hidden="true" />
+                  {c}
+                </li>
+              ))}
+            </ol>
+          </div>
+        </div>
+      ) : null}
+
+      {ready ? (
+        <>
+          <div className="tiles">
+            <Tile label="images" value={stats.images} testId="stat-images" />
+            <Tile label="annotations" value={stats.annotations} testId="stat-annotations" />
+            <Tile label="classes" value={dataset.classes.length} testId="stat-classes" />
+            <Tile label="negatives (no objects)" value={stats.negatives} testId="stat-negatives" />
+            {stats.ignoreRegions ? <Tile label="ignore regions" value={stats.ignoreRegions} testId="stat-ignore" /> : null}
+          </div>
+
+          <div className="card">
+            <h2>Classes</h2>
+            <div className="grid grid--2 grid--tight">
+              <ClassBars title="Images per class" classes={stats.classes} metric="images" testId="bars-images" />
+              <ClassBars title="Instances per class" classes={stats.classes} metric="instances" testId="bars-instances" />
+            </div>
+          </div>
+
+          <div className="grid grid--split">
+            <SplitPanel key={dataset.id} datasetId={dataset.id} stats={stats} canChange={ready} />
+            <ExportPanel dataset={dataset} />
+          </div>
+        </>
+      ) : null}
+
+      {dataset.status !== "importing" ? <ImportReport findings={findings} /> : null}
+
+      {ready ? (
+        <ImageGrid datasetId={dataset.id} classes={dataset.classes} problemCodes={problemCodes} enabled={ready} />
+      ) : null}
+    </section>
+  );
+}
