@@ -30,11 +30,15 @@ def find_image(ds: CanonicalDataset, image_id: int) -> ImageRecord:
     raise KeyError(f"no image {image_id} in this dataset")
 
 
+UPSCALE_LIMIT = 4  # small images are drawn larger so that class names stay readable, at most this much
+
+
 def display_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
-    """The size to draw at: the image's own, or scaled down to fit ``max_size`` (never up)."""
-    if max_size is None or max(width, height) <= max_size:
+    """The size to draw at: the image's own, or scaled to fit ``max_size`` (up by at most 4x for small
+    images, so labels drawn in a fixed-size font do not cover them)."""
+    if max_size is None or max(width, height) == max_size:
         return width, height
-    scale = max_size / max(width, height)
+    scale = min(max_size / max(width, height), float(UPSCALE_LIMIT))
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
