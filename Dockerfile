@@ -13,7 +13,7 @@ COPY pyproject.toml README.md ./
 COPY backend/ backend/
 COPY worker/ worker/
 COPY migrations/ migrations/
-RUN pip install -e .
+RUN pip install -e '.[worker]'
 COPY --from=frontend /src/frontend/dist frontend/dist
 RUN useradd --create-home --uid 1000 studio && mkdir -p /data && chown studio /data
 USER studio

@@ -86,3 +86,23 @@ def test_unknown_api_path_is_json_404(client: TestClient) -> None:
     r = client.get("/api/nothing-here")
     assert r.status_code == 404 and r.json()["code"] == "not_found"
     assert client.get("/api/openapi.json").json()["info"]["title"] == "Studio"
+
+
+def test_compose_file_describes_the_scaled_deployment() -> None:
+    """No Docker engine runs here, so the compose file is checked for what it must say."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"api", "worker-cpu", "worker-gpu", "postgres", "redis"}
+    for name in ("api", "worker-cpu", "worker-gpu"):
+        env = services[name]["environment"]
+        assert env["STUDIO_DATABASE_URL"].startswith("postgresql+psycopg://")
+        assert env["STUDIO_BROKER_URL"].startswith("redis://")
+        assert "studio-data:/data" in services[name]["volumes"]
+    assert services["worker-cpu"]["command"][-1] == "cpu" and services["worker-gpu"]["command"][-1] == "gpu"
+    devices = services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["capabilities"] == ["gpu"]
+    assert "studio migrate" in " ".join(services["api"]["command"])
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "npm run build" in dockerfile and "pip install -e '.[worker]'" in dockerfile
