@@ -35,6 +35,11 @@ def shape_mask(
         from pycocotools import mask as coco_mask
 
         return np.asarray(coco_mask.decode(mask_rle), dtype=bool)  # type: ignore[arg-type]
+    return np.asarray(_draw(height, width, kind, points), dtype=bool)
+
+
+def _draw(height: int, width: int, kind: ShapeType, points: Sequence[Sequence[float]]) -> Image.Image:
+    """A 0/1 "L" canvas with the shape drawn by labelme's Pillow calls."""
     canvas = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(canvas)
     xy = [(float(p[0]), float(p[1])) for p in points]
@@ -52,7 +57,7 @@ def shape_mask(
         draw.ellipse([cx - POINT_SIZE, cy - POINT_SIZE, cx + POINT_SIZE, cy + POINT_SIZE], outline=1, fill=1)
     else:
         draw.polygon(xy=xy, outline=1, fill=1)
-    return np.asarray(canvas, dtype=bool)
+    return canvas
 
 
 def annotation_mask(height: int, width: int, ann: Annotation) -> Mask:
@@ -165,5 +170,9 @@ def shape_area_bbox(
     if x1 <= x0 or y1 <= y0:
         return 0, [0.0, 0.0, 0.0, 0.0]
     shifted = [[float(p[0]) - x0, float(p[1]) - y0] for p in points]
-    crop = shape_mask(y1 - y0, x1 - x0, kind, shifted)
-    return int(crop.sum()), mask_bbox(crop, (x0, y0))
+    crop = _draw(y1 - y0, x1 - x0, kind, shifted)
+    box = crop.getbbox()  # Pillow counts in C: no array conversion for the common case
+    if box is None:
+        return 0, [0.0, 0.0, 0.0, 0.0]
+    left, top, right, bottom = box
+    return crop.histogram()[1], [float(left + x0), float(top + y0), float(right - left), float(bottom - top)]
