@@ -25,7 +25,11 @@ from backend.health import router as health_router
 from backend.jobs.broker import send_canaries
 from backend.jobs.canary import CanaryState, canary_round
 from backend.jobs.router import router as jobs_router
+from backend.models.router import artifacts_router
+from backend.models.router import router as models_router
 from backend.settings import get_settings
+from backend.specs.preview import router as preview_router
+from backend.specs.router import router as specs_router
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ def _send_round(state: CanaryState) -> None:
             state,
             settings.worker_live_seconds,
             lambda queue, count: send_canaries(queue, count, settings.worker_live_seconds),
+            retry_seconds=settings.canary_retry_seconds,
         )
 
 
@@ -141,6 +146,8 @@ def create_app() -> FastAPI:
     )
     _install_error_handlers(app)
     for router in (health_router, auth_router, tokens_router, jobs_router, datasets_router):
+        app.include_router(router)
+    for router in (specs_router, preview_router, models_router, artifacts_router):
         app.include_router(router)
     _mount_frontend(app, settings.frontend_dir)
     return app

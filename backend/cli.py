@@ -224,6 +224,21 @@ def export_dataset(
     typer.echo(f"wrote {target}")
 
 
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A run config (YAML)")],
+    user: Annotated[str, typer.Option("--user", help="Email of the run's owner")],
+) -> None:
+    """Train from a YAML run config (as the browser's form would), recorded as a job of that user."""
+    argv = _train_argv(config, user)
+    os.execv(argv[0], argv)  # noqa: S606 - replaces this process with the trainer; no shell involved
+
+
+def _train_argv(config: Path, user: str) -> list[str]:
+    # The trainer needs torch, so it lives in the worker package; this module never imports it.
+    return [sys.executable, "-m", "worker.train_cli", str(config), "--user", user]
+
+
 @user_app.command("create")
 def user_create(
     email: str,

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     visibility_timeout_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     broker_polling_seconds: float = Field(default=0.1, gt=0)
     canary_interval_seconds: float = Field(default=10.0, gt=0)
+    canary_retry_seconds: float = Field(default=60.0, gt=0, description="Resend an unconsumed canary after")
     worker_live_seconds: float = Field(default=45.0, gt=0)
     events_poll_seconds: float = Field(default=0.5, gt=0)
 

@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Fast timings for tests; production defaults are in backend/settings.py.
 FAST_ENV = {
     "STUDIO_HEARTBEAT_SECONDS": "0.5",
-    "STUDIO_HEARTBEAT_TIMEOUT_SECONDS": "3",
+    "STUDIO_HEARTBEAT_TIMEOUT_SECONDS": "10",
     "STUDIO_REAPER_INTERVAL_SECONDS": "0.5",
     "STUDIO_CANARY_INTERVAL_SECONDS": "0.5",
+    "STUDIO_CANARY_RETRY_SECONDS": "2",
     "STUDIO_WORKER_LIVE_SECONDS": "5",
     "STUDIO_EVENTS_POLL_SECONDS": "0.1",
     "STUDIO_BROKER_POLLING_SECONDS": "0.05",
@@ -67,6 +68,35 @@ class Stack:
 
 
 _migrated_template: dict[str, Path] = {}
+_run_database: dict[str, str] = {}
+
+
+def _postgres_run_url() -> str:
+    """A database of this test run's own on the machine's PostgreSQL, so runs side by side never meet;
+    dropped when the run ends."""
+    if "url" not in _run_database:
+        name = f"studio_test_{os.getpid()}"
+        admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        _run_database["url"] = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+        _run_database["name"] = name
+    return _run_database["url"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    name = _run_database.get("name")
+    if name is None:
+        return
+    from backend.db.session import engine_for
+
+    engine_for(_run_database["url"]).dispose()
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _sqlite_db(tmp: Path, template_dir: Path) -> str:
@@ -79,19 +109,16 @@ def _sqlite_db(tmp: Path, template_dir: Path) -> str:
 
 
 def _postgres_db() -> str:
-    engine = create_engine(POSTGRES_URL)
-    with engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(424242)"))
+    url = _postgres_run_url()
+    engine = create_engine(url)
     if "postgres" not in _migrated_template:
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        upgrade(POSTGRES_URL)
+        upgrade(url)
         _migrated_template["postgres"] = Path()
     tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
-    return POSTGRES_URL
+    return url
 
 
 def _flush_redis() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from backend.db.session import session_scope
 from backend.db.tables import WorkerSighting, utcnow
-from backend.jobs.canary import RETRY_UNCONSUMED, CanaryState, canary_round
+from backend.jobs.canary import CanaryState, canary_round
 
 pytestmark = pytest.mark.usefixtures("db_stack")
 
@@ -24,7 +24,7 @@ def test_rounds_wait_for_consumption_and_scale_with_workers() -> None:
         assert canary_round(s, state, 45, send) == {"cpu": 1, "gpu": 1}
         # Nobody consumed them: the next rounds send nothing until a minute has passed.
         assert canary_round(s, state, 45, send) == {}
-        state.last_sent["gpu"] -= RETRY_UNCONSUMED + timedelta(seconds=1)
+        state.last_sent["gpu"] -= timedelta(seconds=61)
         assert canary_round(s, state, 45, send) == {"gpu": 1}
         # Two workers consumed cpu canaries: next round sends one for each.
         now = utcnow()

@@ -11,6 +11,7 @@ from backend.db.session import session_scope
 from backend.jobs.broker import send_job
 from backend.jobs.events import notify
 from backend.jobs.lifecycle import reap
+from backend.models.contract import requests_dir
 from backend.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,11 @@ def reap_once(settings: Settings) -> None:
         notify(job_id)
 
 
-def prune_processed(folder: Path, keep_seconds: float = PROCESSED_KEEP_SECONDS) -> None:
-    """The filesystem broker keeps claimed messages; drop the old ones."""
+def prune_old_files(folder: Path, pattern: str, keep_seconds: float = PROCESSED_KEEP_SECONDS) -> None:
+    """Drop files older than ``keep_seconds``: messages the filesystem broker keeps once claimed, and
+    images sent for a single prediction whose answer nobody waited for."""
     cutoff = time.time() - keep_seconds
-    for path in folder.glob("*.msg"):
+    for path in folder.rglob(pattern):
         try:
             if path.stat().st_mtime < cutoff:
                 path.unlink()
@@ -52,7 +54,8 @@ class Reaper(threading.Thread):
             try:
                 reap_once(self.settings)
                 if self.settings.uses_filesystem_broker:
-                    prune_processed(self.settings.broker_dir / "processed")
+                    prune_old_files(self.settings.broker_dir / "processed", "*.msg")
+                prune_old_files(requests_dir(self.settings.data_dir), "*.*")
             except Exception as exc:  # the next round tries again
                 log.warning("reaper round failed: %s", exc)
 

@@ -8,13 +8,15 @@ import time
 import traceback
 from typing import Any
 
+from sqlalchemy import select
+
 from backend.db.session import session_scope
-from backend.db.tables import JobStatus
+from backend.db.tables import Job, JobStatus
 from backend.jobs.events import notify
 from backend.jobs.lifecycle import count_delivery, finish, renew_lease, take_lease
 from backend.settings import Settings, get_settings
 from worker.context import JobCancelled, JobContext, LeaseLost
-from worker.jobs import HANDLERS
+from worker.jobs import get_handler
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +71,18 @@ def run_job(job_id: int, worker: str) -> str:
     """Run a job if it is ours to run; returns what happened (for logs and tests)."""
     settings = get_settings()
     with session_scope() as session:
+        kind = session.scalar(select(Job.kind).where(Job.id == job_id))
+    # Import the handler (torch, for most kinds: seconds) before the lease is taken: between taking the
+    # lease and starting the heartbeat there must be no slow step, or the reaper takes the job back.
+    handler = get_handler(kind) if kind is not None else None
+    with session_scope() as session:
         count_delivery(session, job_id)
         job = take_lease(session, job_id, worker, settings.heartbeat_timeout_seconds)
         if job is None:
             log.info("job %s: not queued or already leased, skipping this delivery", job_id)
             return "skipped"
-        kind, config, attempt, owner_id = job.kind, dict(job.config), job.attempt, job.owner_id
+        config, attempt, owner_id = dict(job.config), job.attempt, job.owner_id
     notify(job_id)
-    handler = HANDLERS.get(kind)
     if handler is None:
         _finish(job_id, worker, JobStatus.failed, error=f"this worker has no handler for job kind {kind!r}")
         return "failed"

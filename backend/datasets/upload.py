@@ -44,21 +44,24 @@ class UploadRejected(StudioError):
 
 
 async def receive_upload(
-    request: Request, dest: Path, max_bytes: int, text_fields: tuple[str, ...]
+    request: Request, dest: Path, max_bytes: int, text_fields: tuple[str, ...], file_field: str = "file"
 ) -> ReceivedForm:
-    """Stream a multipart form's ``file`` part into ``dest``; 413 once it passes ``max_bytes``."""
+    """Stream the multipart part ``file_field`` into ``dest`` (413 once it passes ``max_bytes``), keeping
+    the small text fields named in ``text_fields``."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
         raise UploadRejected(
             413, "upload_too_large", f"the upload is {int(declared)} bytes; the limit is {max_bytes}"
         )
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise UploadRejected(415, "not_multipart", "send the file as multipart/form-data with a 'file' field")
+        raise UploadRejected(
+            415, "not_multipart", f"send the file as multipart/form-data with a {file_field!r} field"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     parser = StreamingFormDataParser(headers=request.headers)
     target = FileTarget(str(dest), validator=MaxSizeValidator(max_bytes))
-    parser.register("file", target)
-    values = {name: ValueTarget(validator=MaxSizeValidator(4096)) for name in text_fields}
+    parser.register(file_field, target)
+    values = {name: ValueTarget(validator=MaxSizeValidator(256 * 1024)) for name in text_fields}
     for name, value in values.items():
         parser.register(name, value)
     try:
@@ -67,16 +70,16 @@ async def receive_upload(
     except ValidationError as exc:
         dest.unlink(missing_ok=True)
         raise UploadRejected(
-            413, "upload_too_large", f"the upload is larger than the limit of {max_bytes} bytes"
+            413, "upload_too_large", f"{file_field}: the upload is larger than the limit of {max_bytes} bytes"
         ) from exc
     except Exception as exc:
         dest.unlink(missing_ok=True)
         raise UploadRejected(400, "upload_malformed", f"the multipart body could not be read: {exc}") from exc
     if not target.multipart_filename or not dest.exists():
         dest.unlink(missing_ok=True)
-        raise UploadRejected(422, "file_missing", "the form has no 'file' part")
+        raise UploadRejected(422, "file_missing", f"{file_field}: the form has no {file_field!r} file part")
     fields = {name: v.value.decode("utf-8", "replace") for name, v in values.items() if v.value}
-    return ReceivedForm(dest, PurePosixPath(target.multipart_filename).name, fields)
+    return ReceivedForm(dest, PurePosixPath(target.multipart_filename.replace("\\", "/")).name, fields)
 
 
 def _entry_problem(info: zipfile.ZipInfo) -> tuple[str, str] | None:

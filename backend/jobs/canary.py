@@ -1,8 +1,8 @@
 """Canary tasks: health calls a worker live when it recently consumed one from its queue.
 
 Each round sends one canary per worker last seen on the queue (at least one), but only once the previous
-round was consumed or a minute has passed, so a queue without workers gathers one canary a minute, not
-one every round."""
+round was consumed or ``retry_seconds`` have passed (a minute by default), so a queue without workers
+gathers one canary a minute, not one every round."""
 
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ from sqlalchemy.orm import Session
 from backend.db.tables import WorkerSighting, utcnow
 from backend.settings import QUEUES
 
-RETRY_UNCONSUMED = timedelta(minutes=1)
-
 
 @dataclass
 class CanaryState:
@@ -25,7 +23,11 @@ class CanaryState:
 
 
 def canary_round(
-    session: Session, state: CanaryState, live_seconds: float, send: Callable[[str, int], None]
+    session: Session,
+    state: CanaryState,
+    live_seconds: float,
+    send: Callable[[str, int], None],
+    retry_seconds: float = 60.0,
 ) -> dict[str, int]:
     """Send this round's canaries with ``send(queue, count)``; returns what was sent per queue."""
     now = utcnow()
@@ -41,7 +43,7 @@ def canary_round(
         workers, latest = seen.get(queue, (0, None))
         last = state.last_sent.get(queue)
         consumed = last is None or (latest is not None and latest >= last)
-        if consumed or now - last >= RETRY_UNCONSUMED:  # type: ignore[operator]
+        if consumed or now - last >= timedelta(seconds=retry_seconds):  # type: ignore[operator]
             count = max(1, workers)
             send(queue, count)
             state.last_sent[queue] = now

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from backend.db.tables import User
+from backend.models import checks as model_checks
+from backend.specs.checks import check_train
+from backend.specs.config import ClassificationConfig, parse_train_config, train_config_schema
+
+Split = Literal["train", "val", "test"]
+# Files saved by the single-image endpoints, relative to DATA_DIR/requests (see backend/models/contract.py).
+REQUEST_IMAGE = r"^images/[0-9a-f]{32}\.(jpg|png)$"
+MODULE_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$"
 
 
 class ProbeConfig(BaseModel):
@@ -35,6 +48,108 @@ class ImportDatasetConfig(BaseModel):
     ratios: dict[str, float] = Field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
 
 
+class _JobConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EvaluateConfig(_JobConfig):
+    """Evaluate a trained model on one split of a dataset version with the same classes.
+
+    The worker writes metrics (``accuracy/top1``, ``accuracy/top5``, per-class precision/recall/F1, the
+    confusion matrix) to the job's result and its metric rows, and a report artifact."""
+
+    model_id: int
+    dataset_id: int
+    split: Split = "test"
+
+
+class PredictConfig(_JobConfig):
+    """Predict every image of one split (``all``: every image) of a dataset version; the worker writes
+    a CSV artifact (kind ``predictions``: file, split, label, then top-k classes and scores)."""
+
+    model_id: int
+    dataset_id: int
+    split: Split | Literal["all"] = "test"
+    top_k: int = Field(default=5, ge=1, le=100)
+
+
+class CamConfig(_JobConfig):
+    """Grad-CAM overlays for the first ``limit`` images of a split; one PNG artifact (kind ``cam``) each."""
+
+    model_id: int
+    dataset_id: int
+    split: Split = "test"
+    target_class: str | None = Field(
+        default=None, max_length=200, description="A class name of the model; default: the top prediction"
+    )
+    target_layer: str | None = Field(
+        default=None, max_length=200, pattern=MODULE_PATH, description="Module path; default: the catalog's"
+    )
+    limit: int = Field(default=16, ge=1, le=500)
+
+
+class ExportConfig(_JobConfig):
+    """Export a model to TorchScript or ONNX (created by ``GET /api/models/{id}/export``).
+
+    The worker checks the file loads back and gives the same outputs, then records it as an artifact of
+    the model with kind ``export_torchscript`` / ``export_onnx``; only a verified file is recorded."""
+
+    model_id: int
+    format: Literal["torchscript", "onnx"]
+
+
+class PredictImageConfig(_JobConfig):
+    """Predict one uploaded image (created by ``POST /api/models/{id}/predict``).
+
+    Result: ``backend.models.contract.PredictResult``; with ``overlay``, also a PNG artifact (kind
+    ``overlay``) whose id is in the result."""
+
+    model_id: int
+    image: str = Field(pattern=REQUEST_IMAGE, description="Under DATA_DIR/requests")
+    top_k: int = Field(default=5, ge=1, le=100)
+    overlay: bool = False
+
+
+class CamImageConfig(_JobConfig):
+    """Grad-CAM of one uploaded image (created by ``POST /api/models/{id}/cam``).
+
+    Result: ``backend.models.contract.CamResult``, with the id of its PNG artifact (kind ``cam``)."""
+
+    model_id: int
+    image: str = Field(pattern=REQUEST_IMAGE, description="Under DATA_DIR/requests")
+    target_class: str | None = Field(default=None, max_length=200)
+    target_layer: str | None = Field(default=None, max_length=200, pattern=MODULE_PATH)
+
+
+class AnalyzeCatalogConfig(_JobConfig):
+    """Count parameters and FLOPs of catalog entries at their default input size and write
+    ``DATA_DIR/catalog_stats.json`` (``backend.specs.stats.write_catalog_stats``). Created by
+    ``GET /api/catalog`` when the file lacks entries."""
+
+    architectures: list[str] | None = Field(default=None, description="None: every entry")
+
+
+class ImportModelConfig(_JobConfig):
+    """Verify an uploaded checkpoint (created by ``POST /api/models``): ``torch.load(weights_only=True)``
+    or safetensors only, never unpickling code; the state dict must fit the architecture with the
+    model's classes. Then the model row becomes ``ready`` (with params and FLOPs) or ``failed`` (error)."""
+
+    model_id: int
+
+
+class AugmentPreviewConfig(_JobConfig):
+    """Apply a run config's training pipeline to a few images of its dataset (created by
+    ``POST /api/configs/preview``, before anything is trained). Result: ``{"images": [{"artifact_id",
+    "label", "source"}]}``, each a PNG artifact (kind ``preview``)."""
+
+    config: dict[str, Any]
+    count: int = Field(default=6, ge=1, le=16)
+    seed: int = Field(default=0, ge=0)
+
+
+Check = Callable[[Session, User, Any], None]
+
+
 @dataclass(frozen=True)
 class JobKind:
     name: str
@@ -42,13 +157,60 @@ class JobKind:
     default_queue: str
     description: str
     user_creatable: bool = True  # False: only the endpoint that owns the work may create it
+    # Called by create_job with the parsed config before anything is written; raises a StudioError
+    # (422 naming the config field, 404 for another user's ids) when the job cannot run.
+    check: Check | None = None
+    # A config that is a union (train: one model per task) parses and describes itself through these.
+    parser: Callable[[dict[str, Any]], BaseModel] | None = None
+    schema: Callable[[], dict[str, Any]] | None = None
+
+    def parse(self, config: dict[str, Any]) -> BaseModel:
+        """The typed config; raises pydantic's ValidationError naming the field."""
+        if self.parser is not None:
+            return self.parser(config)
+        return self.config_model.model_validate(config)
+
+    def json_schema(self) -> dict[str, Any]:
+        return self.schema() if self.schema is not None else self.config_model.model_json_schema()
+
+
+def _kind(
+    name: str,
+    config: type[BaseModel],
+    queue: str,
+    *,
+    internal: bool = False,
+    check: Check | None = None,
+    parser: Callable[[dict[str, Any]], BaseModel] | None = None,
+    schema: Callable[[], dict[str, Any]] | None = None,
+) -> JobKind:
+    doc = config.__doc__ or ""
+    return JobKind(name, config, queue, doc, not internal, check, parser, schema)
 
 
 JOB_KINDS: dict[str, JobKind] = {
-    "probe": JobKind("probe", ProbeConfig, "cpu", ProbeConfig.__doc__ or ""),
-    "import_dataset": JobKind(
-        "import_dataset", ImportDatasetConfig, "cpu", ImportDatasetConfig.__doc__ or "", user_creatable=False
-    ),
+    k.name: k
+    for k in (
+        _kind("probe", ProbeConfig, "cpu"),
+        _kind("import_dataset", ImportDatasetConfig, "cpu", internal=True),
+        _kind(
+            "train",
+            ClassificationConfig,
+            "gpu",
+            check=check_train,
+            parser=parse_train_config,
+            schema=train_config_schema,
+        ),
+        _kind("evaluate", EvaluateConfig, "gpu", check=model_checks.check_evaluate),
+        _kind("predict", PredictConfig, "gpu", check=model_checks.check_predict),
+        _kind("cam", CamConfig, "gpu", check=model_checks.check_cam),
+        _kind("export", ExportConfig, "cpu", internal=True, check=model_checks.check_export),
+        _kind("predict_image", PredictImageConfig, "gpu", internal=True, check=model_checks.check_image_job),
+        _kind("cam_image", CamImageConfig, "gpu", internal=True, check=model_checks.check_cam_image),
+        _kind("analyze_catalog", AnalyzeCatalogConfig, "cpu", internal=True),
+        _kind("augment_preview", AugmentPreviewConfig, "cpu", internal=True),
+        _kind("import_model", ImportModelConfig, "cpu", internal=True, check=model_checks.check_import),
+    )
 }
 
 

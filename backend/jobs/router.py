@@ -28,7 +28,7 @@ def list_kinds() -> list[JobKindOut]:
             name=k.name,
             queue=k.default_queue,
             description=k.description,
-            config_schema=k.config_model.model_json_schema(),
+            config_schema=k.json_schema(),
         )
         for k in JOB_KINDS.values()
         if k.user_creatable

@@ -40,9 +40,11 @@ def create_job(
             extra={"errors": [{"loc": ["body", "kind"], "msg": "unknown job kind", "type": "enum"}]},
         )
     try:
-        parsed = kind.config_model.model_validate(config)
+        parsed = kind.parse(config)
     except ValidationError as exc:
         raise validation_error(exc, ("body", "config")) from exc
+    if kind.check is not None:
+        kind.check(session, owner, parsed)
     job = Job(
         owner_id=owner.id,
         kind=kind.name,

@@ -1,7 +1,8 @@
 """The model catalog: every architecture the studio can build, by task, with its options.
 
 Listable without torch: the worker's zoo builds each entry by name (``worker/zoo``), and computes its
-parameter count and FLOPs at the default input size (cached in ``data/catalog_cache.json``)."""
+parameter count and FLOPs at the default input size (cached in ``DATA_DIR/catalog_stats.json``,
+see ``backend/specs/stats.py``)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ class CatalogEntry(BaseModel):
     description: str = ""
     cam_layer: str | None = Field(default=None, description="Default Grad-CAM target layer (module path)")
     light: bool = Field(default=False, description="Small enough to train on a CPU in minutes")
+    fixed: dict[str, Any] = Field(
+        default_factory=dict, description="Builder arguments this entry fixes (not options), e.g. depth"
+    )
 
 
 def _cls(
@@ -189,6 +193,141 @@ CATALOG: list[CatalogEntry] = [
         cam="features",
         min_size=224,
         multiple=32,
+    ),
+]
+
+
+# ------------------------------------------------------------------------------- semantic segmentation
+
+SMP_ENCODERS = [
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "mobilenet_v2",
+    "efficientnet-b0",
+    "mit_b0",
+    "tu-convnext_tiny",
+]
+# Encoders each smp head cannot take (smp refuses them at build time); the rest of SMP_ENCODERS build.
+SMP_UNSUPPORTED = {"unetplusplus": {"mit_b0"}}
+
+
+def encoders_for(head: str) -> list[str]:
+    """The encoders an smp head takes, in catalog order."""
+    return [e for e in SMP_ENCODERS if e not in SMP_UNSUPPORTED.get(head, set())]
+
+
+def _encoder_option(head: str, default: str) -> OptionSpec:
+    return OptionSpec(
+        name="encoder",
+        type="choice",
+        default=default,
+        choices=encoders_for(head),
+        description="Backbone; weights are never downloaded (start from a studio model with load_from)",
+    )
+
+
+def _smp(
+    name: str,
+    family: str,
+    builder: str,
+    *,
+    encoder: str = "resnet34",
+    size: int = 512,
+    light: bool = False,
+    fixed: dict[str, Any] | None = None,
+    multiple: int = 32,
+    desc: str = "",
+) -> CatalogEntry:
+    return CatalogEntry(
+        name=name,
+        task=Task.semantic_segmentation,
+        family=family,
+        source="segmentation_models_pytorch",
+        builder=builder,
+        default_input_size=size,
+        min_input_size=max(32, multiple),
+        input_multiple=multiple,
+        options=[_encoder_option(builder.lower(), encoder)],
+        cam_layer="decoder",
+        light=light,
+        fixed=fixed or {},
+        description=desc,
+    )
+
+
+def _tv_seg(name: str, family: str, *, aux: bool, cam: str, desc: str) -> CatalogEntry:
+    options = []
+    if aux:
+        options.append(
+            OptionSpec(
+                name="aux",
+                type="bool",
+                default=False,
+                description="Auxiliary FCN head on layer3 in training (its loss weighted by loss.aux_weight)",
+            )
+        )
+    return CatalogEntry(
+        name=name,
+        task=Task.semantic_segmentation,
+        family=family,
+        source="torchvision",
+        builder=name,
+        default_input_size=512,
+        min_input_size=32,
+        input_multiple=8,
+        options=options,
+        cam_layer=cam,
+        description=desc,
+    )
+
+
+CATALOG += [
+    _smp(
+        "unet_light",
+        "UNet",
+        "Unet",
+        encoder="resnet18",
+        size=64,
+        light=True,
+        fixed={"encoder_depth": 3, "decoder_channels": [64, 32, 16]},
+        multiple=8,
+        desc="A three-stage UNet on a ResNet-18 stem: trains on a CPU in seconds",
+    ),
+    _smp("unet", "UNet", "Unet", desc="UNet (Ronneberger et al. 2015), smp"),
+    _smp("unetplusplus", "UNet", "UnetPlusPlus", desc="UNet++ nested skip connections, smp"),
+    _smp("deeplabv3plus", "DeepLabV3+", "DeepLabV3Plus", encoder="resnet50", desc="DeepLabV3+, smp"),
+    _smp("fpn", "FPN", "FPN", desc="Feature Pyramid Network head, smp"),
+    _smp("pspnet", "PSPNet", "PSPNet", desc="Pyramid Scene Parsing Network, smp"),
+    _smp("upernet", "UPerNet", "UPerNet", encoder="resnet50", desc="UPerNet (Xiao et al. 2018), smp"),
+    _smp("segformer", "SegFormer", "Segformer", encoder="mit_b0", desc="SegFormer head, smp"),
+    _tv_seg(
+        "fcn_resnet50",
+        "FCN",
+        aux=True,
+        cam="net.classifier.2",
+        desc="FCN on ResNet-50, torchvision",
+    ),
+    _tv_seg(
+        "deeplabv3_resnet50",
+        "DeepLabV3",
+        aux=True,
+        cam="net.classifier.3",
+        desc="DeepLabV3 on ResNet-50, torchvision",
+    ),
+    _tv_seg(
+        "deeplabv3_mobilenet_v3_large",
+        "DeepLabV3",
+        aux=True,
+        cam="net.classifier.3",
+        desc="DeepLabV3 on MobileNetV3-Large, torchvision",
+    ),
+    _tv_seg(
+        "lraspp_mobilenet_v3_large",
+        "LR-ASPP",
+        aux=False,
+        cam="net.classifier.cbr",
+        desc="Lite R-ASPP on MobileNetV3-Large, torchvision",
     ),
 ]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 CONFIG_VERSION: Literal[1] = 1
 
@@ -120,6 +120,8 @@ class RuntimeSpec(_Strict):
 
 
 class ClassificationConfig(_Strict):
+    """Train an image classifier on a dataset version; its classes come from the dataset."""
+
     version: Literal[1] = CONFIG_VERSION
     task: Literal["classification"] = "classification"
     name: str = Field(default="", max_length=200, description="A name for the run")
@@ -130,21 +132,177 @@ class ClassificationConfig(_Strict):
     runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
 
 
-# One member per task; segmentation and detection join this union with their own ``task`` literal.
-TrainConfig = Annotated[ClassificationConfig, Field(description="A training run, discriminated by task")]
+SEGMENTATION_IGNORE_INDEX = 255  # the mask value no loss or metric counts (VOC's, labelme2voc's)
 
 
-def parse_train_config(data: dict[str, Any]) -> ClassificationConfig:
-    return ClassificationConfig.model_validate(data)
+class SegAugmentStep(_Strict):
+    """One joint (image + mask) transform of the segmentation training pipeline, mmseg's steps.
+
+    Masks are resized with nearest neighbour and padded with the ignore index 255."""
+
+    name: Literal[
+        "random_resize", "random_crop", "horizontal_flip", "vertical_flip", "photometric_distortion", "pad"
+    ]
+    p: float = Field(default=0.5, ge=0, le=1, description="Probability, for the flips")
+    ratio_range: tuple[float, float] = Field(
+        default=(0.5, 2.0), description="random_resize: scale factor range, applied to data.scale"
+    )
+    cat_max_ratio: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="random_crop: retry (up to 10 times) crops where one class covers more than this share",
+    )
+    brightness: float = Field(default=0.125, ge=0, le=1, description="photometric_distortion")
+    contrast: float = Field(default=0.5, ge=0, le=1, description="photometric_distortion")
+    saturation: float = Field(default=0.5, ge=0, le=1, description="photometric_distortion")
+    hue: float = Field(default=0.05, ge=0, le=0.5, description="photometric_distortion")
+
+    @model_validator(mode="after")
+    def _ordered_range(self) -> SegAugmentStep:
+        low, high = self.ratio_range
+        if not 0 < low <= high <= 8:
+            raise ValueError("ratio_range: give (low, high) with 0 < low <= high <= 8")
+        return self
+
+
+def default_seg_augment() -> list[SegAugmentStep]:
+    return [
+        SegAugmentStep(name="random_resize", ratio_range=(0.5, 2.0)),
+        SegAugmentStep(name="random_crop", cat_max_ratio=0.75),
+        SegAugmentStep(name="horizontal_flip"),
+        SegAugmentStep(name="photometric_distortion"),
+        SegAugmentStep(name="pad"),
+    ]
+
+
+class SegDataSpec(_Strict):
+    dataset_id: int = Field(description="A dataset version from GET /api/datasets")
+    input_size: int = Field(
+        default=512, ge=16, le=4096, description="Training crop side (square); also the sliding-window crop"
+    )
+    scale: int | None = Field(
+        default=None,
+        ge=16,
+        le=8192,
+        description="Long side images are resized to (aspect kept) before augmenting and for evaluation; "
+        "none keeps their size",
+    )
+    augment: list[SegAugmentStep] = Field(default_factory=default_seg_augment)
+    batch_size: int = Field(default=8, ge=1, le=4096)
+    workers: int = Field(default=2, ge=0, le=64, description="Data loader processes")
+    normalize_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    normalize_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+class SegLossTerm(_Strict):
+    name: Literal["cross_entropy", "dice", "focal", "lovasz"] = "cross_entropy"
+    weight: float = Field(default=1.0, gt=0, le=100)
+
+
+class SegLossSpec(_Strict):
+    """A weighted sum of terms; every term ignores mask value 255."""
+
+    terms: list[SegLossTerm] = Field(default_factory=lambda: [SegLossTerm()], min_length=1, max_length=8)
+    class_weights: list[float] | None = Field(
+        default=None,
+        description="cross_entropy: one weight per output class, background first (classes + 1 values)",
+    )
+    focal_gamma: float = Field(default=2.0, ge=0, le=10)
+    aux_weight: float = Field(default=0.4, ge=0, le=10, description="Weight of an auxiliary head's loss")
+
+
+class InferenceSpec(_Strict):
+    """How evaluation and prediction run the model over a whole image."""
+
+    mode: Literal["whole", "slide"] = Field(
+        default="whole", description="whole: one pass (padded); slide: overlapping crops, averaged"
+    )
+    crop_size: int | None = Field(default=None, ge=16, le=8192, description="slide: default data.input_size")
+    stride: int | None = Field(default=None, ge=1, le=8192, description="slide: default 2/3 of the crop")
+    flip: bool = Field(default=False, description="Average with the horizontally flipped prediction")
+
+
+class SegmentationConfig(_Strict):
+    """Train a semantic segmentation model; classes (plus background 0) come from the dataset."""
+
+    version: Literal[1] = CONFIG_VERSION
+    task: Literal["semantic_segmentation"]
+    name: str = Field(default="", max_length=200, description="A name for the run")
+    model: ModelSpec = Field(default_factory=lambda: ModelSpec(architecture="unet"))
+    data: SegDataSpec
+    loss: SegLossSpec = Field(default_factory=SegLossSpec)
+    inference: InferenceSpec = Field(default_factory=InferenceSpec)
+    schedule: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(policy="poly", lr=1e-3))
+    runtime: RuntimeSpec = Field(default_factory=lambda: RuntimeSpec(best_metric="mIoU"))
+
+    @model_validator(mode="after")
+    def _segmentation_best_metric(self) -> SegmentationConfig:
+        # RuntimeSpec's default best metric is classification's; a runtime section that names none keeps
+        # the best mIoU.
+        if "best_metric" not in self.runtime.model_fields_set:
+            self.runtime.best_metric = "mIoU"
+        return self
+
+
+AnyTrainConfig = ClassificationConfig | SegmentationConfig
+# One member per task, told apart by ``task`` (absent: classification, as configs written before it).
+TrainConfig = Annotated[AnyTrainConfig, Field(discriminator="task", description="A training run, by task")]
+CONFIG_BY_TASK: dict[str, type[ClassificationConfig] | type[SegmentationConfig]] = {
+    "classification": ClassificationConfig,
+    "semantic_segmentation": SegmentationConfig,
+}
+
+
+class _TaskOnly(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    task: Literal["classification", "semantic_segmentation"] = "classification"
+
+
+def parse_train_config(data: dict[str, Any]) -> AnyTrainConfig:
+    """The config of ``data["task"]`` (default classification). Dispatched by hand rather than through
+    the union, so validation errors name ``data.input_size``, not ``semantic_segmentation.data...``."""
+    task = _TaskOnly.model_validate(data if isinstance(data, dict) else {}).task
+    return CONFIG_BY_TASK[task].model_validate(data)
+
+
+def train_config_schema(task: str | None = None) -> dict[str, Any]:
+    """JSON Schema of one task's config, or (``task`` None) of the union, discriminated by ``task``."""
+    if task is not None:
+        return CONFIG_BY_TASK[task].model_json_schema()
+    return TypeAdapter(TrainConfig).json_schema()
 
 
 def to_yaml(config: BaseModel) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
-def from_yaml(text: str) -> ClassificationConfig:
-    """Parse YAML (safe loader only) into a TrainConfig; errors name the field."""
-    data = yaml.safe_load(text)
+MAX_YAML_CHARS = 256 * 1024
+
+
+def load_yaml_mapping(text: str) -> dict[str, Any]:
+    """YAML text (safe loader only) as a mapping; ``ValueError`` naming the line otherwise.
+
+    Anchors and aliases are refused: a config never needs them, and nested aliases ("billion laughs")
+    would make validation walk an exponentially large tree."""
+    if len(text) > MAX_YAML_CHARS:
+        raise ValueError(f"the YAML is {len(text)} characters; the limit is {MAX_YAML_CHARS}")
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                line = event.start_mark.line + 1 if event.start_mark is not None else "?"
+                raise ValueError(f"line {line}: anchors and aliases are not allowed in a config")
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ValueError(f"{where}{getattr(exc, 'problem', None) or exc}") from exc
     if not isinstance(data, dict):
         raise ValueError("a run config is a YAML mapping")
-    return parse_train_config(data)
+    return data
+
+
+def from_yaml(text: str) -> AnyTrainConfig:
+    """Parse YAML (safe loader only) into a TrainConfig; errors name the field."""
+    return parse_train_config(load_yaml_mapping(text))

@@ -1,17 +1,39 @@
-"""Job handlers by kind. Each takes a JobContext and returns the job's result (a JSON-able dict)."""
+"""Job handlers by kind. Each takes a JobContext and returns the job's result (a JSON-able dict).
+
+Handlers are imported when a job of their kind first runs, so a worker starts (and consumes its first
+canary) in a moment instead of waiting for torch to import."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 from worker.context import JobContext
-from worker.jobs.dataset_import import run_import_dataset
-from worker.jobs.probe import run_probe
 
 Handler = Callable[[JobContext], dict[str, Any] | None]
 
-HANDLERS: dict[str, Handler] = {
-    "probe": run_probe,
-    "import_dataset": run_import_dataset,
+HANDLERS: dict[str, str] = {
+    "probe": "worker.jobs.probe:run_probe",
+    "import_dataset": "worker.jobs.dataset_import:run_import_dataset",
+    "train": "worker.jobs.train:run_train",
+    "evaluate": "worker.jobs.evaluate:run_evaluate",
+    "predict": "worker.jobs.predict:run_predict",
+    "predict_image": "worker.jobs.predict:run_predict_image",
+    "cam": "worker.jobs.cam:run_cam",
+    "cam_image": "worker.jobs.cam:run_cam_image",
+    "export": "worker.jobs.export:run_export",
+    "analyze_catalog": "worker.jobs.analyze_catalog:run_analyze_catalog",
+    "import_model": "worker.jobs.import_model:run_import_model",
+    "augment_preview": "worker.jobs.augment_preview:run_augment_preview",
 }
+
+
+def get_handler(kind: str) -> Handler | None:
+    """The handler for ``kind``, imported on first use; ``None`` for a kind this worker does not run."""
+    target = HANDLERS.get(kind)
+    if target is None:
+        return None
+    module, _, name = target.partition(":")
+    handler: Handler = getattr(importlib.import_module(module), name)
+    return handler

@@ -1,0 +1,1 @@
+"""The trained-model registry: checkpoints, their metrics, predictions, CAMs and exports."""

@@ -1,0 +1,88 @@
+"""Checks of the model jobs (evaluate, predict, CAM, export) against the caller's models and datasets."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from backend.auth.scope import owned
+from backend.db.tables import TrainedModel, User
+from backend.specs.checks import field_error, owned_dataset, owned_model, require_task, split_images
+
+if TYPE_CHECKING:
+    from backend.db.tables import Dataset
+    from backend.jobs.kinds import (
+        CamConfig,
+        CamImageConfig,
+        EvaluateConfig,
+        ExportConfig,
+        ImportModelConfig,
+        PredictConfig,
+        PredictImageConfig,
+    )
+
+
+def _model_and_split(
+    session: Session, owner: User, model_id: int, dataset_id: int, split: str
+) -> tuple[TrainedModel, Dataset]:
+    model = owned_model(session, owner, model_id, ("model_id",))
+    dataset = owned_dataset(session, owner, dataset_id, ("dataset_id",))
+    require_task(dataset, model.task, ("dataset_id",))
+    if split_images(dataset, split) == 0:
+        raise field_error(
+            ("split",), f"dataset {dataset.id} has no images in its {split} split", kind="empty"
+        )
+    return model, dataset
+
+
+def _target_class(model: TrainedModel, target: str | None) -> None:
+    if target is not None and target not in model.class_names:
+        raise field_error(
+            ("target_class",),
+            f"model {model.id} has no class {target!r} (classes: {', '.join(model.class_names)})",
+        )
+
+
+def check_evaluate(session: Session, owner: User, config: EvaluateConfig) -> None:
+    """Metrics only mean something on the classes the model was trained on, in the same order."""
+    model, dataset = _model_and_split(session, owner, config.model_id, config.dataset_id, config.split)
+    trained_on = list(model.class_names)
+    if model.task == "semantic_segmentation" and trained_on[:1] == ["_background_"]:
+        trained_on = trained_on[1:]  # output 0 is background, which a dataset does not list
+    if list(dataset.classes) != trained_on:
+        raise field_error(
+            ("dataset_id",),
+            f"dataset {dataset.id} has classes [{', '.join(dataset.classes)}]; model {model.id} was trained "
+            f"on [{', '.join(model.class_names)}]",
+        )
+
+
+def check_predict(session: Session, owner: User, config: PredictConfig) -> None:
+    _model_and_split(session, owner, config.model_id, config.dataset_id, config.split)
+
+
+def check_cam(session: Session, owner: User, config: CamConfig) -> None:
+    model, _ = _model_and_split(session, owner, config.model_id, config.dataset_id, config.split)
+    _target_class(model, config.target_class)
+
+
+def check_export(session: Session, owner: User, config: ExportConfig) -> None:
+    owned_model(session, owner, config.model_id, ("model_id",))
+
+
+def check_image_job(session: Session, owner: User, config: PredictImageConfig) -> None:
+    owned_model(session, owner, config.model_id, ("model_id",))
+
+
+def check_cam_image(session: Session, owner: User, config: CamImageConfig) -> None:
+    model = owned_model(session, owner, config.model_id, ("model_id",))
+    _target_class(model, config.target_class)
+
+
+def check_import(session: Session, owner: User, config: ImportModelConfig) -> None:
+    row = session.scalars(
+        owned(TrainedModel, owner.id).where(TrainedModel.id == config.model_id)
+    ).one_or_none()
+    if row is None:
+        raise field_error(("model_id",), f"model {config.model_id} not found", status=404, code="not_found")

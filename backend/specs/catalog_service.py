@@ -1,0 +1,77 @@
+"""The catalog with its cached counts, and the one job that fills the cache when it lacks entries."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.datasets.canonical import Task
+from backend.db.tables import Job, JobStatus, User, utcnow
+from backend.errors import StudioError
+from backend.jobs.service import create_job
+from backend.specs.catalog import CATALOG, list_models
+from backend.specs.schemas import CatalogItem, CatalogOut
+from backend.specs.stats import EntryStats, read_catalog_stats
+
+ANALYZE_KIND = "analyze_catalog"
+# After an analysis ends, wait this long before another: an entry the worker cannot count (a library
+# missing on that machine) must not start a job on every page view.
+RETRY_AFTER = timedelta(minutes=10)
+log = logging.getLogger(__name__)
+_enqueue_lock = threading.Lock()  # one API process never queues two analyses at once
+
+
+def _known(data_dir: Path) -> dict[str, EntryStats]:
+    stats = read_catalog_stats(data_dir)
+    if stats is None:
+        return {}
+    sizes = {e.name: e.default_input_size for e in CATALOG}
+    return {name: s for name, s in stats.entries.items() if sizes.get(name) == s.input_size}
+
+
+def ensure_analysis(session: Session, user: User, missing: list[str]) -> Job | None:
+    """The analysis job under way, or a new one; None while a recent one has just ended."""
+    with _enqueue_lock:
+        recent = session.scalars(
+            select(Job)
+            .where(Job.kind == ANALYZE_KIND)
+            .where(
+                Job.status.in_([JobStatus.queued, JobStatus.running])
+                | (Job.finished_at > utcnow() - RETRY_AFTER)
+            )
+            .order_by(Job.id.desc())
+            .limit(1)
+        ).first()
+        if recent is not None:
+            return None if recent.status.finished else recent
+        names = None if len(missing) == len(CATALOG) else missing
+        return create_job(session, user, ANALYZE_KIND, {"architectures": names}, internal=True)
+
+
+def catalog(session: Session, user: User, data_dir: Path, task: Task | None) -> CatalogOut:
+    known = _known(data_dir)
+    missing = [e.name for e in CATALOG if e.name not in known]
+    job = None
+    if missing:
+        try:
+            job = ensure_analysis(session, user, missing)
+        except StudioError as exc:  # the broker is down: the catalog still answers, without counts
+            session.rollback()
+            log.warning("could not queue the catalog analysis: %s", exc.detail)
+    items = []
+    for entry in list_models(task):
+        counted = known.get(entry.name)
+        items.append(
+            CatalogItem(
+                **entry.model_dump(),
+                params=counted.params if counted else None,
+                flops=counted.flops if counted else None,
+            )
+        )
+    job_id = job.id if job is not None and job.owner_id == user.id else None
+    return CatalogOut(entries=items, stats_pending=bool(missing), stats_job_id=job_id)

@@ -1,0 +1,97 @@
+"""The config contract over HTTP: the catalog, the run config's JSON Schema, validation and YAML."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query, Response
+from pydantic import ValidationError
+
+from backend.datasets.canonical import Task
+from backend.deps import CurrentUser, SessionDep, SettingsDep
+from backend.errors import StudioError
+from backend.jobs.service import validation_error
+from backend.specs import catalog_service
+from backend.specs.checks import check_train
+from backend.specs.config import (
+    AnyTrainConfig,
+    load_yaml_mapping,
+    parse_train_config,
+    to_yaml,
+    train_config_schema,
+)
+from backend.specs.schemas import CatalogOut, ValidatedConfig
+
+router = APIRouter(prefix="/api", tags=["specs"])
+
+YAML_MEDIA_TYPE = "application/yaml"
+ConfigBody = Annotated[
+    dict[str, Any],
+    Body(
+        description="A run config (see GET /api/schema/train-config), or {'yaml': '...'} holding one",
+        examples=[{"data": {"dataset_id": 1}, "model": {"architecture": "resnet18"}}],
+    ),
+]
+
+
+@router.get("/catalog")
+def get_catalog(
+    user: CurrentUser, session: SessionDep, settings: SettingsDep, task: Task | None = None
+) -> CatalogOut:
+    """Architectures (optionally of one task) with their options, input sizes, parameters and FLOPs.
+
+    Counts come from a cache the worker fills; until it has, they are null and ``stats_pending`` is true."""
+    return catalog_service.catalog(session, user, settings.data_dir, task)
+
+
+TrainTask = Literal["classification", "semantic_segmentation", "all"]
+
+
+@router.get("/schema/train-config")
+def get_train_config_schema(task: TrainTask = "classification") -> dict[str, Any]:
+    """The JSON Schema of one task's run config (the browser's training form is generated from it);
+    ``task=all``: the union of every task's, discriminated by ``task``."""
+    return train_config_schema(None if task == "all" else task)
+
+
+def _parse(body: dict[str, Any]) -> AnyTrainConfig:
+    data = body
+    if set(body) == {"yaml"}:
+        text = body["yaml"]
+        if not isinstance(text, str):
+            raise StudioError(
+                422, "yaml: must be a string", "validation_error", extra=_yaml_loc("not a string")
+            )
+        try:
+            data = load_yaml_mapping(text)
+        except ValueError as exc:
+            raise StudioError(422, f"yaml: {exc}", "validation_error", extra=_yaml_loc(str(exc))) from exc
+    try:
+        return parse_train_config(data)
+    except ValidationError as exc:
+        raise validation_error(exc, ("body", "config")) from exc
+
+
+def _yaml_loc(msg: str) -> dict[str, Any]:
+    return {"errors": [{"loc": ["body", "yaml"], "msg": msg, "type": "yaml"}]}
+
+
+@router.post("/configs/validate")
+def validate_config(body: ConfigBody, user: CurrentUser, session: SessionDep) -> ValidatedConfig:
+    """Check a run config as ``POST /api/jobs`` would (schema, catalog, the dataset version it names)
+    without queueing anything; answers it normalised (defaults filled in) and as YAML."""
+    config = _parse(body)
+    check_train(session, user, config)
+    return ValidatedConfig(config=config.model_dump(mode="json"), yaml=to_yaml(config))
+
+
+@router.post("/configs/yaml", response_class=Response, responses={200: {"content": {YAML_MEDIA_TYPE: {}}}})
+def config_to_yaml(
+    body: ConfigBody,
+    user: CurrentUser,
+    filename: Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")] = None,
+) -> Response:
+    """A run config as YAML text (schema-checked, defaults filled in); ``filename`` makes it a download."""
+    text = to_yaml(_parse(body))
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'} if filename else None
+    return Response(text, media_type=YAML_MEDIA_TYPE, headers=headers)

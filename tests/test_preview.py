@@ -1,0 +1,49 @@
+"""The augmentation preview: a run's training pipeline drawn on dataset images by a real worker."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from tests.conftest import Stack, WorkerProcess
+from tests.datasets.synth import make_image_folder, zip_folder
+from tests.helpers import sign_up, wait_for
+
+
+def test_preview_shows_transformed_training_images(
+    sqlite_stack: Stack, client: TestClient, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    start_worker(sqlite_stack)
+    sign_up(client)
+    make_image_folder(tmp_path / "f", per_class=4, splits=True, size=(40, 40))
+    with zip_folder(tmp_path / "f", tmp_path / "f.zip").open("rb") as fh:
+        started = client.post("/api/datasets", files={"file": ("f.zip", fh, "application/zip")}).json()
+    wait_for(lambda: client.get(f"/api/jobs/{started['job_id']}").json()["status"] == "succeeded", 90)
+    config = {
+        "task": "classification",
+        "model": {"architecture": "tiny_cnn"},
+        "data": {
+            "dataset_id": started["dataset"]["id"],
+            "input_size": 32,
+            "augment": [{"name": "random_resized_crop", "scale": [0.5, 1.0]}, {"name": "horizontal_flip"}],
+        },
+    }
+    r = client.post("/api/configs/preview", json={"config": config, "count": 4, "seed": 1})
+    assert r.status_code == 200, r.text
+    images = r.json()["images"]
+    assert len(images) == 4 and all(i["label"] in ("circle", "square", "triangle") for i in images)
+    png = client.get(images[0]["url"])
+    assert png.status_code == 200 and Image.open(io.BytesIO(png.content)).size == (32, 32)
+
+    bad = client.post(
+        "/api/configs/preview", json={"config": {**config, "data": {**config["data"], "batch_size": 0}}}
+    )
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("config.data.batch_size")
+    other = TestClient(client.app)
+    sign_up(other)
+    assert other.post("/api/configs/preview", json={"config": config}).status_code == 404
+    assert other.get(images[0]["url"]).status_code == 404

@@ -1,0 +1,132 @@
+"""The model zoo builds every catalog entry; weights load safely and a differing head is re-initialised."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from backend.specs.catalog import list_models
+from worker.engine.checkpoint import (
+    UnsafeCheckpoint,
+    load_file,
+    load_model_file,
+    save_model_file,
+    weights_from_file,
+)
+from worker.zoo import build_model, head_name, list_buildable, load_weights
+
+ENTRIES = list_models("classification")
+
+
+@pytest.fixture(autouse=True)
+def _threads() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.name for e in ENTRIES])
+def test_every_catalog_entry_builds_and_runs(entry: object) -> None:
+    from backend.specs.catalog import CatalogEntry
+
+    assert isinstance(entry, CatalogEntry)
+    assert entry.name in list_buildable()
+    model = build_model(entry.name, 7, {"dropout": 0.1}).eval()
+    size = entry.min_input_size
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, size, size))
+    assert out.shape == (1, 7)
+    head = model.get_submodule(head_name(model))
+    assert isinstance(head, torch.nn.Linear) and head.out_features == 7
+    if entry.cam_layer:
+        model.get_submodule(entry.cam_layer)  # the catalog's Grad-CAM layer exists
+
+
+def test_unknown_options_and_architectures_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown option"):
+        build_model("tiny_cnn", 3, {"depth": 5})
+    with pytest.raises(ValueError, match="outside"):
+        build_model("tiny_cnn", 3, {"dropout": 1.5})
+    with pytest.raises(KeyError, match="unknown architecture"):
+        build_model("lenet", 3)
+
+
+def test_head_dropout_acts_in_training_only() -> None:
+    torch.manual_seed(0)
+    model = build_model("resnet18", 3, {"dropout": 0.5})  # dropout through a hook on fc
+    x = torch.randn(2, 3, 32, 32)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+    keys = set(build_model("resnet18", 3).state_dict())
+    assert set(model.state_dict()) == keys  # the option never changes the checkpoint's keys
+
+
+def test_load_weights_reinitialises_a_head_of_another_size() -> None:
+    torch.manual_seed(0)
+    source = build_model("tiny_cnn", 3)
+    target = build_model("tiny_cnn", 5)
+    missing, unexpected = load_weights(target, source.state_dict())
+    assert sorted(missing) == ["classifier.1.bias", "classifier.1.weight"] and unexpected == []
+    src, dst = source.state_dict(), target.state_dict()
+    assert torch.equal(src["features.4.0.weight"], dst["features.4.0.weight"])
+    assert dst["classifier.1.weight"].shape == (5, 96)
+
+
+def test_load_weights_reports_keys_and_refuses_another_architecture() -> None:
+    model = build_model("tiny_cnn", 3)
+    state = dict(model.state_dict())
+    state["extra.weight"] = torch.zeros(1)
+    del state["features.0.0.weight"]
+    missing, unexpected = load_weights(build_model("tiny_cnn", 3), state)
+    assert missing == ["features.0.0.weight"] and unexpected == ["extra.weight"]
+    with pytest.raises(ValueError, match=r"features\.0\.0\.weight has shape"):
+        load_weights(build_model("tiny_cnn", 3), {"features.0.0.weight": torch.zeros(1, 3, 3, 3)})
+
+
+class _Evil:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("touch pwned-by-checkpoint",))
+
+
+def test_a_checkpoint_with_code_in_it_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": build_model("tiny_cnn", 3).state_dict(), "hook": _Evil()}, path)
+    for read in (load_file, weights_from_file, load_model_file):
+        with pytest.raises(UnsafeCheckpoint, match="weights_only"):
+            read(path)
+    assert not (tmp_path / "pwned-by-checkpoint").exists()
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UnsafeCheckpoint, match="not a readable"):
+        load_file(tmp_path / "junk.pt")
+
+
+def test_model_file_round_trip(tmp_path: Path) -> None:
+    model = build_model("tiny_cnn", 3).eval()
+    path = tmp_path / "model.pt"
+    save_model_file(
+        path,
+        state_dict=model.state_dict(),
+        architecture="tiny_cnn",
+        task="classification",
+        class_names=["circle", "square", "triangle"],
+        input_size=32,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.25, 0.25, 0.25),
+        options={"dropout": 0.0},
+    )
+    data = load_model_file(path)
+    assert data["format"] == "studio-model/1" and data["class_names"] == ["circle", "square", "triangle"]
+    assert data["normalize"] == {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+    rebuilt = build_model(data["architecture"], len(data["class_names"]), data["options"]).eval()
+    rebuilt.load_state_dict(data["state_dict"])
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x), model(x))
+    assert weights_from_file(path).keys() == model.state_dict().keys()

@@ -1,0 +1,99 @@
+"""Grad-CAM jobs: one uploaded picture (``cam_image``) or the first ``limit`` images of a split (``cam``),
+each overlay recorded as an artifact the moment it is written so the browser can show them as they come."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from backend.files import atomic_write
+from backend.jobs.kinds import CamConfig, CamImageConfig
+from backend.models.contract import ArtifactKind, CamResult
+from worker.cam import CamOutput, grad_cam
+from worker.context import JobContext
+from worker.jobs.common import (
+    job_artifact_names,
+    open_image,
+    owned_dataset,
+    record_artifact,
+    request_image_path,
+    split_records,
+    true_class,
+    warm_model,
+)
+
+
+def _save_png(image: Image.Image, path: Path) -> None:
+    atomic_write(path, lambda fh: image.save(fh, format="PNG"), durable=False)
+
+
+def run_cam_image(ctx: JobContext) -> dict[str, Any]:
+    """Grad-CAM of one picture under ``DATA_DIR/requests``: one PNG artifact (kind ``cam``)."""
+    cfg = CamImageConfig.model_validate(ctx.config)
+    loaded = warm_model(ctx, cfg.model_id)
+    out = grad_cam(loaded, open_image(request_image_path(cfg.image)), cfg.target_class, cfg.target_layer)
+    path = ctx.work_dir / "cam.png"
+    _save_png(out.overlay, path)
+    artifact_id = record_artifact(
+        ctx, kind=ArtifactKind.cam, name="cam.png", path=path, media_type="image/png", model_id=cfg.model_id
+    )
+    result = CamResult(
+        model_id=cfg.model_id,
+        target_class=out.target_class,
+        target_layer=out.target_layer,
+        score=out.score,
+        overlay_artifact_id=artifact_id,
+    )
+    return {**result.model_dump(mode="json"), "predicted_class": loaded.class_names[out.predicted_index]}
+
+
+def _entry(
+    image_id: int, label: str | None, out: CamOutput, names: list[str], artifact_id: int
+) -> dict[str, Any]:
+    return {
+        "image_id": image_id,
+        "label": label,
+        "predicted": names[out.predicted_index],
+        "target_class": out.target_class,
+        "score": out.score,
+        "artifact_id": artifact_id,
+    }
+
+
+def run_cam(ctx: JobContext) -> dict[str, Any]:
+    """Overlays for up to ``limit`` images of a split (in id order); a resumed job skips those it made."""
+    cfg = CamConfig.model_validate(ctx.config)
+    loaded = warm_model(ctx, cfg.model_id)
+    folder, ds = owned_dataset(ctx, cfg.dataset_id)
+    records = split_records(ds, cfg.split)[: cfg.limit]
+    done = job_artifact_names(ctx, ArtifactKind.cam)
+    made: list[dict[str, Any]] = ctx.load_json("cam_done.json") or []  # from an earlier attempt
+    layer = cfg.target_layer
+    for i, rec in enumerate(records):
+        ctx.check()
+        name = f"cam_{rec.id}.png"
+        if name not in done:
+            out = grad_cam(loaded, open_image(folder / rec.file_name), cfg.target_class, cfg.target_layer)
+            layer = out.target_layer
+            path = ctx.work_dir / "cam" / name
+            _save_png(out.overlay, path)
+            artifact_id = record_artifact(
+                ctx,
+                kind=ArtifactKind.cam,
+                name=name,
+                path=path,
+                media_type="image/png",
+                model_id=cfg.model_id,
+            )
+            made.append(_entry(rec.id, true_class(ds, rec), out, loaded.class_names, artifact_id))
+            ctx.save_json("cam_done.json", made)
+        ctx.progress((i + 1) / len(records), f"{i + 1}/{len(records)} overlays", force=True)
+    return {
+        "model_id": cfg.model_id,
+        "split": cfg.split,
+        "target_layer": layer,
+        "images": len(records),
+        "overlays": made,
+    }

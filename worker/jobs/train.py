@@ -1,0 +1,405 @@
+"""The train job: a ``TrainConfig`` in, a ready ``TrainedModel`` (with its files and artifacts) out.
+
+Resumable: a re-delivered job finds ``last.pt`` in its work folder and continues from that epoch; a job
+whose model row is already ready (killed between saving and finishing) returns that model at once."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from sqlalchemy import delete, select
+
+from backend.datasets.canonical import CanonicalDataset
+from backend.datasets.service import load_canonical
+from backend.db.session import session_scope
+from backend.db.tables import Artifact, Dataset, TrainedModel
+from backend.files import atomic_write_bytes
+from backend.models.contract import ArtifactKind, model_dir
+from backend.settings import get_settings
+from backend.specs.config import (
+    AnyTrainConfig,
+    ClassificationConfig,
+    SegmentationConfig,
+    parse_train_config,
+    to_yaml,
+)
+from worker.context import JobContext
+from worker.data import build_classification_data
+from worker.engine.callbacks import (
+    CancelCheck,
+    Checkpointer,
+    Evaluator,
+    MetricsLogger,
+    ProgressReporter,
+)
+from worker.engine.checkpoint import load_file, save_model_file, weights_from_file
+from worker.engine.loop import Trainer
+from worker.losses import build_loss
+from worker.metrics.classification import ClassificationMetrics, scalar_metrics
+from worker.optim import build_optimizer, build_scheduler
+from worker.zoo import build_model, count_params, load_weights
+
+log = logging.getLogger(__name__)
+
+# The share of the progress bar that training fills; saving the model takes the rest.
+TRAIN_SPAN = (0.0, 0.97)
+
+
+@dataclass
+class DatasetInfo:
+    id: int
+    name: str
+    root: Path
+    canonical: CanonicalDataset
+
+
+def resolve_device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ValueError("runtime.device: cuda was asked for, but this worker has no CUDA device")
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
+def load_dataset(dataset_id: int, owner_id: int) -> DatasetInfo:
+    """The owner's ready dataset version and its canonical form; errors name the field at fault."""
+    with session_scope() as session:
+        row = session.get(Dataset, dataset_id)
+        if row is None or row.owner_id != owner_id:
+            raise ValueError(f"data.dataset_id: dataset {dataset_id} not found")
+        if row.status != "ready" or not row.path:
+            raise ValueError(f"data.dataset_id: dataset {dataset_id} is {row.status}, not ready")
+        canonical = load_canonical(row)
+        return DatasetInfo(row.id, row.name, Path(row.path), canonical)
+
+
+def start_weights(model: torch.nn.Module, model_id: int, owner_id: int, architecture: str) -> dict[str, Any]:
+    """Apply ``load_from``: the owner's model's weights, a differing head re-initialised."""
+    with session_scope() as session:
+        row = session.get(TrainedModel, model_id)
+        if row is None or row.owner_id != owner_id:
+            raise ValueError(f"model.load_from.model_id: model {model_id} not found")
+        if row.architecture != architecture:
+            raise ValueError(
+                f"model.load_from.model_id: model {model_id} is a {row.architecture}, not a {architecture}"
+            )
+        if not row.checkpoint_path:
+            raise ValueError(f"model.load_from.model_id: model {model_id} has no checkpoint")
+        path = Path(row.checkpoint_path)
+    missing, unexpected = load_weights(model, weights_from_file(path))
+    return {"model_id": model_id, "missing": missing, "unexpected": unexpected}
+
+
+def existing_model(job_id: int) -> TrainedModel | None:
+    with session_scope() as session:
+        row = session.scalars(select(TrainedModel).where(TrainedModel.job_id == job_id)).first()
+        if row is not None:
+            session.expunge(row)
+        return row
+
+
+def _check_best_metric(config: ClassificationConfig, num_classes: int) -> None:
+    available = ["accuracy/top1", "precision/macro", "recall/macro", "f1/macro"]
+    if num_classes >= 5:
+        available.append("accuracy/top5")
+    if config.runtime.best_metric not in available:
+        raise ValueError(
+            f"runtime.best_metric: {config.runtime.best_metric!r} is not measured for this dataset; "
+            f"choose one of {', '.join(available)}"
+        )
+
+
+def train_classification(ctx: JobContext, config: ClassificationConfig) -> dict[str, Any]:
+    """Train, then record the model. ``ctx`` is the job's context (a worker's, or ``train_cli``'s)."""
+    started = time.monotonic()
+    done = existing_model(ctx.job_id)
+    if done is not None and done.status == "ready":
+        return {"model_id": done.id, "resumed": "model already recorded", "metrics": done.metrics}
+    ds = load_dataset(config.data.dataset_id, ctx.owner_id)
+    class_names = list(ds.canonical.classes)
+    num_classes = len(class_names)
+    if num_classes < 2:
+        raise ValueError(f"data.dataset_id: dataset {ds.id} has {num_classes} class; classification needs 2+")
+    _check_best_metric(config, num_classes)
+
+    rt, sched = config.runtime, config.schedule
+    device = resolve_device(rt.device)
+    seed_everything(rt.seed, rt.deterministic)
+    data = build_classification_data(
+        ds.root, ds.canonical, config.data, seed=rt.seed, pin_memory=device.type == "cuda"
+    )
+    model = build_model(
+        config.model.architecture, num_classes, config.model.options, pretrained=config.model.pretrained
+    )
+    notes: dict[str, Any] = {}
+    if config.model.load_from is not None:
+        notes = start_weights(model, config.model.load_from.model_id, ctx.owner_id, config.model.architecture)
+        ctx.progress(
+            0.0,
+            f"loaded weights of model {notes['model_id']}: {len(notes['missing'])} missing keys "
+            f"({', '.join(notes['missing'][:4]) or 'none'}), {len(notes['unexpected'])} unexpected",
+            force=True,
+        )
+    model.to(device)
+    loss_fn = build_loss(config.loss, num_classes).to(device)
+    optimizer = build_optimizer(model, sched)
+    steps_per_epoch = max(1, -(-len(data.train_loader) // sched.accumulate))
+    if sched.iterations is not None:
+        total_steps = -(-sched.iterations // sched.accumulate)
+    else:
+        total_steps = (sched.epochs or 1) * steps_per_epoch
+    scheduler = build_scheduler(optimizer, sched, total_steps, steps_per_epoch)
+
+    callbacks: list[Any] = [
+        CancelCheck(ctx),
+        MetricsLogger(ctx, rt.log_interval),
+        Checkpointer(ctx, ctx.work_dir, rt.checkpoint_interval, rt.best_metric),
+        ProgressReporter(ctx, span=TRAIN_SPAN),
+    ]
+    if data.val_loader is not None:
+        callbacks.append(
+            Evaluator(ctx, data.val_loader, ClassificationMetrics(class_names, device), rt.eval_interval)
+        )
+    trainer = Trainer(
+        model,
+        optimizer,
+        loss_fn,
+        data.train_loader,
+        scheduler=scheduler,
+        device=device,
+        callbacks=callbacks,
+        max_epochs=sched.epochs if sched.iterations is None else None,
+        max_iters=sched.iterations,
+        grad_clip=sched.grad_clip,
+        accumulate=sched.accumulate,
+        amp=rt.mixed_precision,
+        channels_last=rt.channels_last,
+        epoch_seed=rt.seed,
+    )
+    last = ctx.work_dir / "last.pt"
+    resumed_from: int | None = None
+    if last.exists():
+        trainer.load_state_dict(load_file(last, map_location=device))
+        resumed_from = trainer.state.epoch
+        ctx.progress(
+            trainer.state.iteration / max(1, trainer.state.total_iters) * TRAIN_SPAN[1],
+            f"resumed from epoch {resumed_from} (iteration {trainer.state.iteration})",
+            force=True,
+        )
+    try:
+        state = trainer.fit()
+    finally:
+        shutdown_loaders(data.train_loader, data.val_loader)
+
+    ctx.check()
+    ctx.flush()
+    ctx.progress(TRAIN_SPAN[1], "saving the model", force=True)
+    best_path = ctx.work_dir / "best.pt"
+    final_metrics = scalar_metrics(state.last_metrics) if state.last_metrics else {}
+    if best_path.exists():
+        best = load_file(best_path)
+        weights = best["model"]
+        best_metrics = dict((best.get("extra") or {}).get("last_metrics") or {})
+    else:  # no validation split: the last weights are the model
+        weights, best_metrics = model.state_dict(), dict(state.last_metrics)
+    summary = {
+        "final": final_metrics,
+        "best": {
+            "metric": rt.best_metric,
+            "score": state.best_score,
+            "epoch": state.best_epoch,
+            **{k: v for k, v in best_metrics.items() if k != "confusion_matrix"},
+            "confusion_matrix": best_metrics.get("confusion_matrix"),
+        },
+        "history": state.history,
+        "epochs": state.epoch,
+        "iterations": state.iteration,
+        "train_images": len(data.train),
+        "val_images": len(data.val) if data.val is not None else 0,
+        "skipped_images": data.train.skipped + (data.val.skipped if data.val is not None else 0),
+    }
+    model_id = record_model(
+        ctx,
+        config,
+        ds,
+        class_names,
+        weights,
+        summary,
+        params=count_params(model),
+        flops=count_flops(model, config.data.input_size, device),
+        best_checkpoint=best_path if best_path.exists() else last,
+    )
+    result: dict[str, Any] = {
+        "model_id": model_id,
+        "epochs": state.epoch,
+        "iterations": state.iteration,
+        "resumed_from_epoch": resumed_from,
+        "final": final_metrics,
+        "best": {"metric": rt.best_metric, "score": state.best_score, "epoch": state.best_epoch},
+        "seconds": round(time.monotonic() - started, 3),
+        "device": str(device),
+    }
+    if notes:
+        result["load_from"] = notes
+    return json_safe(result)  # type: ignore[no-any-return]
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as None: JSON columns (PostgreSQL's above all) refuse them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def shutdown_loaders(*loaders: Any) -> None:
+    """Stop persistent loader workers now rather than whenever the loader is collected: a worker process
+    runs many jobs, and an exception's traceback can keep a loader alive."""
+    for loader in loaders:
+        it = getattr(loader, "_iterator", None)
+        if it is not None and hasattr(it, "_shutdown_workers"):
+            it._shutdown_workers()
+            loader._iterator = None
+
+
+def count_flops(model: torch.nn.Module, input_size: int, device: torch.device) -> int | None:
+    """FLOPs of one forward pass at ``input_size`` (a multiply-add counts 2); None if it cannot count."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, 3, input_size, input_size, device=device))
+        return int(counter.get_total_flops())
+    except Exception as exc:  # a count is nice to have, never worth failing a finished run
+        log.warning("could not count FLOPs: %s", exc)
+        return None
+    finally:
+        model.train(was_training)
+
+
+def record_model(
+    ctx: JobContext,
+    config: AnyTrainConfig,
+    ds: DatasetInfo,
+    class_names: list[str],
+    weights: dict[str, torch.Tensor],
+    summary: dict[str, Any],
+    *,
+    params: int,
+    flops: int | None,
+    best_checkpoint: Path,
+    inference: dict[str, Any] | None = None,
+) -> int:
+    """Write ``model.pt`` (the contract in ``worker.engine.checkpoint``), the config and metrics files, and
+    the model row with its artifacts. One row per job: a resumed job reuses the row it started."""
+    settings = get_settings()
+    with session_scope() as session:
+        row = session.scalars(select(TrainedModel).where(TrainedModel.job_id == ctx.job_id)).first()
+        if row is None:
+            row = TrainedModel(
+                owner_id=ctx.owner_id,
+                name=(config.name or f"{config.model.architecture} on {ds.name}")[:200],
+                task=config.task,
+                architecture=config.model.architecture,
+                job_id=ctx.job_id,
+                dataset_id=ds.id,
+                class_names=class_names,
+                config=config.model_dump(mode="json"),
+                status="saving",
+                input_size=config.data.input_size,
+            )
+            session.add(row)
+            session.flush()
+        model_id = row.id
+    folder = model_dir(settings.data_dir, model_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    ctx.check()
+    model_path = folder / "model.pt"
+    save_model_file(
+        model_path,
+        state_dict=weights,
+        architecture=config.model.architecture,
+        task=config.task,
+        class_names=class_names,
+        input_size=config.data.input_size,
+        mean=config.data.normalize_mean,
+        std=config.data.normalize_std,
+        options=config.model.options,
+        inference=inference,
+    )
+    best_copy = folder / "best.pt"
+    tmp = folder / ".best.pt.tmp"
+    shutil.copyfile(best_checkpoint, tmp)
+    os.replace(tmp, best_copy)
+    config_path = folder / "config.yaml"
+    atomic_write_bytes(config_path, to_yaml(config).encode())
+    metrics_path = folder / "metrics.json"
+    atomic_write_bytes(metrics_path, json.dumps(json_safe(summary), indent=1).encode())
+    files = [
+        (ArtifactKind.checkpoint.value, "best.pt", best_copy, "application/octet-stream"),
+        ("config", "config.yaml", config_path, "application/yaml"),
+        (ArtifactKind.report.value, "metrics.json", metrics_path, "application/json"),
+    ]
+    ctx.check()
+    with session_scope() as session:
+        row = session.get(TrainedModel, model_id)
+        assert row is not None  # noqa: S101 - created above, nobody else deletes a saving model
+        session.execute(delete(Artifact).where(Artifact.model_id == model_id))
+        for kind, name, path, media in files:
+            session.add(
+                Artifact(
+                    owner_id=ctx.owner_id,
+                    job_id=ctx.job_id,
+                    model_id=model_id,
+                    kind=kind,
+                    name=name,
+                    path=str(path),
+                    size_bytes=path.stat().st_size,
+                    media_type=media,
+                )
+            )
+        row.metrics = json_safe(summary)
+        row.checkpoint_path = str(model_path)
+        row.params = params
+        row.flops = flops
+        row.status = "ready"
+    return model_id
+
+
+def run_train(ctx: JobContext) -> dict[str, Any]:
+    config = parse_train_config(ctx.config)
+    if isinstance(config, SegmentationConfig):
+        from worker.jobs.train_segmentation import train_segmentation
+
+        return train_segmentation(ctx, config)
+    return train_classification(ctx, config)

@@ -1,0 +1,197 @@
+"""The train job for semantic segmentation: the same Trainer, callbacks, checkpoints, resume and model
+record as classification; what differs is the data (image + mask), the loss, the metrics (mIoU, mDice,
+aAcc, per class, worst images) and how validation runs the model (whole image or sliding windows)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from backend.specs.catalog import get_entry
+from backend.specs.config import SegmentationConfig
+from worker.context import JobContext
+from worker.engine.callbacks import CancelCheck, Checkpointer, Evaluator, MetricsLogger, ProgressReporter
+from worker.engine.checkpoint import load_file
+from worker.engine.loop import Trainer
+from worker.jobs.train import (
+    TRAIN_SPAN,
+    count_flops,
+    existing_model,
+    json_safe,
+    load_dataset,
+    record_model,
+    resolve_device,
+    seed_everything,
+    shutdown_loaders,
+    start_weights,
+)
+from worker.metrics.classification import scalar_metrics
+from worker.metrics.segmentation import SegmentationMetrics
+from worker.optim import build_optimizer, build_scheduler
+from worker.segmentation.data import build_segmentation_data, output_classes
+from worker.segmentation.inference import InferenceSettings, segment_logits
+from worker.segmentation.losses import SegmentationLoss
+from worker.zoo import build_model, count_params
+
+METRICS = ("mIoU", "mDice", "mAcc", "aAcc")
+
+
+def inference_settings(config: SegmentationConfig) -> InferenceSettings:
+    spec = config.inference
+    return InferenceSettings(
+        mode=spec.mode,
+        crop_size=spec.crop_size or config.data.input_size,
+        stride=spec.stride,
+        flip=spec.flip,
+        multiple=get_entry(config.model.architecture).input_multiple,
+    )
+
+
+class SegmentInfer:
+    """``Trainer.evaluate``'s forward pass: logits at the label's size by the configured inference."""
+
+    def __init__(self, settings: InferenceSettings) -> None:
+        self.settings = settings
+
+    def __call__(self, model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        size = (int(targets.shape[-2]), int(targets.shape[-1]))
+        return segment_logits(model, images, self.settings, size)
+
+
+def train_segmentation(ctx: JobContext, config: SegmentationConfig) -> dict[str, Any]:
+    """Train, then record the model (``model.pt`` carries its inference settings)."""
+    started = time.monotonic()
+    done = existing_model(ctx.job_id)
+    if done is not None and done.status == "ready":
+        return {"model_id": done.id, "resumed": "model already recorded", "metrics": done.metrics}
+    rt, sched = config.runtime, config.schedule
+    if rt.best_metric not in METRICS:
+        raise ValueError(f"runtime.best_metric: choose one of {', '.join(METRICS)}, not {rt.best_metric!r}")
+    ds = load_dataset(config.data.dataset_id, ctx.owner_id)
+    class_names = output_classes(ds.canonical)
+    if len(class_names) < 2:
+        raise ValueError(f"data.dataset_id: dataset {ds.id} has no classes to segment")
+    device = resolve_device(rt.device)
+    seed_everything(rt.seed, rt.deterministic)
+    data = build_segmentation_data(
+        ds.root, ds.canonical, config.data, seed=rt.seed, pin_memory=device.type == "cuda"
+    )
+    model = build_model(config.model.architecture, len(class_names), config.model.options)
+    notes: dict[str, Any] = {}
+    if config.model.load_from is not None:
+        notes = start_weights(model, config.model.load_from.model_id, ctx.owner_id, config.model.architecture)
+    model.to(device)
+    loss_fn = SegmentationLoss(config.loss, len(class_names)).to(device)
+    optimizer = build_optimizer(model, sched)
+    steps_per_epoch = max(1, -(-len(data.train_loader) // sched.accumulate))
+    if sched.iterations is not None:
+        total_steps = -(-sched.iterations // sched.accumulate)
+    else:
+        total_steps = (sched.epochs or 1) * steps_per_epoch
+    scheduler = build_scheduler(optimizer, sched, total_steps, steps_per_epoch)
+    settings = inference_settings(config)
+
+    callbacks: list[Any] = [
+        CancelCheck(ctx),
+        MetricsLogger(ctx, rt.log_interval),
+        Checkpointer(ctx, ctx.work_dir, rt.checkpoint_interval, rt.best_metric),
+        ProgressReporter(ctx, span=TRAIN_SPAN),
+    ]
+    if data.val_loader is not None and data.val is not None:
+        metrics = SegmentationMetrics(class_names, device, image_ids=data.val.image_ids)
+        callbacks.append(
+            Evaluator(ctx, data.val_loader, metrics, rt.eval_interval, infer=SegmentInfer(settings))
+        )
+    trainer = Trainer(
+        model,
+        optimizer,
+        loss_fn,
+        data.train_loader,
+        scheduler=scheduler,
+        device=device,
+        callbacks=callbacks,
+        max_epochs=sched.epochs if sched.iterations is None else None,
+        max_iters=sched.iterations,
+        grad_clip=sched.grad_clip,
+        accumulate=sched.accumulate,
+        amp=rt.mixed_precision,
+        channels_last=rt.channels_last,
+        epoch_seed=rt.seed,
+    )
+    last = ctx.work_dir / "last.pt"
+    resumed_from: int | None = None
+    if last.exists():
+        trainer.load_state_dict(load_file(last, map_location=device))
+        resumed_from = trainer.state.epoch
+        ctx.progress(
+            trainer.state.iteration / max(1, trainer.state.total_iters) * TRAIN_SPAN[1],
+            f"resumed from epoch {resumed_from} (iteration {trainer.state.iteration})",
+            force=True,
+        )
+    try:
+        state = trainer.fit()
+    finally:
+        shutdown_loaders(data.train_loader, data.val_loader)
+
+    ctx.check()
+    ctx.flush()
+    ctx.progress(TRAIN_SPAN[1], "saving the model", force=True)
+    best_path = ctx.work_dir / "best.pt"
+    final_metrics = scalar_metrics(state.last_metrics) if state.last_metrics else {}
+    if best_path.exists():
+        best = load_file(best_path)
+        weights = best["model"]
+        best_metrics = dict((best.get("extra") or {}).get("last_metrics") or {})
+    else:
+        weights, best_metrics = model.state_dict(), dict(state.last_metrics)
+    summary = {
+        "final": final_metrics,
+        "best": {
+            "metric": rt.best_metric,
+            "score": state.best_score,
+            "epoch": state.best_epoch,
+            **best_metrics,
+        },
+        "worst_images": best_metrics.get("worst_images", []),
+        "history": state.history,
+        "epochs": state.epoch,
+        "iterations": state.iteration,
+        "train_images": len(data.train),
+        "val_images": len(data.val) if data.val is not None else 0,
+    }
+    inference = {
+        "mode": settings.mode,
+        "crop_size": settings.crop_size,
+        "stride": settings.stride,
+        "flip": settings.flip,
+        "scale": config.data.scale,
+    }
+    model_id = record_model(
+        ctx,
+        config,
+        ds,
+        class_names,
+        weights,
+        summary,
+        params=count_params(model),
+        flops=count_flops(model, config.data.input_size, device),
+        best_checkpoint=best_path if best_path.exists() else last,
+        inference=inference,
+    )
+    result: dict[str, Any] = {
+        "model_id": model_id,
+        "epochs": state.epoch,
+        "iterations": state.iteration,
+        "resumed_from_epoch": resumed_from,
+        "final": final_metrics,
+        "best": {"metric": rt.best_metric, "score": state.best_score, "epoch": state.best_epoch},
+        "worst_images": summary["worst_images"],
+        "seconds": round(time.monotonic() - started, 3),
+        "device": str(device),
+    }
+    if notes:
+        result["load_from"] = notes
+    return json_safe(result)  # type: ignore[no-any-return]

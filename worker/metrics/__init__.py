@@ -1,0 +1,1 @@
+"""Evaluation metrics per task; each accumulates batches and returns a JSON-able dict."""

@@ -1,0 +1,167 @@
+"""Trained models in the worker: read a ``model.pt`` safely, rebuild it with the zoo, keep a few warm.
+
+The file format and its safe reading (``weights_only=True``, nothing in a file ever runs) live in
+``worker.engine.checkpoint``; this module adds the stricter checks inference needs, the rebuild, a small
+LRU of warm models (single-image predict and CAM answer from a worker that already loaded the model) and
+the eval preprocessing of one picture.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import nn
+from torchvision.transforms.v2.functional import pil_to_tensor
+
+from worker.data import eval_transform
+from worker.engine.checkpoint import load_model_file
+from worker.zoo import build_model, load_weights
+
+WARM_MODELS = 3  # a few: a ViT-B is ~350 MB, and a worker mostly serves the model someone is looking at
+
+
+class ModelFileError(ValueError):
+    """A model file that is readable but not usable; the message names the field or key at fault."""
+
+
+@dataclass
+class LoadedModel:
+    """A rebuilt model in eval mode with what inference needs to feed it and name its outputs."""
+
+    model: nn.Module
+    architecture: str
+    task: str
+    class_names: list[str]
+    input_size: int
+    normalize: dict[str, list[float]]
+    options: dict[str, Any]
+    path: Path
+    inference: dict[str, Any] = field(default_factory=dict)  # segmentation: mode, crop_size, stride, ...
+    # Grad-CAM registers hooks on the shared module: one user of a warm model at a time.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def check_model_dict(data: Mapping[str, Any], name: str = "model.pt") -> None:
+    """Types and shapes ``load_model_file`` does not check; ``ModelFileError`` names the bad field."""
+    names = data["class_names"]
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ModelFileError(f"{name}: class_names must be a non-empty list of strings")
+    size = data["input_size"]
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ModelFileError(f"{name}: input_size must be a positive integer, got {size!r}")
+    state = data["state_dict"]
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelFileError(f"{name}: state_dict must map names to tensors")
+    norm = data["normalize"]
+    for key in ("mean", "std"):
+        values = norm.get(key) if isinstance(norm, Mapping) else None
+        if not isinstance(values, list | tuple) or len(values) != 3:
+            raise ModelFileError(f"{name}: normalize.{key} must be three numbers")
+    if not isinstance(data["options"], Mapping):
+        raise ModelFileError(f"{name}: options must be a mapping")
+
+
+def model_from_dict(data: Mapping[str, Any], path: Path | str = "model.pt") -> LoadedModel:
+    """Rebuild a model dict with the zoo, in eval mode on the CPU.
+
+    A missing or unexpected key is an error: a studio model file must fit its own architecture exactly
+    (``load_weights`` alone would quietly re-initialise a head of the wrong size)."""
+    name = Path(path).name
+    check_model_dict(data, name)
+    names = list(data["class_names"])
+    try:
+        model = build_model(str(data["architecture"]), len(names), dict(data["options"]))
+        missing, unexpected = load_weights(model, data["state_dict"])
+    except (KeyError, ValueError) as exc:
+        raise ModelFileError(f"{name}: {exc}") from exc
+    if missing or unexpected:
+        raise ModelFileError(
+            f"{name}: weights do not match {data['architecture']} with {len(names)} classes: "
+            f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    # Inference never needs weight gradients; Grad-CAM takes its gradients through the input instead,
+    # which skips the weight-gradient half of the backward pass and keeps no .grad on a warm model.
+    model.eval().requires_grad_(False)
+    norm = data["normalize"]
+    return LoadedModel(
+        model=model,
+        architecture=str(data["architecture"]),
+        task=str(data["task"]),
+        class_names=names,
+        input_size=int(data["input_size"]),
+        normalize={"mean": [float(v) for v in norm["mean"]], "std": [float(v) for v in norm["std"]]},
+        options=dict(data["options"]),
+        path=Path(path),
+        inference=dict(data.get("inference") or {}),
+    )
+
+
+def load_model(checkpoint_path: Path | str) -> LoadedModel:
+    """Read (``weights_only``), validate and rebuild a ``model.pt``; raises ``UnsafeCheckpoint`` or
+    ``ValueError`` saying why a file is refused."""
+    return model_from_dict(load_model_file(checkpoint_path), checkpoint_path)
+
+
+# ---------------------------------------------------------------------------------------- warm cache
+
+_warm: OrderedDict[int, tuple[tuple[str, float], LoadedModel]] = OrderedDict()
+_warm_lock = threading.Lock()
+
+
+def get_warm(model_id: int, checkpoint_path: Path | str, mtime: float | None = None) -> LoadedModel:
+    """The loaded model for ``model_id``, from memory while its file (path and mtime) is unchanged.
+
+    Keeps the ``WARM_MODELS`` most recently used. ``mtime`` defaults to the file's own."""
+    path = Path(checkpoint_path)
+    key = (str(path), path.stat().st_mtime if mtime is None else float(mtime))
+    with _warm_lock:
+        hit = _warm.get(model_id)
+        if hit is not None and hit[0] == key:
+            _warm.move_to_end(model_id)
+            return hit[1]
+    loaded = load_model(path)  # outside the lock: a slow load must not hold up other models
+    with _warm_lock:
+        _warm[model_id] = (key, loaded)
+        _warm.move_to_end(model_id)
+        while len(_warm) > WARM_MODELS:
+            _warm.popitem(last=False)
+    return loaded
+
+
+def forget_warm(model_id: int | None = None) -> None:
+    """Drop one warm model, or all of them (its file was replaced, or the model deleted)."""
+    with _warm_lock:
+        if model_id is None:
+            _warm.clear()
+        else:
+            _warm.pop(model_id, None)
+
+
+def warm_ids() -> list[int]:
+    """Ids of the warm models, least recently used first."""
+    with _warm_lock:
+        return list(_warm)
+
+
+# ------------------------------------------------------------------------------------------- images
+
+
+def preprocess(image: Image.Image, input_size: int, normalize: Mapping[str, Any]) -> torch.Tensor:
+    """One picture as the model's ``[1, 3, S, S]`` input, exactly as evaluation transforms it.
+
+    The picture becomes a uint8 tensor first because evaluation decodes files to uint8 tensors
+    (``worker.data.read_image``): resizing a tensor and a PIL image antialias slightly differently."""
+    pixels = pil_to_tensor(image.convert("RGB"))
+    tensor: torch.Tensor = eval_transform(input_size, normalize["mean"], normalize["std"])(pixels)
+    return tensor.unsqueeze(0)

@@ -1,0 +1,223 @@
+"""The model zoo: builds every catalog architecture by name (``backend.specs.catalog``).
+
+``build_model(architecture, num_classes, options)`` returns a freshly initialised ``torch.nn.Module``
+whose classifier head has ``num_classes`` outputs. Every model's head is its last ``nn.Linear`` (see
+``head_name``); ``load_weights`` relies on that to re-initialise a head whose shape differs from the
+weights it loads (the ``load_from`` rule: same architecture, other classes).
+
+The catalog's ``dropout`` option means "dropout before the classifier head" for every architecture. Where
+the builder has such a knob (timm's ``drop_rate``, torchvision EfficientNet / MobileNetV3 ``dropout``,
+our ``tiny_cnn``) it is used; elsewhere a forward pre-hook on the head applies it, so the state-dict keys
+never depend on the option and a checkpoint loads whatever dropout it was trained with.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from backend.specs.catalog import CatalogEntry, get_entry, list_models
+from worker.zoo.segmentation import build_segmentation
+from worker.zoo.tiny_cnn import TinyCNN
+
+__all__ = [
+    "TinyCNN",
+    "build_model",
+    "count_params",
+    "head_name",
+    "list_buildable",
+    "load_weights",
+]
+
+# torchvision builders whose own ``dropout`` kwarg is the dropout right before the final Linear.
+_NATIVE_HEAD_DROPOUT = {"mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0"}
+
+
+BUILDABLE_TASKS = ("classification", "semantic_segmentation")
+
+
+def _entry(architecture: str) -> CatalogEntry:
+    entry = get_entry(architecture)
+    if entry.task not in BUILDABLE_TASKS:
+        raise ValueError(f"{architecture!r} is a {entry.task} model; the zoo cannot build that task yet")
+    return entry
+
+
+def _check_options(entry: CatalogEntry, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options with catalog defaults filled in; unknown names and out-of-range values raise ValueError."""
+    known = {o.name: o for o in entry.options}
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(
+            f"{entry.name}: unknown option(s) {', '.join(unknown)}; known: {', '.join(known) or 'none'}"
+        )
+    out: dict[str, Any] = {}
+    for name, spec in known.items():
+        value = options.get(name, spec.default)
+        if spec.type in ("int", "float"):
+            value = float(value) if spec.type == "float" else int(value)
+            if (spec.minimum is not None and value < spec.minimum) or (
+                spec.maximum is not None and value > spec.maximum
+            ):
+                raise ValueError(
+                    f"{entry.name}: option {name}={value} is outside [{spec.minimum}, {spec.maximum}]"
+                )
+        elif spec.choices is not None and value not in spec.choices:
+            raise ValueError(f"{entry.name}: option {name}={value!r} is not one of {spec.choices}")
+        out[name] = value
+    return out
+
+
+def head_name(model: nn.Module) -> str:
+    """Module path of the classifier head: the last ``nn.Linear`` registered in the model."""
+    name = ""
+    for n, m in model.named_modules():
+        if isinstance(m, nn.Linear):
+            name = n
+    if not name:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear head")
+    return name
+
+
+def _add_head_dropout(model: nn.Module, p: float) -> None:
+    """Dropout on the head's input in training mode, without changing the state-dict keys."""
+    if p <= 0:
+        return
+    head = model.get_submodule(head_name(model))
+
+    def _drop(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return (F.dropout(args[0], p, module.training), *args[1:])
+
+    head.register_forward_pre_hook(_drop)
+
+
+def _cached_torchvision_state(weights_name: str) -> dict[str, torch.Tensor]:
+    """ImageNet weights from the local torch hub cache only: the studio never downloads weights."""
+    from torchvision.models import get_weight
+
+    weights = get_weight(weights_name)
+    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"pretrained weights {weights_name} are not in the local torch hub cache ({path}); "
+            "put the file there or train with pretrained: false"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return dict(state)
+
+
+def _build_torchvision(entry: CatalogEntry, num_classes: int, dropout: float) -> nn.Module:
+    import torchvision.models as tvm
+
+    builder: Callable[..., nn.Module] = getattr(tvm, entry.builder)
+    kwargs: dict[str, Any] = {"weights": None, "num_classes": num_classes}
+    if entry.name in _NATIVE_HEAD_DROPOUT:
+        kwargs["dropout"] = dropout
+    model = builder(**kwargs)
+    if entry.name not in _NATIVE_HEAD_DROPOUT:
+        _add_head_dropout(model, dropout)
+    return model
+
+
+def _build_timm(entry: CatalogEntry, num_classes: int, dropout: float) -> nn.Module:
+    import timm
+
+    # img_size stays the default; dynamic_img_size lets ViTs take any multiple of the patch size.
+    model: nn.Module = timm.create_model(
+        entry.builder, pretrained=False, num_classes=num_classes, drop_rate=dropout, dynamic_img_size=True
+    )
+    return model
+
+
+def build_model(
+    architecture: str, num_classes: int, options: Mapping[str, Any] | None = None, pretrained: bool = False
+) -> nn.Module:
+    """A classification model of ``architecture`` with a ``num_classes``-way head, in train mode.
+
+    ``pretrained`` loads torchvision ImageNet weights from the local hub cache (never downloads) and
+    re-initialises the head for ``num_classes``; entries without such weights raise ValueError."""
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+    entry = _entry(architecture)
+    opts = _check_options(entry, options or {})
+    if entry.task == "semantic_segmentation":
+        if pretrained:
+            raise ValueError(
+                f"{architecture}: no pretrained weights are loaded; start from a model (load_from)"
+            )
+        return build_segmentation(entry, num_classes, opts)
+    dropout = float(opts.get("dropout", 0.0))
+    if entry.source == "studio":
+        model: nn.Module = TinyCNN(num_classes=num_classes, dropout=dropout)
+    elif entry.source == "torchvision":
+        model = _build_torchvision(entry, num_classes, dropout)
+    elif entry.source == "timm":
+        model = _build_timm(entry, num_classes, dropout)
+    else:
+        raise ValueError(f"{architecture}: source {entry.source!r} is not buildable here")
+    if pretrained:
+        if not entry.pretrained_weights:
+            raise ValueError(f"{architecture} has no pretrained weights the studio can load")
+        _, unexpected = load_weights(model, _cached_torchvision_state(entry.pretrained_weights))
+        if unexpected:
+            raise ValueError(f"{architecture}: pretrained weights have unexpected keys {unexpected[:5]}")
+    return model
+
+
+_LIBRARY = {"timm": "timm", "segmentation_models_pytorch": "segmentation_models_pytorch"}
+
+
+def list_buildable(task: str | None = "classification") -> list[str]:
+    """Names of the catalog entries of ``task`` (None: every task the zoo builds) this worker can build
+    (their library is installed)."""
+    import importlib.util
+
+    names: list[str] = []
+    for entry in list_models(task):
+        if entry.task not in BUILDABLE_TASKS:
+            continue
+        library = _LIBRARY.get(entry.source)
+        if library is not None and importlib.util.find_spec(library) is None:
+            continue
+        names.append(entry.name)
+    return names
+
+
+def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    """Load ``state_dict`` into ``model`` non-strictly; returns ``(missing, unexpected)`` key lists.
+
+    Head tensors whose shape differs (another number of classes) are not loaded: the head is
+    re-initialised and its keys are reported as missing. A shape mismatch anywhere else means the weights
+    belong to another architecture and raises ValueError naming the first such key."""
+    own = model.state_dict()
+    heads: tuple[str, ...] = getattr(model, "studio_heads", None) or (head_name(model),)
+    head_keys = {k for k in own if any(k.startswith(f"{h}.") for h in heads)}
+    keep: dict[str, torch.Tensor] = {}
+    reinit_head = False
+    for key, value in state_dict.items():
+        if key in own and tuple(own[key].shape) != tuple(value.shape):
+            if key in head_keys:
+                reinit_head = True
+                continue
+            raise ValueError(
+                f"weights do not fit this model: {key} has shape {tuple(value.shape)}, "
+                f"the model expects {tuple(own[key].shape)}"
+            )
+        keep[key] = value
+    result = model.load_state_dict(keep, strict=False)
+    if reinit_head:
+        for head in heads:
+            for module in model.get_submodule(head).modules():
+                if isinstance(module, nn.Linear | nn.Conv2d):
+                    module.reset_parameters()
+    return list(result.missing_keys), list(result.unexpected_keys)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
