@@ -64,6 +64,10 @@ test: lint typecheck check-client test-frontend test-py
 bench: install-test
 	./scripts/services.sh
 	$(BIN)/python benchmarks/dispatch.py
+	$(BIN)/python benchmarks/engine_overhead.py
+	$(BIN)/python benchmarks/loader.py
+	@$(BIN)/python -c "import labelme" 2>/dev/null && $(BIN)/python benchmarks/convert.py \
+	  || echo "benchmarks/convert.py compares with labelme: pip install labelme into $(VENV) to run it"
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist build
