@@ -29,28 +29,20 @@ from backend.datasets.upload import UploadRejected, receive_upload
 from backend.db.tables import Dataset
 from backend.deps import CurrentUser, SessionDep, SettingsDep
 from backend.errors import StudioError
+from backend.forms import multipart_body
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "A zip of the project"},
-                        "name": {"type": "string", "maxLength": 200},
-                        "format": {"type": "string", "enum": list(service.FORMAT_CHOICES), "default": "auto"},
-                        "seed": {"type": "integer", "default": 0},
-                    },
-                }
-            }
-        },
-    }
-}
+UPLOAD_BODY = multipart_body(
+    "file",
+    "A zip of the project",
+    {
+        "name": {"type": "string", "maxLength": 200},
+        "format": {"type": "string", "enum": list(service.FORMAT_CHOICES), "default": "auto"},
+        "seed": {"type": "integer", "default": 0},
+    },
+    [],
+)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=UPLOAD_BODY)

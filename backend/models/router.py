@@ -17,6 +17,7 @@ from backend.db.session import session_factory
 from backend.db.tables import Artifact, Job, TrainedModel, User
 from backend.deps import CurrentUser, SessionDep, SettingsDep
 from backend.errors import StudioError
+from backend.forms import multipart_body
 from backend.jobs.service import create_job
 from backend.models import service
 from backend.models.contract import EXPORT_SUFFIXES, ArtifactKind, PredictResult, requests_dir
@@ -33,29 +34,7 @@ Wait = Annotated[
 ]
 
 
-def _multipart(
-    file_field: str, description: str, fields: dict[str, Any], required: list[str]
-) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": [file_field, *required],
-                        "properties": {
-                            file_field: {"type": "string", "format": "binary", "description": description},
-                            **fields,
-                        },
-                    }
-                }
-            },
-        }
-    }
-
-
-UPLOAD_BODY = _multipart(
+UPLOAD_BODY = multipart_body(
     "file",
     "A .pt, .pth or .safetensors state dict (loaded with weights only: no pickled code)",
     {
@@ -67,8 +46,8 @@ UPLOAD_BODY = _multipart(
     },
     ["architecture", "class_names"],
 )
-IMAGE_BODY = _multipart("image", "A JPEG, PNG, BMP, TIFF, WEBP or GIF image", {}, [])
-CAM_BODY = _multipart(
+IMAGE_BODY = multipart_body("image", "A JPEG, PNG, BMP, TIFF, WEBP or GIF image", {}, [])
+CAM_BODY = multipart_body(
     "image",
     "A JPEG, PNG, BMP, TIFF, WEBP or GIF image",
     {
