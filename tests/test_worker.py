@@ -167,3 +167,35 @@ def test_events_stream_live_while_the_job_runs(
     assert steps == list(range(12))  # every point once, in order
     # The job takes 3 s; a stream that waited out even one 20 s pub/sub timeout would end far later.
     assert end_time < 12, timeline
+
+
+def test_filesystem_broker_publishes_whole_messages(tmp_path: Any, monkeypatch: Any) -> None:
+    """A consumer must never find a half-written message: messages appear by rename, never by a write."""
+    import os
+
+    from kombu import Connection
+
+    from backend.jobs import fs_transport
+
+    fs_transport.install()
+    folder = tmp_path / "queue"
+    folder.mkdir()
+    opts = {"data_folder_in": str(folder), "data_folder_out": str(folder), "control_folder": str(tmp_path)}
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def spy(src: str, dst: str) -> None:
+        seen.append(os.path.basename(dst))
+        assert os.path.basename(src).startswith(".publishing-")  # written elsewhere, then renamed
+        real_replace(src, dst)
+
+    monkeypatch.setattr(fs_transport.os, "replace", spy)
+    with Connection("filesystem://", transport_options=opts) as conn:
+        queue = conn.SimpleQueue("cpu")
+        queue.put({"job": 1})
+        got = queue.get(timeout=2)
+        assert got.payload == {"job": 1}
+        got.ack()
+        queue.close()
+    assert len(seen) == 1 and seen[0].endswith(".cpu.msg")
+    assert not [p for p in folder.iterdir() if p.name.startswith(".publishing-")]

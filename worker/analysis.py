@@ -43,13 +43,22 @@ def model_complexity(model: nn.Module, input_size: int) -> tuple[int, int]:
     return params, count_flops(model, input_size)
 
 
+def _shapes_only(name: str, classes: int) -> nn.Module:
+    """The model on the meta device: FLOPs and parameters need shapes, not numbers, so nothing is
+    allocated or computed. Builders that read values while they construct fall back to the CPU."""
+    try:
+        with torch.device("meta"):
+            return build_model(name, classes)
+    except Exception:  # e.g. a drop-path schedule read with .item() during construction
+        return build_model(name, classes)
+
+
 def entry_stats(name: str) -> EntryStats:
     """Params and FLOPs of catalog entry ``name`` at its default input size with a 1000-way head."""
     entry = get_entry(name)
     # A segmentation head's output is classes x H x W: count it at VOC's 21 classes, not ImageNet's 1000.
     classes = STATS_NUM_CLASSES if entry.task == "classification" else SEGMENTATION_STATS_CLASSES
-    model = build_model(name, classes)
-    params, flops = model_complexity(model, entry.default_input_size)
+    params, flops = model_complexity(_shapes_only(name, classes), entry.default_input_size)
     return EntryStats(input_size=entry.default_input_size, params=params, flops=flops, num_classes=classes)
 
 

@@ -7,7 +7,10 @@ from functools import lru_cache
 from celery import Celery
 from kombu import Queue  # type: ignore[attr-defined]
 
+from backend.jobs import fs_transport
 from backend.settings import QUEUES, Settings, get_settings
+
+fs_transport.install()
 
 RUN_JOB_TASK = "studio.run_job"
 CANARY_TASK = "studio.canary"

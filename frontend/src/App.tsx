@@ -8,6 +8,12 @@ import { DatasetPage } from "./pages/DatasetPage";
 import { DatasetsPage } from "./pages/DatasetsPage";
 import { HealthPage } from "./pages/HealthPage";
 import { ImagePage } from "./pages/ImagePage";
+import { ComparePage } from "./pages/ComparePage";
+import { JobPage } from "./pages/JobPage";
+import { JobsPage } from "./pages/JobsPage";
+import { ModelPage } from "./pages/ModelPage";
+import { ModelsPage } from "./pages/ModelsPage";
+import { TrainPage } from "./pages/TrainPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { SignInPage } from "./pages/SignInPage";
 import { SignUpPage } from "./pages/SignUpPage";
@@ -53,6 +59,12 @@ export function App() {
         <Route path="datasets" element={<RequireAuth><DatasetsPage /></RequireAuth>} />
         <Route path="datasets/:id" element={<RequireAuth><DatasetPage /></RequireAuth>} />
         <Route path="datasets/:id/images/:imageId" element={<RequireAuth><ImagePage /></RequireAuth>} />
+        <Route path="runs/new" element={<RequireAuth><TrainPage /></RequireAuth>} />
+        <Route path="jobs" element={<RequireAuth><JobsPage /></RequireAuth>} />
+        <Route path="jobs/compare" element={<RequireAuth><ComparePage /></RequireAuth>} />
+        <Route path="jobs/:id" element={<RequireAuth><JobPage /></RequireAuth>} />
+        <Route path="models" element={<RequireAuth><ModelsPage /></RequireAuth>} />
+        <Route path="models/:id" element={<RequireAuth><ModelPage /></RequireAuth>} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

@@ -63,7 +63,9 @@ def _new_image(path: Path) -> Path:
     return path
 
 
-def test_train_watch_inspect_predict_export(e2e_page: Any, shot: Callable[[str], None], tmp_path: Path) -> None:
+def test_train_watch_inspect_predict_export(
+    e2e_page: Any, shot: Callable[[str], None], tmp_path: Path
+) -> None:
     page = e2e_page
     nav = page.get_by_role("navigation", name="Main")
     _sign_up(page)
@@ -122,9 +124,10 @@ def test_train_watch_inspect_predict_export(e2e_page: Any, shot: Callable[[str],
     form.get_by_role("button", name="Check config").click()
     expect(form.get_by_test_id("check-ok")).to_be_visible()
     form.get_by_role("button", name="Preview augmentations").click()
-    expect(form.get_by_test_id("preview-unavailable").or_(form.get_by_test_id("preview-img").first)).to_be_visible(
-        timeout=WORKER_WAIT_MS
-    )
+    # Drawn by the worker (after whatever it is busy with, e.g. measuring the catalog): polled to its end.
+    expect(
+        form.get_by_test_id("preview-img").first.or_(form.get_by_test_id("preview-unavailable"))
+    ).to_be_visible(timeout=TRAIN_WAIT_MS)
     shot("run-form")
 
     # 4. Start: the run page, curves filling in over SSE, then success.

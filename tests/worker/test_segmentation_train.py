@@ -91,7 +91,8 @@ def _run(owner_id: int, kind: str, config: dict[str, Any]) -> dict[str, Any]:
     with session_scope() as s:
         owner = s.get(User, owner_id)
         assert owner is not None
-        job_id = create_job(s, owner, kind, config).id
+        internal = kind in ("predict_image", "cam_image", "export")  # created by their endpoints
+        job_id = create_job(s, owner, kind, config, internal=internal).id
     outcome = run_job(job_id, "test-worker@local")
     with session_scope() as s:
         job = s.get(Job, job_id)
@@ -130,6 +131,31 @@ def test_unet_learns_labelme_shapes_to_miou_080(sqlite_stack: Stack, tmp_path: P
     assert abs(metrics["mIoU"] - result["final"]["mIoU"]) < 1e-6  # same images, same inference
 
     _predict_cam_and_export(result["model_id"], dataset_id, tmp_path)
+    _image_jobs(owner, result["model_id"], dataset_id)
+
+
+def _image_jobs(owner: int, model_id: int, dataset_id: int) -> None:
+    """The synchronous endpoints' jobs answer a segmentation model with a mask, a CAM and an export."""
+    import uuid
+
+    from backend.db.tables import Artifact
+
+    image = next((get_settings().datasets_dir / str(dataset_id) / "images").glob("*.png"))
+    name = f"images/{uuid.uuid4().hex}.png"
+    target = get_settings().data_dir / "requests" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(image.read_bytes())
+    predicted = _run(owner, "predict_image", {"model_id": model_id, "image": name, "overlay": True})["result"]
+    assert predicted["mask_artifact_id"] and predicted["overlay_artifact_id"] and predicted["top_k"]
+    with session_scope() as s:
+        mask_row = s.get(Artifact, predicted["mask_artifact_id"])
+        assert mask_row is not None
+        with Image.open(mask_row.path) as mask:
+            assert mask.mode == "P" and mask.size == Image.open(image).size
+    cam = _run(owner, "cam_image", {"model_id": model_id, "image": name, "target_class": "circle"})["result"]
+    assert cam["target_class"] == "circle" and cam["overlay_artifact_id"]
+    exported = _run(owner, "export", {"model_id": model_id, "format": "onnx"})["result"]
+    assert exported["max_abs_diff"] <= 1e-4
 
 
 def _predict_cam_and_export(model_id: int, dataset_id: int, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from PIL import Image
 from backend.files import atomic_write
 from backend.jobs.kinds import CamConfig, CamImageConfig
 from backend.models.contract import ArtifactKind, CamResult
-from worker.cam import CamOutput, grad_cam
+from worker.cam import CamOutput, grad_cam, segmentation_cam
 from worker.context import JobContext
 from worker.jobs.common import (
     job_artifact_names,
@@ -33,7 +33,8 @@ def run_cam_image(ctx: JobContext) -> dict[str, Any]:
     """Grad-CAM of one picture under ``DATA_DIR/requests``: one PNG artifact (kind ``cam``)."""
     cfg = CamImageConfig.model_validate(ctx.config)
     loaded = warm_model(ctx, cfg.model_id)
-    out = grad_cam(loaded, open_image(request_image_path(cfg.image)), cfg.target_class, cfg.target_layer)
+    explain = segmentation_cam if loaded.task == "semantic_segmentation" else grad_cam
+    out = explain(loaded, open_image(request_image_path(cfg.image)), cfg.target_class, cfg.target_layer)
     path = ctx.work_dir / "cam.png"
     _save_png(out.overlay, path)
     artifact_id = record_artifact(
@@ -75,7 +76,8 @@ def run_cam(ctx: JobContext) -> dict[str, Any]:
         ctx.check()
         name = f"cam_{rec.id}.png"
         if name not in done:
-            out = grad_cam(loaded, open_image(folder / rec.file_name), cfg.target_class, cfg.target_layer)
+            explain = segmentation_cam if loaded.task == "semantic_segmentation" else grad_cam
+            out = explain(loaded, open_image(folder / rec.file_name), cfg.target_class, cfg.target_layer)
             layer = out.target_layer
             path = ctx.work_dir / "cam" / name
             _save_png(out.overlay, path)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
@@ -44,6 +45,8 @@ def run_predict_image(ctx: JobContext) -> dict[str, Any]:
     cfg = PredictImageConfig.model_validate(ctx.config)
     loaded = warm_model(ctx, cfg.model_id)
     image = open_image(request_image_path(cfg.image))
+    if loaded.task == "semantic_segmentation":
+        return _predict_mask_image(ctx, cfg, loaded, image)
     predictions = predict_image(loaded, image, cfg.top_k)
     overlay_id = None
     if cfg.overlay:
@@ -61,6 +64,32 @@ def run_predict_image(ctx: JobContext) -> dict[str, Any]:
         )
     result = PredictResult(model_id=cfg.model_id, top_k=_scores(predictions), overlay_artifact_id=overlay_id)
     return result.model_dump(mode="json")
+
+
+def _save_png_artifact(
+    ctx: JobContext, image: Image.Image, name: str, kind: ArtifactKind, model_id: int
+) -> int:
+    path = ctx.work_dir / name
+    atomic_write(path, lambda fh: image.save(fh, format="PNG"), durable=False)
+    return record_artifact(ctx, kind=kind, name=name, path=path, media_type="image/png", model_id=model_id)
+
+
+def _predict_mask_image(
+    ctx: JobContext, cfg: PredictImageConfig, loaded: LoadedModel, image: Image.Image
+) -> dict[str, Any]:
+    """A segmentation model's answer: the classes found (by share of the picture, largest first), the
+    mask as a palette PNG artifact (kind ``predictions``) and, with ``overlay``, the mask over the picture."""
+    from worker.segmentation.predict import predict_mask
+
+    out = predict_mask(loaded, image)
+    found = sorted(out.classes, key=lambda c: -c["share"])[: cfg.top_k]
+    mask_id = _save_png_artifact(ctx, out.mask, "mask.png", ArtifactKind.predictions, cfg.model_id)
+    overlay_id = None
+    if cfg.overlay:
+        overlay_id = _save_png_artifact(ctx, out.overlay, "overlay.png", ArtifactKind.overlay, cfg.model_id)
+    scores = [ClassScore(index=c["index"], name=c["name"], score=c["share"]) for c in found]
+    result = PredictResult(model_id=cfg.model_id, top_k=scores, overlay_artifact_id=overlay_id)
+    return {**result.model_dump(mode="json"), "mask_artifact_id": mask_id, "classes": out.classes}
 
 
 class _SplitImages(TorchDataset[tuple[torch.Tensor, int]]):

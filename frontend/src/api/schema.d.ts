@@ -4,6 +4,26 @@
  */
 
 export interface paths {
+    "/api/artifacts/{artifact_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Artifact
+         * @description A file a job produced: images inline, anything else as a download.
+         */
+        get: operations["download_artifact_api_artifacts__artifact_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/login": {
         parameters: {
             query?: never;
@@ -72,6 +92,89 @@ export interface paths {
          * @description Create an account and sign in.
          */
         post: operations["register_api_auth_register_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/catalog": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Catalog
+         * @description Architectures (optionally of one task) with their options, input sizes, parameters and FLOPs.
+         *
+         *     Counts come from a cache the worker fills; until it has, they are null and ``stats_pending`` is true.
+         */
+        get: operations["get_catalog_api_catalog_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/configs/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview Augmentations
+         * @description Images of the run's dataset after its training transforms (random, seeded), as PNG artifacts.
+         */
+        post: operations["preview_augmentations_api_configs_preview_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/configs/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Validate Config
+         * @description Check a run config as ``POST /api/jobs`` would (schema, catalog, the dataset version it names)
+         *     without queueing anything; answers it normalised (defaults filled in) and as YAML.
+         */
+        post: operations["validate_config_api_configs_validate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/configs/yaml": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Config To Yaml
+         * @description A run config as YAML text (schema-checked, defaults filled in); ``filename`` makes it a download.
+         */
+        post: operations["config_to_yaml_api_configs_yaml_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -335,6 +438,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/{job_id}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Job Artifacts */
+        get: operations["list_job_artifacts_api_jobs__job_id__artifacts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/{job_id}/cancel": {
         parameters: {
             query?: never;
@@ -389,6 +509,135 @@ export interface paths {
          * @description Metric points by step, optionally one metric and only after a step.
          */
         get: operations["get_metrics_api_jobs__job_id__metrics_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Models */
+        get: operations["list_models_api_models_get"];
+        put?: never;
+        /**
+         * Upload Model
+         * @description Upload a checkpoint; an import job checks it loads (weights only) and fits the architecture.
+         */
+        post: operations["upload_model_api_models_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{model_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Model
+         * @description Metrics, config, class names, parameters, FLOPs and artifacts.
+         */
+        get: operations["get_model_api_models__model_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Model
+         * @description The model, its checkpoint, exports and other artifacts.
+         */
+        delete: operations["delete_model_api_models__model_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{model_id}/cam": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cam
+         * @description A Grad-CAM heat map of one image over it, as PNG (form fields ``target_class``, ``target_layer``).
+         */
+        post: operations["cam_api_models__model_id__cam_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{model_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Model
+         * @description The verified TorchScript or ONNX file; if there is none yet, 202 with the job that makes it (poll
+         *     it, then ask again).
+         */
+        get: operations["export_model_api_models__model_id__export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{model_id}/predict": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Predict
+         * @description Classify one image: the top-k classes and scores, or with ``overlay=1`` the image with them drawn.
+         *
+         *     Answered when the worker is done (within ``wait`` seconds); otherwise 202 with the job to poll.
+         */
+        post: operations["predict_api_models__model_id__predict_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/schema/train-config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Train Config Schema
+         * @description The JSON Schema of one task's run config (the browser's training form is generated from it);
+         *     ``task=all``: the union of every task's, discriminated by ``task``.
+         */
+        get: operations["get_train_config_schema_api_schema_train_config_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -500,6 +749,33 @@ export interface components {
              */
             text?: string | null;
         };
+        /** ArtifactOut */
+        ArtifactOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /** Job Id */
+            job_id: number | null;
+            /**
+             * Kind
+             * @description See backend.models.contract.ArtifactKind
+             */
+            kind: string;
+            /** Media Type */
+            media_type: string;
+            /** Model Id */
+            model_id: number | null;
+            /** Name */
+            name: string;
+            /** Size Bytes */
+            size_bytes: number;
+            /** Url */
+            readonly url: string;
+        };
         /** BrokerCheck */
         BrokerCheck: {
             /** Detail */
@@ -508,6 +784,97 @@ export interface components {
             ok: boolean;
             /** Transport */
             transport: string;
+        };
+        /** CatalogItem */
+        CatalogItem: {
+            /**
+             * Builder
+             * @description What the worker calls, e.g. 'torchvision.models.resnet18'
+             */
+            builder: string;
+            /**
+             * Cam Layer
+             * @description Default Grad-CAM target layer (module path)
+             */
+            cam_layer?: string | null;
+            /** Default Input Size */
+            default_input_size: number;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Family
+             * @description Display group, e.g. 'ResNet'
+             */
+            family: string;
+            /**
+             * Fixed
+             * @description Builder arguments this entry fixes (not options), e.g. depth
+             */
+            fixed?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Flops
+             * @description FLOPs at default_input_size, batch 1; null until counted
+             */
+            flops?: number | null;
+            /**
+             * Input Multiple
+             * @default 1
+             */
+            input_multiple: number;
+            /**
+             * Light
+             * @description Small enough to train on a CPU in minutes
+             * @default false
+             */
+            light: boolean;
+            /**
+             * Min Input Size
+             * @default 32
+             */
+            min_input_size: number;
+            /**
+             * Name
+             * @description Stable id used in TrainConfig.model.architecture, e.g. 'resnet18'
+             */
+            name: string;
+            /** Options */
+            options?: components["schemas"]["OptionSpec"][];
+            /**
+             * Params
+             * @description Parameters; null until the worker has counted
+             */
+            params?: number | null;
+            /**
+             * Pretrained Weights
+             * @description torchvision weights enum, if any
+             */
+            pretrained_weights?: string | null;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "torchvision" | "timm" | "segmentation_models_pytorch" | "transformers" | "studio";
+            task: components["schemas"]["Task"];
+        };
+        /** CatalogOut */
+        CatalogOut: {
+            /** Entries */
+            entries: components["schemas"]["CatalogItem"][];
+            /**
+             * Stats Job Id
+             * @description The caller's job counting them, if any
+             */
+            stats_job_id?: number | null;
+            /**
+             * Stats Pending
+             * @description Some counts are not known yet; ask again in a while
+             */
+            stats_pending: boolean;
         };
         /** Check */
         Check: {
@@ -525,6 +892,21 @@ export interface components {
             classes: {
                 [key: string]: string | null;
             };
+        };
+        /** ClassScore */
+        ClassScore: {
+            /**
+             * Index
+             * @description Index in the model's class_names
+             */
+            index: number;
+            /** Name */
+            name: string;
+            /**
+             * Score
+             * @description Softmax probability
+             */
+            score: number;
         };
         /** Credentials */
         Credentials: {
@@ -813,6 +1195,15 @@ export interface components {
             worker: string | null;
         };
         /**
+         * JobStarted
+         * @description Work that did not finish in time, or was only just queued: poll GET /api/jobs/{job_id}.
+         */
+        JobStarted: {
+            /** Job Id */
+            job_id: number;
+            status: components["schemas"]["JobStatus"];
+        };
+        /**
          * JobStatus
          * @enum {string}
          */
@@ -825,6 +1216,196 @@ export interface components {
             step: number;
             /** Value */
             value: number;
+        };
+        /** ModelDetail */
+        ModelDetail: {
+            /** Architecture */
+            architecture: string;
+            /** Artifacts */
+            artifacts: components["schemas"]["ArtifactOut"][];
+            /** Class Names */
+            class_names: string[];
+            /**
+             * Config
+             * @description The run config it was trained with (or the upload's facts)
+             */
+            config: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Dataset Id
+             * @description The dataset version it was trained on
+             */
+            dataset_id: number | null;
+            /** Error */
+            error: string | null;
+            /**
+             * Flops
+             * @description At input_size, batch 1
+             */
+            flops: number | null;
+            /** Id */
+            id: number;
+            /** Input Size */
+            input_size: number | null;
+            /**
+             * Job Id
+             * @description The job that trained it (or verified its upload)
+             */
+            job_id: number | null;
+            /** Metrics */
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** Name */
+            name: string;
+            /** Params */
+            params: number | null;
+            /**
+             * Status
+             * @description importing, ready or failed
+             */
+            status: string;
+            /** Task */
+            task: string;
+        };
+        /** ModelImportStarted */
+        ModelImportStarted: {
+            /** Job Id */
+            job_id: number;
+            model: components["schemas"]["ModelOut"];
+        };
+        /** ModelOut */
+        ModelOut: {
+            /** Architecture */
+            architecture: string;
+            /** Class Names */
+            class_names: string[];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Dataset Id
+             * @description The dataset version it was trained on
+             */
+            dataset_id: number | null;
+            /** Error */
+            error: string | null;
+            /**
+             * Flops
+             * @description At input_size, batch 1
+             */
+            flops: number | null;
+            /** Id */
+            id: number;
+            /** Input Size */
+            input_size: number | null;
+            /**
+             * Job Id
+             * @description The job that trained it (or verified its upload)
+             */
+            job_id: number | null;
+            /** Metrics */
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** Name */
+            name: string;
+            /** Params */
+            params: number | null;
+            /**
+             * Status
+             * @description importing, ready or failed
+             */
+            status: string;
+            /** Task */
+            task: string;
+        };
+        /**
+         * OptionSpec
+         * @description One option of an architecture, as a JSON-Schema-like description the form renders.
+         */
+        OptionSpec: {
+            /** Choices */
+            choices?: unknown[] | null;
+            /** Default */
+            default: unknown;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Maximum */
+            maximum?: number | null;
+            /** Minimum */
+            minimum?: number | null;
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "int" | "float" | "bool" | "choice";
+        };
+        /**
+         * PredictResult
+         * @description The result of a ``predict_image`` job, answered by ``POST /api/models/{id}/predict``.
+         */
+        PredictResult: {
+            /** Model Id */
+            model_id: number;
+            /**
+             * Overlay Artifact Id
+             * @description With overlay: the PNG artifact
+             */
+            overlay_artifact_id?: number | null;
+            /**
+             * Top K
+             * @description Best first
+             */
+            top_k: components["schemas"]["ClassScore"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** Preview */
+        Preview: {
+            /** Images */
+            images: components["schemas"]["PreviewImage"][];
+            /** Job Id */
+            job_id: number;
+        };
+        /** PreviewImage */
+        PreviewImage: {
+            /** Label */
+            label: string;
+            /** Source */
+            source: string;
+            /** Url */
+            url: string;
+        };
+        /** PreviewRequest */
+        PreviewRequest: {
+            /** Config */
+            config: {
+                [key: string]: unknown;
+            };
+            /**
+             * Count
+             * @default 6
+             */
+            count: number;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
         };
         /** QueueOut */
         QueueOut: {
@@ -882,6 +1463,11 @@ export interface components {
              */
             val: number;
         };
+        /**
+         * Task
+         * @enum {string}
+         */
+        Task: "classification" | "semantic_segmentation" | "object_detection" | "instance_segmentation" | "text_detection";
         /** TokenCreate */
         TokenCreate: {
             /** Name */
@@ -936,6 +1522,21 @@ export interface components {
             /** Id */
             id: number;
         };
+        /** ValidatedConfig */
+        ValidatedConfig: {
+            /**
+             * Config
+             * @description The config with every default filled in
+             */
+            config: {
+                [key: string]: unknown;
+            };
+            /**
+             * Yaml
+             * @description The same config as YAML
+             */
+            yaml: string;
+        };
         /** ValidationError */
         ValidationError: {
             /** Context */
@@ -970,6 +1571,39 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    download_artifact_api_artifacts__artifact_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                artifact_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                    "image/png": unknown;
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     login_api_auth_login_post: {
         parameters: {
             query?: never;
@@ -1061,6 +1695,144 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SignedIn"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_catalog_api_catalog_get: {
+        parameters: {
+            query?: {
+                task?: components["schemas"]["Task"] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    preview_augmentations_api_configs_preview_post: {
+        parameters: {
+            query?: {
+                wait?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreviewRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Preview"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    validate_config_api_configs_validate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidatedConfig"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    config_to_yaml_api_configs_yaml_post: {
+        parameters: {
+            query?: {
+                filename?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/yaml": unknown;
                 };
             };
             /** @description Validation Error */
@@ -1574,6 +2346,37 @@ export interface operations {
             };
         };
     };
+    list_job_artifacts_api_jobs__job_id__artifacts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArtifactOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     cancel_job_api_jobs__job_id__cancel_post: {
         parameters: {
             query?: never;
@@ -1663,6 +2466,313 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MetricPoint"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_models_api_models_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelOut"][];
+                };
+            };
+        };
+    };
+    upload_model_api_models_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /** @description A name from GET /api/catalog */
+                    architecture: string;
+                    /** @description A JSON list, or one name per line, in head order */
+                    class_names: string;
+                    /**
+                     * Format: binary
+                     * @description A .pt, .pth or .safetensors state dict (loaded with weights only: no pickled code)
+                     */
+                    file: string;
+                    /** @description Default: the architecture's */
+                    input_size?: number;
+                    name?: string;
+                    /** @default classification */
+                    task?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelImportStarted"];
+                };
+            };
+        };
+    };
+    get_model_api_models__model_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_model_api_models__model_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    cam_api_models__model_id__cam_post: {
+        parameters: {
+            query?: {
+                /** @description Seconds to wait for the answer before a 202 */
+                wait?: number;
+            };
+            header?: never;
+            path: {
+                model_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * Format: binary
+                     * @description A JPEG, PNG, BMP, TIFF, WEBP or GIF image
+                     */
+                    image: string;
+                    /** @description A class name; default: the top prediction */
+                    target_class?: string;
+                    /** @description A module path; default: the catalog's */
+                    target_layer?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
+            };
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobStarted"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_model_api_models__model_id__export_get: {
+        parameters: {
+            query?: {
+                format?: "torchscript" | "onnx";
+            };
+            header?: never;
+            path: {
+                model_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobStarted"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    predict_api_models__model_id__predict_post: {
+        parameters: {
+            query?: {
+                overlay?: boolean;
+                top_k?: number;
+                /** @description Seconds to wait for the answer before a 202 */
+                wait?: number;
+            };
+            header?: never;
+            path: {
+                model_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * Format: binary
+                     * @description A JPEG, PNG, BMP, TIFF, WEBP or GIF image
+                     */
+                    image: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictResult"];
+                    "image/png": unknown;
+                };
+            };
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobStarted"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_train_config_schema_api_schema_train_config_get: {
+        parameters: {
+            query?: {
+                task?: "classification" | "semantic_segmentation" | "all";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
             /** @description Validation Error */

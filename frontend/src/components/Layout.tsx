@@ -23,6 +23,9 @@ export function Layout() {
           <nav aria-label="Main" className="main-nav">
             <NavLink to="/health">Health</NavLink>
             {user ? <NavLink to="/datasets">Datasets</NavLink> : null}
+            {user ? <NavLink to="/runs/new">Train</NavLink> : null}
+            {user ? <NavLink to="/jobs">Jobs</NavLink> : null}
+            {user ? <NavLink to="/models">Models</NavLink> : null}
             {user ? <NavLink to="/tokens">Tokens</NavLink> : null}
           </nav>
           <div className="session" data-testid="session">

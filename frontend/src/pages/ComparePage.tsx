@@ -1,0 +1,137 @@
+import { useQueries } from "@tanstack/react-query";
+import { useMemo } from "react";
+import { Link, useSearchParams } from "react-router";
+import { errorMessage } from "../api/errors";
+import { fetchJob, fetchMetrics, trainingKeys } from "../api/training";
+import { Loading } from "../components/Loading";
+import { StatusBadge } from "../components/StatusBadge";
+import { Chart, PALETTE } from "../training/Chart";
+import { diffConfigs, showValue } from "../training/configDiff";
+import { mergePoints, type MetricSeries } from "../training/metrics";
+import { jobTitle, jobTone } from "./JobsPage";
+
+export function parseIds(raw: string | null): number[] {
+  return [...new Set((raw ?? "").split(",").map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0))];
+}
+
+const COMPARED = ["train/loss", "val/loss", "val/accuracy/top1", "train/lr"];
+
+export function ComparePage() {
+  const [params] = useSearchParams();
+  const ids = parseIds(params.get("ids"));
+  const jobs = useQueries({
+    queries: ids.map((id) => ({ queryKey: trainingKeys.job(id), queryFn: () => fetchJob(id) })),
+  });
+  const metrics = useQueries({
+    queries: ids.map((id) => ({
+      queryKey: trainingKeys.jobMetrics(id, ""),
+      queryFn: () => fetchMetrics(id),
+      refetchInterval: 5000,
+    })),
+  });
+  const series: MetricSeries[] = useMemo(
+    () => metrics.map((m) => mergePoints(new Map(), m.data ?? [])),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [metrics.map((m) => m.dataUpdatedAt).join(",")],
+  );
+  const loaded = jobs.every((j) => j.data);
+  const diff = useMemo(() => (loaded ? diffConfigs(jobs.map((j) => j.data!.config)) : []), [loaded, jobs]);
+
+  if (ids.length === 0) {
+    return (
+      <section className="page">
+        <h1>Compare runs</h1>
+        <p className="muted">
+          Select runs with the checkboxes on the <Link to="/jobs">Jobs</Link> page.
+        </p>
+      </section>
+    );
+  }
+
+  return (
+    <section className="page page--wide" data-testid="compare-page">
+      <p className="breadcrumb">
+        <Link to="/jobs">Jobs</Link> /
+      </p>
+      <h1>Compare runs</h1>
+      <div className="card">
+        <ul className="compare-runs">
+          {ids.map((id, i) => {
+            const q = jobs[i]!;
+            return (
+              <li key={id}>
+                <span className="swatch" style={{ background: PALETTE[i % PALETTE.length] }} aria-hidden="true" />
+                {q.data ? (
+                  <>
+                    <Link to={`/jobs/${id}`}>
+                      #{id} {jobTitle(q.data)}
+                    </Link>{" "}
+                    <StatusBadge tone={jobTone(q.data.status)}>{q.data.status}</StatusBadge>
+                  </>
+                ) : q.isError ? (
+                  <span className="field__error">
+                    job {id}: {errorMessage(q.error)}
+                  </span>
+                ) : (
+                  <span className="muted">job {id}…</span>
+                )}
+              </li>
+            );
+          })}
+        </ul>
+      </div>
+      <div className="card">
+        <h2>Curves</h2>
+        <div className="grid grid--2 grid--tight charts">
+          {COMPARED.map((name) => (
+            <Chart
+              key={name}
+              title={name}
+              testId={`compare-${name}`}
+              series={ids.map((id, i) => ({ label: `#${id}`, points: series[i]?.get(name) }))}
+            />
+          ))}
+        </div>
+      </div>
+      <div className="card">
+        <h2>Config differences</h2>
+        {!loaded ? (
+          <Loading label="Loading configs…" />
+        ) : diff.length === 0 ? (
+          <p className="muted" data-testid="no-diff">
+            The configs are the same.
+          </p>
+        ) : (
+          <div className="table-scroll">
+            <table className="table" data-testid="config-diff">
+              <thead>
+                <tr>
+                  <th scope="col">Key</th>
+                  {ids.map((id) => (
+                    <th scope="col" key={id}>
+                      #{id}
+                    </th>
+                  ))}
+                </tr>
+              </thead>
+              <tbody>
+                {diff.map((row) => (
+                  <tr key={row.key} data-testid="diff-row">
+                    <th scope="row">
+                      <code>{row.key}</code>
+                    </th>
+                    {row.values.map((v, i) => (
+                      <td key={i}>
+                        <code>{showValue(v)}</code>
+                      </td>
+                    ))}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </div>
+    </section>
+  );
+}

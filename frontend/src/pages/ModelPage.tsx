@@ -1,0 +1,380 @@
+import { useEffect, useMemo, useRef, useState } from "react";
+import { Link, useNavigate, useParams } from "react-router";
+import { ApiError, errorMessage } from "../api/errors";
+import {
+  camImage,
+  downloadExport,
+  formatCompact,
+  formatPct,
+  parseModelMetrics,
+  predictImage,
+  predictOverlay,
+  useDeleteModel,
+  useJobMetrics,
+  useModel,
+  type ClassScore,
+  type ExportFormat,
+  type ModelDetail,
+} from "../api/training";
+import { Loading } from "../components/Loading";
+import { StatusBadge } from "../components/StatusBadge";
+import { formatBytes, statusTone, taskLabel } from "../datasets/format";
+import { formatDateTime } from "../time";
+import { Chart } from "../training/Chart";
+import { ConfusionMatrix, PerClassTable } from "../training/ConfusionMatrix";
+import { mergePoints } from "../training/metrics";
+import { NotFoundPage } from "./NotFoundPage";
+
+function Tile({ label, value, testId }: { label: string; value: string; testId: string }) {
+  return (
+    <div className="tile">
+      <span className="tile__value" data-testid={testId}>
+        {value}
+      </span>
+      <span className="tile__label">{label}</span>
+    </div>
+  );
+}
+
+function AccuracyOverRun({ jobId }: { jobId: number }) {
+  const top1 = useJobMetrics(jobId, "val/accuracy/top1");
+  const top5 = useJobMetrics(jobId, "val/accuracy/top5");
+  const store = useMemo(() => mergePoints(mergePoints(new Map(), top1.data ?? []), top5.data ?? []), [top1.data, top5.data]);
+  if (top1.isError) return <p className="muted small">Could not load the run's metrics: {errorMessage(top1.error)}</p>;
+  return (
+    <Chart
+      title="Validation accuracy over the run"
+      testId="chart-accuracy"
+      series={[
+        { label: "top-1", points: store.get("val/accuracy/top1") },
+        ...(store.has("val/accuracy/top5") ? [{ label: "top-5", points: store.get("val/accuracy/top5") }] : []),
+      ]}
+    />
+  );
+}
+
+function ExportButtons({ model }: { model: ModelDetail }) {
+  const [state, setState] = useState<Record<string, string>>({});
+  const [busy, setBusy] = useState<ExportFormat | null>(null);
+  const run = async (format: ExportFormat) => {
+    setBusy(format);
+    setState((s) => ({ ...s, [format]: "Asking…" }));
+    try {
+      const name = await downloadExport(model, format, (jobId) =>
+        setState((s) => ({ ...s, [format]: `Converting (job #${jobId})…` })),
+      );
+      setState((s) => ({ ...s, [format]: `Downloaded ${name}` }));
+    } catch (err) {
+      setState((s) => ({ ...s, [format]: `Failed: ${errorMessage(err)}` }));
+    }
+    setBusy(null);
+  };
+  return (
+    <div className="exports-row" data-testid="model-exports">
+      {(["torchscript", "onnx"] as const).map((f) => (
+        <div key={f} className="export-item">
+          <button type="button" className="button" disabled={busy !== null || model.status !== "ready"} onClick={() => void run(f)}>
+            Export {f === "torchscript" ? "TorchScript" : "ONNX"}
+          </button>
+          {state[f] ? (
+            <span className={state[f]!.startsWith("Failed") ? "field__error" : "muted small"} data-testid={`export-${f}-state`}>
+              {state[f]}
+            </span>
+          ) : null}
+        </div>
+      ))}
+    </div>
+  );
+}
+
+function useObjectUrl(): [string | null, (url: string | null) => void] {
+  const [url, setUrl] = useState<string | null>(null);
+  const ref = useRef<string | null>(null);
+  useEffect(
+    () => () => {
+      if (ref.current) URL.revokeObjectURL(ref.current);
+    },
+    [],
+  );
+  const set = (next: string | null) => {
+    if (ref.current && ref.current !== next) URL.revokeObjectURL(ref.current);
+    ref.current = next;
+    setUrl(next);
+  };
+  return [url, set];
+}
+
+function TryIt({ model }: { model: ModelDetail }) {
+  const [file, setFile] = useState<File | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const [scores, setScores] = useState<ClassScore[] | null>(null);
+  const [overlay, setOverlay] = useObjectUrl();
+  const [cam, setCam] = useObjectUrl();
+  const [target, setTarget] = useState("");
+  const [errors, setErrors] = useState<{ predict?: string; overlay?: string; cam?: string }>({});
+  const [busy, setBusy] = useState<{ predict?: boolean; cam?: boolean }>({});
+  const abort = useRef<AbortController | null>(null);
+  useEffect(() => () => abort.current?.abort(), []);
+
+  const runCam = async (f: File, cls: string) => {
+    setBusy((b) => ({ ...b, cam: true }));
+    setErrors((e) => ({ ...e, cam: undefined }));
+    try {
+      setCam(await camImage(model.id, f, cls, abort.current?.signal));
+    } catch (err) {
+      setCam(null);
+      setErrors((e) => ({ ...e, cam: `${f.name}: ${errorMessage(err)}` }));
+    }
+    setBusy((b) => ({ ...b, cam: false }));
+  };
+
+  const choose = async (f: File | undefined) => {
+    if (!f) return;
+    abort.current?.abort();
+    abort.current = new AbortController();
+    const signal = abort.current.signal;
+    setFile(f);
+    setScores(null);
+    setOverlay(null);
+    setCam(null);
+    setErrors({});
+    setBusy({ predict: true, cam: true });
+    const p = predictImage(model.id, f, 5, signal)
+      .then(setScores)
+      .catch((err: unknown) => setErrors((e) => ({ ...e, predict: `${f.name}: ${errorMessage(err)}` })));
+    const o = predictOverlay(model.id, f, signal)
+      .then(setOverlay)
+      .catch((err: unknown) => setErrors((e) => ({ ...e, overlay: `${f.name}: ${errorMessage(err)}` })));
+    await Promise.all([p, o]);
+    setBusy((b) => ({ ...b, predict: false }));
+    await runCam(f, target);
+  };
+
+  const max = Math.max(1e-9, ...(scores ?? []).map((s) => s.score));
+  return (
+    <div className="card" data-testid="try-it">
+      <h2>Try it</h2>
+      <label
+        className={`dropzone${dragging ? " dropzone--over" : ""}`}
+        onDragOver={(e) => {
+          e.preventDefault();
+          setDragging(true);
+        }}
+        onDragLeave={() => setDragging(false)}
+        onDrop={(e) => {
+          e.preventDefault();
+          setDragging(false);
+          void choose(e.dataTransfer.files?.[0]);
+        }}
+      >
+        <span className="dropzone__icon" aria-hidden="true">⇪</span>
+        <span className="dropzone__file">{file ? `Image: ${file.name}` : "Drop an image here, or click to choose one"}</span>
+        <input
+          type="file"
+          accept="image/*"
+          aria-label="Image to classify"
+          className="visually-hidden"
+          onChange={(e) => {
+            void choose(e.target.files?.[0]);
+            e.target.value = "";
+          }}
+        />
+      </label>
+      {file ? (
+        <div className="grid grid--3 grid--tight try-it__results">
+          <div>
+            <h3>Top classes</h3>
+            {busy.predict && !scores ? <Loading label="Predicting…" /> : null}
+            {errors.predict ? (
+              <p className="field__error" role="alert" data-testid="predict-error">
+                {errors.predict}
+              </p>
+            ) : null}
+            {scores ? (
+              <ul className="bars__list topk" data-testid="topk">
+                {scores.map((s) => (
+                  <li key={s.index} className="bars__row" data-testid="topk-row">
+                    <span className="bars__label" data-testid="topk-name" title={s.name}>
+                      {s.name}
+                    </span>
+                    <span className="bars__track" aria-hidden="true">
+                      <span className="bars__fill" style={{ width: `${(s.score / max) * 100}%` }} />
+                    </span>
+                    <span className="bars__value">{(s.score * 100).toFixed(1)}%</span>
+                  </li>
+                ))}
+              </ul>
+            ) : null}
+          </div>
+          <div>
+            <h3>Prediction drawn</h3>
+            {errors.overlay ? <p className="field__error">{errors.overlay}</p> : null}
+            {overlay ? <img className="try-it__img" src={overlay} alt="The image with its prediction drawn on" data-testid="overlay-img" /> : busy.predict ? <Loading label="Drawing…" /> : null}
+          </div>
+          <div>
+            <h3>Grad-CAM</h3>
+            <div className="field field--inline">
+              <label htmlFor="cam-target">Class</label>
+              <select
+                id="cam-target"
+                value={target}
+                onChange={(e) => {
+                  setTarget(e.target.value);
+                  if (file) void runCam(file, e.target.value);
+                }}
+              >
+                <option value="">top prediction</option>
+                {model.class_names.map((c) => (
+                  <option key={c} value={c}>
+                    {c}
+                  </option>
+                ))}
+              </select>
+            </div>
+            {errors.cam ? (
+              <p className="field__error" role="alert" data-testid="cam-error">
+                {errors.cam}
+              </p>
+            ) : null}
+            {cam ? <img className="try-it__img" src={cam} alt="Grad-CAM heat map over the image" data-testid="cam-img" /> : busy.cam ? <Loading label="Computing Grad-CAM…" /> : null}
+          </div>
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+function DeleteModel({ model }: { model: ModelDetail }) {
+  const [confirming, setConfirming] = useState(false);
+  const remove = useDeleteModel();
+  const navigate = useNavigate();
+  return (
+    <span className="delete">
+      {remove.isError ? <span className="field__error">{errorMessage(remove.error)} </span> : null}
+      {confirming ? (
+        <>
+          <button
+            type="button"
+            className="button button--danger"
+            disabled={remove.isPending}
+            onClick={() => remove.mutate(model.id, { onSuccess: () => navigate("/models", { replace: true }) })}
+          >
+            {remove.isPending ? "Deleting…" : "Delete model"}
+          </button>
+          <button type="button" className="button button--ghost" onClick={() => setConfirming(false)}>
+            Cancel
+          </button>
+        </>
+      ) : (
+        <button type="button" className="button button--ghost" onClick={() => setConfirming(true)}>
+          Delete…
+        </button>
+      )}
+    </span>
+  );
+}
+
+export function ModelPage() {
+  const id = Number(useParams().id);
+  const query = useModel(id);
+  const model = query.data;
+  const summary = useMemo(() => parseModelMetrics(model?.metrics, model?.class_names ?? []), [model]);
+
+  if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
+  if (query.isPending) return <Loading label="Loading model…" />;
+  if (query.isError || !model) {
+    if (query.error instanceof ApiError && query.error.status === 404) return <NotFoundPage />;
+    return (
+      <div className="banner banner--error" role="alert">
+        Could not load the model: {errorMessage(query.error)}
+      </div>
+    );
+  }
+  const ready = model.status === "ready";
+  return (
+    <section className="page page--wide" data-testid="model-page">
+      <p className="breadcrumb">
+        <Link to="/models">Models</Link> /
+      </p>
+      <div className="page-head page-head--wrap">
+        <h1 data-testid="model-title">{model.name}</h1>
+        <StatusBadge tone={statusTone(model.status)} testId="model-status">
+          {model.status}
+        </StatusBadge>
+        <span className="page-head__spacer" />
+        <DeleteModel model={model} />
+      </div>
+      <p className="muted meta-line">
+        {taskLabel(model.task)} · {model.architecture} · {model.input_size ? `${model.input_size}px` : "default size"} ·{" "}
+        {model.dataset_id != null ? (
+          <Link to={`/datasets/${model.dataset_id}`}>dataset #{model.dataset_id}</Link>
+        ) : (
+          "uploaded"
+        )}
+        {model.job_id != null ? (
+          <>
+            {" "}
+            · <Link to={`/jobs/${model.job_id}`} data-testid="model-job-link">job #{model.job_id}</Link>
+          </>
+        ) : null}{" "}
+        · created {formatDateTime(model.created_at)}
+      </p>
+      {model.status === "importing" ? <Loading label="Checking the checkpoint… this page updates by itself." /> : null}
+      {model.error ? (
+        <div className="banner banner--error" role="alert" data-testid="model-error">
+          {model.error}
+        </div>
+      ) : null}
+
+      <div className="tiles">
+        <Tile label="top-1 accuracy" value={formatPct(summary.top1)} testId="model-top1" />
+        {summary.top5 != null ? <Tile label="top-5 accuracy" value={formatPct(summary.top5)} testId="model-top5" /> : null}
+        <Tile label="parameters" value={formatCompact(model.params)} testId="model-params" />
+        <Tile label={`FLOPs at ${model.input_size ?? "?"}px`} value={formatCompact(model.flops)} testId="model-flops" />
+        <Tile label="classes" value={String(model.class_names.length)} testId="model-classes" />
+      </div>
+
+      {summary.confusion || summary.perClass.length ? (
+        <div className="card">
+          <h2>Validation metrics</h2>
+          <div className="grid grid--2 grid--tight">
+            {summary.confusion ? <ConfusionMatrix matrix={summary.confusion} classNames={model.class_names} /> : null}
+            {summary.perClass.length ? <PerClassTable rows={summary.perClass} /> : null}
+          </div>
+        </div>
+      ) : null}
+
+      {model.job_id != null && model.dataset_id != null ? (
+        <div className="card">
+          <AccuracyOverRun jobId={model.job_id} />
+        </div>
+      ) : null}
+
+      <div className="grid grid--2 grid--tight">
+        <div className="card">
+          <h2>Export</h2>
+          <p className="muted small">A verified TorchScript or ONNX file; made on first request, then kept.</p>
+          <ExportButtons model={model} />
+        </div>
+        <div className="card">
+          <h2>Files</h2>
+          {model.artifacts.length === 0 ? <p className="muted">No files.</p> : null}
+          <ul className="artifacts" data-testid="model-artifacts">
+            {model.artifacts.map((a) => (
+              <li key={a.id}>
+                <a href={a.url} download={a.media_type.startsWith("image/") ? undefined : a.name}>
+                  {a.name}
+                </a>{" "}
+                <span className="muted small">
+                  {a.kind} · {formatBytes(a.size_bytes)}
+                </span>
+              </li>
+            ))}
+          </ul>
+        </div>
+      </div>
+
+      {ready ? <TryIt model={model} /> : null}
+    </section>
+  );
+}
