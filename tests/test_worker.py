@@ -171,6 +171,7 @@ def test_events_stream_live_while_the_job_runs(
 
 def test_filesystem_broker_publishes_whole_messages(tmp_path: Any, monkeypatch: Any) -> None:
     """A consumer must never find a half-written message: messages appear by rename, never by a write."""
+    import json
     import os
 
     from kombu import Connection
@@ -181,21 +182,19 @@ def test_filesystem_broker_publishes_whole_messages(tmp_path: Any, monkeypatch: 
     folder = tmp_path / "queue"
     folder.mkdir()
     opts = {"data_folder_in": str(folder), "data_folder_out": str(folder), "control_folder": str(tmp_path)}
-    seen: list[str] = []
+    renamed: list[tuple[str, str]] = []
     real_replace = os.replace
 
     def spy(src: str, dst: str) -> None:
-        seen.append(os.path.basename(dst))
-        assert os.path.basename(src).startswith(".publishing-")  # written elsewhere, then renamed
+        renamed.append((os.path.basename(src), os.path.basename(dst)))
+        assert not os.path.basename(src).endswith(".msg")  # invisible to consumers until renamed
         real_replace(src, dst)
 
     monkeypatch.setattr(fs_transport.os, "replace", spy)
     with Connection("filesystem://", transport_options=opts) as conn:
-        queue = conn.SimpleQueue("cpu")
-        queue.put({"job": 1})
-        got = queue.get(timeout=2)
-        assert got.payload == {"job": 1}
-        got.ack()
-        queue.close()
-    assert len(seen) == 1 and seen[0].endswith(".cpu.msg")
-    assert not [p for p in folder.iterdir() if p.name.startswith(".publishing-")]
+        assert isinstance(conn.transport, fs_transport.Transport)
+        conn.default_channel._put("cpu", {"job": 1})
+    messages = sorted(folder.glob("*.cpu.msg"))
+    assert len(renamed) == 1 and renamed[0][0].startswith(".publishing-") and len(messages) == 1
+    assert json.loads(messages[0].read_bytes()) == {"job": 1}
+    assert [p.name for p in folder.iterdir()] == [messages[0].name]  # no temp file left behind

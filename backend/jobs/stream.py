@@ -18,9 +18,12 @@ from backend.settings import get_settings
 
 def _read(job_id: int, after: int) -> tuple[list[tuple[int, str, dict[str, Any]]], bool]:
     with session_factory()() as session:
-        rows = [(e.id, e.type, e.data) for e in events_after(session, job_id, after)]
+        # The status first: a job's final status and its event are committed together, so once the status
+        # reads finished, the events read next include the last one. The other order can miss it.
         job = session.get(Job, job_id)
         finished = job is None or JobStatus(job.status).finished
+        session.commit()  # end the snapshot so the events query sees everything committed since
+        rows = [(e.id, e.type, e.data) for e in events_after(session, job_id, after)]
         return rows, finished
 
 
