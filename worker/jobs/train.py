@@ -13,7 +13,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from sqlalchemy import delete, select
@@ -185,48 +185,8 @@ def train_classification(ctx: JobContext, config: ClassificationConfig) -> dict[
         callbacks.append(
             Evaluator(ctx, data.val_loader, ClassificationMetrics(class_names, device), rt.eval_interval)
         )
-    trainer = Trainer(
-        model,
-        optimizer,
-        loss_fn,
-        data.train_loader,
-        scheduler=scheduler,
-        device=device,
-        callbacks=callbacks,
-        max_epochs=sched.epochs if sched.iterations is None else None,
-        max_iters=sched.iterations,
-        grad_clip=sched.grad_clip,
-        accumulate=sched.accumulate,
-        amp=rt.mixed_precision,
-        channels_last=rt.channels_last,
-        epoch_seed=rt.seed,
-    )
-    last = ctx.work_dir / "last.pt"
-    resumed_from: int | None = None
-    if last.exists():
-        trainer.load_state_dict(load_file(last, map_location=device))
-        resumed_from = trainer.state.epoch
-        ctx.progress(
-            trainer.state.iteration / max(1, trainer.state.total_iters) * TRAIN_SPAN[1],
-            f"resumed from epoch {resumed_from} (iteration {trainer.state.iteration})",
-            force=True,
-        )
-    try:
-        state = trainer.fit()
-    finally:
-        shutdown_loaders(data.train_loader, data.val_loader)
-
-    ctx.check()
-    ctx.flush()
-    ctx.progress(TRAIN_SPAN[1], "saving the model", force=True)
-    best_path = ctx.work_dir / "best.pt"
-    final_metrics = scalar_metrics(state.last_metrics) if state.last_metrics else {}
-    if best_path.exists():
-        best = load_file(best_path)
-        weights = best["model"]
-        best_metrics = dict((best.get("extra") or {}).get("last_metrics") or {})
-    else:  # no validation split: the last weights are the model
-        weights, best_metrics = model.state_dict(), dict(state.last_metrics)
+    fitted = fit(ctx, model, optimizer, loss_fn, scheduler, device, data, callbacks, sched, rt)
+    state, resumed_from, weights, final_metrics, best_metrics, checkpoint = fitted
     summary = {
         "final": final_metrics,
         "best": {
@@ -252,7 +212,7 @@ def train_classification(ctx: JobContext, config: ClassificationConfig) -> dict[
         summary,
         params=count_params(model),
         flops=count_flops(model, config.data.input_size, device),
-        best_checkpoint=best_path if best_path.exists() else last,
+        best_checkpoint=checkpoint,
     )
     result: dict[str, Any] = {
         "model_id": model_id,
@@ -403,3 +363,74 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
 
         return train_segmentation(ctx, config)
     return train_classification(ctx, config)
+
+
+class Fitted(NamedTuple):
+    """What a finished fit leaves: the loop state, where it resumed, and the weights and metrics to keep."""
+
+    state: Any
+    resumed_from: int | None
+    weights: dict[str, Any]
+    final_metrics: dict[str, Any]
+    best_metrics: dict[str, Any]
+    checkpoint: Path  # best.pt, or last.pt when there was no validation split
+
+
+def fit(
+    ctx: JobContext,
+    model: torch.nn.Module,
+    optimizer: Any,
+    loss_fn: Any,
+    scheduler: Any,
+    device: torch.device,
+    data: Any,
+    callbacks: list[Any],
+    sched: Any,
+    rt: Any,
+) -> Fitted:
+    """Run the one Trainer for any task: resume from ``last.pt`` when a worker died mid-run, train, and
+    pick the weights to keep (the best checkpoint's, or the last ones without a validation split)."""
+    trainer = Trainer(
+        model,
+        optimizer,
+        loss_fn,
+        data.train_loader,
+        scheduler=scheduler,
+        device=device,
+        callbacks=callbacks,
+        max_epochs=sched.epochs if sched.iterations is None else None,
+        max_iters=sched.iterations,
+        grad_clip=sched.grad_clip,
+        accumulate=sched.accumulate,
+        amp=rt.mixed_precision,
+        channels_last=rt.channels_last,
+        epoch_seed=rt.seed,
+    )
+    last = ctx.work_dir / "last.pt"
+    resumed_from: int | None = None
+    if last.exists():
+        trainer.load_state_dict(load_file(last, map_location=device))
+        resumed_from = trainer.state.epoch
+        ctx.progress(
+            trainer.state.iteration / max(1, trainer.state.total_iters) * TRAIN_SPAN[1],
+            f"resumed from epoch {resumed_from} (iteration {trainer.state.iteration})",
+            force=True,
+        )
+    try:
+        state = trainer.fit()
+    finally:
+        shutdown_loaders(data.train_loader, data.val_loader)
+
+    ctx.check()
+    ctx.flush()
+    ctx.progress(TRAIN_SPAN[1], "saving the model", force=True)
+    best_path = ctx.work_dir / "best.pt"
+    final_metrics = scalar_metrics(state.last_metrics) if state.last_metrics else {}
+    if best_path.exists():
+        best = load_file(best_path)
+        weights = best["model"]
+        best_metrics = dict((best.get("extra") or {}).get("last_metrics") or {})
+    else:  # no validation split: the last weights are the model
+        weights, best_metrics = model.state_dict(), dict(state.last_metrics)
+    checkpoint = best_path if best_path.exists() else last
+    return Fitted(state, resumed_from, weights, final_metrics, best_metrics, checkpoint)

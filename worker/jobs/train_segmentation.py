@@ -14,21 +14,18 @@ from backend.specs.catalog import get_entry
 from backend.specs.config import SegmentationConfig
 from worker.context import JobContext
 from worker.engine.callbacks import CancelCheck, Checkpointer, Evaluator, MetricsLogger, ProgressReporter
-from worker.engine.checkpoint import load_file
-from worker.engine.loop import Trainer
 from worker.jobs.train import (
     TRAIN_SPAN,
     count_flops,
     existing_model,
+    fit,
     json_safe,
     load_dataset,
     record_model,
     resolve_device,
     seed_everything,
-    shutdown_loaders,
     start_weights,
 )
-from worker.metrics.classification import scalar_metrics
 from worker.metrics.segmentation import SegmentationMetrics
 from worker.optim import build_optimizer, build_scheduler
 from worker.segmentation.data import build_segmentation_data, output_classes
@@ -105,48 +102,8 @@ def train_segmentation(ctx: JobContext, config: SegmentationConfig) -> dict[str,
         callbacks.append(
             Evaluator(ctx, data.val_loader, metrics, rt.eval_interval, infer=SegmentInfer(settings))
         )
-    trainer = Trainer(
-        model,
-        optimizer,
-        loss_fn,
-        data.train_loader,
-        scheduler=scheduler,
-        device=device,
-        callbacks=callbacks,
-        max_epochs=sched.epochs if sched.iterations is None else None,
-        max_iters=sched.iterations,
-        grad_clip=sched.grad_clip,
-        accumulate=sched.accumulate,
-        amp=rt.mixed_precision,
-        channels_last=rt.channels_last,
-        epoch_seed=rt.seed,
-    )
-    last = ctx.work_dir / "last.pt"
-    resumed_from: int | None = None
-    if last.exists():
-        trainer.load_state_dict(load_file(last, map_location=device))
-        resumed_from = trainer.state.epoch
-        ctx.progress(
-            trainer.state.iteration / max(1, trainer.state.total_iters) * TRAIN_SPAN[1],
-            f"resumed from epoch {resumed_from} (iteration {trainer.state.iteration})",
-            force=True,
-        )
-    try:
-        state = trainer.fit()
-    finally:
-        shutdown_loaders(data.train_loader, data.val_loader)
-
-    ctx.check()
-    ctx.flush()
-    ctx.progress(TRAIN_SPAN[1], "saving the model", force=True)
-    best_path = ctx.work_dir / "best.pt"
-    final_metrics = scalar_metrics(state.last_metrics) if state.last_metrics else {}
-    if best_path.exists():
-        best = load_file(best_path)
-        weights = best["model"]
-        best_metrics = dict((best.get("extra") or {}).get("last_metrics") or {})
-    else:
-        weights, best_metrics = model.state_dict(), dict(state.last_metrics)
+    fitted = fit(ctx, model, optimizer, loss_fn, scheduler, device, data, callbacks, sched, rt)
+    state, resumed_from, weights, final_metrics, best_metrics, checkpoint = fitted
     summary = {
         "final": final_metrics,
         "best": {
@@ -178,7 +135,7 @@ def train_segmentation(ctx: JobContext, config: SegmentationConfig) -> dict[str,
         summary,
         params=count_params(model),
         flops=count_flops(model, config.data.input_size, device),
-        best_checkpoint=best_path if best_path.exists() else last,
+        best_checkpoint=checkpoint,
         inference=inference,
     )
     result: dict[str, Any] = {
