@@ -17,7 +17,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from backend.db.session import session_scope
-from backend.db.tables import Artifact, Job, JobStatus, TrainedModel
+from backend.db.tables import Artifact, Job, JobMetric, JobStatus, TrainedModel
 from backend.jobs.lifecycle import finish, take_lease
 from backend.models.contract import model_dir, requests_dir
 from backend.settings import get_settings
@@ -138,6 +138,7 @@ def test_models_are_scoped_to_their_owner_and_deleted_with_their_files(
     assert other.get("/api/models").json() == []
     for method, path in [
         ("GET", f"/api/models/{model_id}"),
+        ("GET", f"/api/models/{model_id}/dashboard"),
         ("DELETE", f"/api/models/{model_id}"),
         ("GET", f"/api/models/{model_id}/export?format=onnx"),
         ("POST", f"/api/models/{model_id}/predict"),
@@ -155,6 +156,35 @@ def test_models_are_scoped_to_their_owner_and_deleted_with_their_files(
     assert client.get(f"/api/models/{model_id}").status_code == 404
     assert client.get(f"/api/artifacts/{art}").status_code == 404
     assert not folder.exists() and client.get("/api/models").json() == []
+
+
+def test_dashboard_arranges_a_classifiers_figures(client: TestClient, owner: int) -> None:
+    """Headline figures of the kept weights, the per-class table in class order with the task's columns,
+    the confusion matrix and the run's validation curves; NaN shown as null."""
+    model_id = make_model(owner)
+    job = client.post("/api/jobs", json={"kind": "probe", "config": {"steps": 1}}).json()["id"]
+    per_class = {
+        "fox": {"precision": 0.5, "recall": 1.0, "f1": 0.667, "support": 2},
+        "cat": {"precision": 1.0, "recall": 0.5, "f1": 0.667, "support": 4},
+        "dog": {"precision": float("nan"), "recall": 0.0, "f1": 0.0, "support": 0},
+    }
+    best = {"accuracy/top1": 0.75, "loss": 0.4, "per_class": per_class, "confusion_matrix": [[2, 2, 0]] * 3}
+    with session_scope() as s:
+        row = s.get_one(TrainedModel, model_id)
+        row.job_id = job
+        row.metrics = {"best": {**best, "metric": "accuracy/top1"}, "final": {"accuracy/top1": 0.5}}
+        for step, value in [(10, 0.5), (20, 0.75)]:
+            s.add(JobMetric(job_id=job, step=step, name="val/accuracy/top1", value=value))
+        s.add(JobMetric(job_id=job, step=20, name="train/lr", value=0.1))
+
+    board = client.get(f"/api/models/{model_id}/dashboard").json()
+    assert board["task"] == "classification" and board["summary"] == {"accuracy/top1": 0.75, "loss": 0.4}
+    assert board["columns"] == ["precision", "recall", "f1", "support"]
+    assert [r["name"] for r in board["per_class"]] == ["cat", "dog", "fox"]
+    assert board["per_class"][1]["values"]["precision"] is None
+    assert board["confusion_matrix"] == [[2, 2, 0]] * 3
+    assert board["curves"] == {"val/accuracy/top1": [{"step": 10, "value": 0.5}, {"step": 20, "value": 0.75}]}
+    assert board["worst_images"] == []
 
 
 # --- uploads ----------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ class ArtifactKind(StrEnum):
     report = "report"  # JSON or HTML: an evaluation report
     config = "config"  # YAML: the run config a model was trained with
     preview = "preview"  # PNG: a training image after the configured augmentations
+    mask = "mask"  # PNG: a class mask in the VOC palette, pixel value = the model's class index
 
 
 EXPORT_KINDS = {"torchscript": ArtifactKind.export_torchscript, "onnx": ArtifactKind.export_onnx}

@@ -21,7 +21,15 @@ from backend.forms import multipart_body
 from backend.jobs.service import create_job
 from backend.models import service
 from backend.models.contract import EXPORT_SUFFIXES, ArtifactKind, PredictResult, requests_dir
-from backend.models.schemas import ArtifactOut, JobStarted, ModelDetail, ModelImportStarted, ModelOut
+from backend.models.dashboard import model_dashboard
+from backend.models.schemas import (
+    ArtifactOut,
+    JobStarted,
+    ModelDashboard,
+    ModelDetail,
+    ModelImportStarted,
+    ModelOut,
+)
 from backend.models.upload import check_checkpoint, receive_request_image
 from backend.settings import Settings
 
@@ -69,6 +77,13 @@ def list_models(user: CurrentUser, session: SessionDep) -> list[ModelOut]:
 def get_model(model_id: int, user: CurrentUser, session: SessionDep) -> ModelDetail:
     """Metrics, config, class names, parameters, FLOPs and artifacts."""
     return service.model_detail(session, get_owned(session, TrainedModel, model_id, user.id, "model"))
+
+
+@router.get("/{model_id}/dashboard")
+def get_dashboard(model_id: int, user: CurrentUser, session: SessionDep) -> ModelDashboard:
+    """Headline figures, the per-class table, the confusion matrix, the validation curves of the run and
+    the worst validation images with their true and predicted masks."""
+    return model_dashboard(session, get_owned(session, TrainedModel, model_id, user.id, "model"))
 
 
 @router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -64,3 +64,43 @@ class JobStarted(BaseModel):
 
     job_id: int
     status: JobStatus
+
+
+class CurvePoint(BaseModel):
+    step: int = Field(description="Training iteration")
+    value: float
+
+
+class DashboardClass(BaseModel):
+    name: str
+    values: dict[str, float | None] = Field(description="The task's per-class figures, by column")
+
+
+class WorstImage(BaseModel):
+    """A validation image the model did worst on, with its true and predicted labels drawn."""
+
+    image_id: int
+    file_name: str | None = Field(description="None once the dataset version is deleted")
+    split: str | None
+    score: float | None = Field(description="The image's own score (segmentation: its mIoU)")
+    image_url: str | None = Field(description="The picture alone")
+    true_overlay_url: str | None
+    predicted_overlay_url: str | None
+    true_mask_url: str | None = Field(description="Palette PNG, pixel value = index in class_names")
+    predicted_mask_url: str | None
+
+
+class ModelDashboard(BaseModel):
+    """Everything a model's metrics page draws, for its task."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_id: int
+    task: str
+    dataset_id: int | None
+    summary: dict[str, float | None] = Field(description="Headline figures of the kept weights")
+    columns: list[str] = Field(description="The per-class columns, in order")
+    per_class: list[DashboardClass]
+    confusion_matrix: list[list[int]] | None = Field(description="Rows: true class; columns: predicted")
+    curves: dict[str, list[CurvePoint]] = Field(description="Validation metrics and training loss by step")
+    worst_images: list[WorstImage]

@@ -20,7 +20,7 @@ from backend.auth.service import create_user
 from backend.datasets.service import land_import
 from backend.datasets.splits import SplitRatios
 from backend.db.session import session_scope
-from backend.db.tables import Dataset, Job, JobMetric, TrainedModel, User
+from backend.db.tables import Artifact, Dataset, Job, JobMetric, TrainedModel, User
 from backend.jobs.service import create_job
 from backend.settings import get_settings
 from tests.conftest import Stack
@@ -129,16 +129,61 @@ def test_unet_learns_labelme_shapes_to_miou_080(sqlite_stack: Stack, tmp_path: P
     metrics = evaluated["result"]["metrics"]
     assert metrics["mIoU"] >= 0.80 and metrics["samples"] == 16
     assert abs(metrics["mIoU"] - result["final"]["mIoU"]) < 1e-6  # same images, same inference
+    drawn = metrics["worst_images"]
+    assert drawn and all(len(w["artifacts"]) == 4 for w in drawn), drawn
+    with session_scope() as s:
+        arts = s.scalars(select(Artifact).where(Artifact.job_id == evaluated["id"])).all()
+        assert {a.name for a in arts} >= {f"worst/{drawn[0]['image_id']}/pred_mask.png"}
+        assert all(a.model_id is None for a in arts if a.name.startswith("worst/"))
 
+    _dashboard(result["model_id"], dataset_id)
     _predict_cam_and_export(result["model_id"], dataset_id, tmp_path)
     _image_jobs(owner, result["model_id"], dataset_id)
+
+
+def _dashboard(model_id: int, dataset_id: int) -> None:
+    """The dashboard's worst images are the lowest-IoU validation images, their masks the true ones and
+    what the kept weights predict, and each image's figure is the IoU of the two masks shown."""
+    from backend.datasets.canonical import CanonicalDataset
+    from backend.models.dashboard import model_dashboard
+    from worker.metrics.segmentation import confusion_matrix, scores
+    from worker.segmentation.data import SegmentationDataset
+
+    with session_scope() as s:
+        model = s.get(TrainedModel, model_id)
+        assert model is not None
+        board = model_dashboard(s, model)
+        paths = {a.id: Path(a.path) for a in s.scalars(select(Artifact).where(Artifact.model_id == model_id))}
+    assert board.task == "semantic_segmentation" and set(board.summary) >= {"mIoU", "mDice", "aAcc"}
+    assert board.columns == ["iou", "dice", "acc", "pixels"]
+    assert [r.name for r in board.per_class] == ["_background_", "circle", "square", "triangle"]
+    assert board.summary["mIoU"] == pytest.approx(
+        np.nanmean([r.values["iou"] if r.values["iou"] is not None else np.nan for r in board.per_class])
+    )
+    assert len(board.curves["val/mIoU"]) == 2 and board.curves["train/loss"]  # eval every 4 of 8 epochs
+    worst = board.worst_images
+    assert 1 <= len(worst) <= 10
+    scores_shown = [w.score for w in worst]
+    assert scores_shown == sorted(scores_shown), scores_shown  # worst first
+
+    folder = get_settings().datasets_dir / str(dataset_id)
+    val = SegmentationDataset(folder, CanonicalDataset.load(folder), ["val"])
+    for w in worst:
+        assert w.split == "val" and w.file_name and w.image_url
+        assert w.true_mask_url and w.predicted_mask_url and w.true_overlay_url and w.predicted_overlay_url
+        art = lambda url: paths[int(url.rsplit("/", 1)[1])]  # noqa: E731
+        true = np.asarray(Image.open(art(w.true_mask_url)))
+        pred = np.asarray(Image.open(art(w.predicted_mask_url)))
+        assert np.array_equal(true, val.mask(val.image_ids.index(w.image_id)))
+        iou = scores(confusion_matrix(torch.tensor(pred), torch.tensor(true), 4))["iou"]
+        assert float(iou.nanmean()) == pytest.approx(w.score)
+        with Image.open(art(w.predicted_overlay_url)) as overlay:
+            assert overlay.mode == "RGB" and overlay.size == (true.shape[1], true.shape[0])
 
 
 def _image_jobs(owner: int, model_id: int, dataset_id: int) -> None:
     """The synchronous endpoints' jobs answer a segmentation model with a mask, a CAM and an export."""
     import uuid
-
-    from backend.db.tables import Artifact
 
     image = next((get_settings().datasets_dir / str(dataset_id) / "images").glob("*.png"))
     name = f"images/{uuid.uuid4().hex}.png"

@@ -17,6 +17,7 @@ from worker.segmentation.data import SegmentationDataset
 from worker.segmentation.inference import segment_logits
 from worker.segmentation.predict import settings_of
 from worker.segmentation.transforms import SegEvalTransform
+from worker.segmentation.worst import attach_worst, render_worst
 
 
 def class_lookup(dataset_classes: list[str], model_classes: list[str]) -> torch.Tensor:
@@ -64,4 +65,17 @@ def evaluate_segmentation(
                 ctx.progress((i + 1) / n * 0.95, f"image {i + 1}/{n}")
     finally:
         shutdown_loaders(loader)
-    return {**metrics.compute(), "loss": total_loss / max(1, n)}, len(dataset)
+    out = {**metrics.compute(), "loss": total_loss / max(1, n)}
+    ctx.progress(0.96, "drawing the worst images")
+    rendered = render_worst(
+        loaded.model,
+        dataset,
+        [w["image_id"] for w in out.get("worst_images", [])],
+        settings,
+        loaded.num_classes,
+        ctx.work_dir,
+        lookup=lookup,
+    )
+    # The job's own files (the model's dashboard shows its training's): found through the job.
+    out["worst_images"] = attach_worst(ctx.owner_id, ctx.job_id, None, rendered)
+    return out, len(dataset)

@@ -5,6 +5,7 @@ aAcc, per class, worst images) and how validation runs the model (whole image or
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,9 +32,15 @@ from worker.optim import build_optimizer, build_scheduler
 from worker.segmentation.data import build_segmentation_data, output_classes
 from worker.segmentation.inference import InferenceSettings, segment_logits
 from worker.segmentation.losses import SegmentationLoss
+from worker.segmentation.worst import attach_worst, render_worst
 from worker.zoo import build_model, count_params
 
 METRICS = ("mIoU", "mDice", "mAcc", "aAcc")
+WORST_FILE = "worst.json"  # the drawn worst images, kept until they are attached to the model
+
+
+def _paths(saved: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**w, "files": {k: Path(v) for k, v in w["files"].items()}} for w in saved]
 
 
 def inference_settings(config: SegmentationConfig) -> InferenceSettings:
@@ -63,6 +70,9 @@ def train_segmentation(ctx: JobContext, config: SegmentationConfig) -> dict[str,
     started = time.monotonic()
     done = existing_model(ctx.job_id)
     if done is not None and done.status == "ready":
+        saved = ctx.load_json(WORST_FILE)
+        if saved is not None:  # stopped between recording the model and attaching its worst images
+            attach_worst(ctx.owner_id, ctx.job_id, done.id, _paths(saved))
         return {"model_id": done.id, "resumed": "model already recorded", "metrics": done.metrics}
     rt, sched = config.runtime, config.schedule
     if rt.best_metric not in METRICS:
@@ -104,6 +114,20 @@ def train_segmentation(ctx: JobContext, config: SegmentationConfig) -> dict[str,
         )
     fitted = fit(ctx, model, optimizer, loss_fn, scheduler, device, data, callbacks, sched, rt)
     state, resumed_from, weights, final_metrics, best_metrics, checkpoint = fitted
+    worst: list[dict[str, Any]] = []
+    if data.val is not None and best_metrics.get("worst_images"):
+        ctx.progress(TRAIN_SPAN[1], "drawing the worst validation images", force=True)
+        model.load_state_dict(weights)
+        worst = render_worst(
+            model,
+            data.val,
+            [w["image_id"] for w in best_metrics["worst_images"]],
+            settings,
+            len(class_names),
+            ctx.work_dir,
+            device,
+        )
+        ctx.save_json(WORST_FILE, [{**w, "files": {k: str(v) for k, v in w["files"].items()}} for w in worst])
     summary = {
         "final": final_metrics,
         "best": {
@@ -112,7 +136,7 @@ def train_segmentation(ctx: JobContext, config: SegmentationConfig) -> dict[str,
             "epoch": state.best_epoch,
             **best_metrics,
         },
-        "worst_images": best_metrics.get("worst_images", []),
+        "worst_images": [{"image_id": w["image_id"], "iou": w["iou"]} for w in worst],
         "history": state.history,
         "epochs": state.epoch,
         "iterations": state.iteration,
@@ -138,6 +162,7 @@ def train_segmentation(ctx: JobContext, config: SegmentationConfig) -> dict[str,
         best_checkpoint=checkpoint,
         inference=inference,
     )
+    attach_worst(ctx.owner_id, ctx.job_id, model_id, worst)
     result: dict[str, Any] = {
         "model_id": model_id,
         "epochs": state.epoch,

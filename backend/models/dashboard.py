@@ -1,0 +1,164 @@
+"""``GET /api/models/{id}/dashboard``: a model's figures arranged as its metrics page draws them, from the
+model row (its kept weights' evaluation), the training job's metric points and the worst-image artifacts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.datasets.service import image_summaries
+from backend.db.tables import Artifact, Dataset, JobMetric, TrainedModel
+from backend.models.schemas import CurvePoint, DashboardClass, ModelDashboard, WorstImage
+
+# The headline figures and per-class columns of each task, in the order they are shown.
+SUMMARY = {
+    "classification": (
+        "accuracy/top1",
+        "accuracy/top5",
+        "precision/macro",
+        "recall/macro",
+        "f1/macro",
+        "loss",
+    ),
+    "semantic_segmentation": ("mIoU", "mDice", "mAcc", "aAcc", "loss"),
+}
+COLUMNS = {
+    "classification": ("precision", "recall", "f1", "support"),
+    "semantic_segmentation": ("iou", "dice", "acc", "pixels"),
+}
+MAX_CURVE_POINTS = 20_000
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _best(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation of the kept weights: ``best`` when the run validated, else ``final``, else the
+    metrics themselves (an uploaded model's)."""
+    for key in ("best", "final"):
+        found = metrics.get(key)
+        if isinstance(found, dict) and found.get("samples", 1):
+            return found
+    return metrics
+
+
+def _summary(task: str, best: dict[str, Any]) -> dict[str, float | None]:
+    names = SUMMARY.get(task) or tuple(k for k, v in best.items() if _number(v) is not None)
+    return {name: _number(best.get(name)) for name in names if name in best}
+
+
+def _per_class(
+    task: str, best: dict[str, Any], class_names: list[str]
+) -> tuple[list[str], list[DashboardClass]]:
+    table = best.get("per_class")
+    if not isinstance(table, dict):
+        return [], []
+    columns = list(COLUMNS.get(task, ()))
+    if not columns:
+        seen: dict[str, None] = {}
+        for row in table.values():
+            if isinstance(row, dict):
+                seen.update({k: None for k, v in row.items() if _number(v) is not None})
+        columns = list(seen)
+    names = [n for n in class_names if n in table] + [n for n in table if n not in class_names]
+    rows = [
+        DashboardClass(name=name, values={c: _number(table[name].get(c)) for c in columns})
+        for name in names
+        if isinstance(table[name], dict)
+    ]
+    return columns, rows
+
+
+def _confusion(best: dict[str, Any]) -> list[list[int]] | None:
+    cm = best.get("confusion_matrix")
+    if isinstance(cm, list) and all(isinstance(r, list) for r in cm):
+        return [[int(v) for v in row] for row in cm]
+    return None
+
+
+def _curves(session: Session, job_id: int | None) -> dict[str, list[CurvePoint]]:
+    if job_id is None:
+        return {}
+    rows = session.execute(
+        select(JobMetric.name, JobMetric.step, JobMetric.value)
+        .where(JobMetric.job_id == job_id)
+        .where(JobMetric.name.startswith("val/") | (JobMetric.name == "train/loss"))
+        .order_by(JobMetric.name, JobMetric.step)
+        .limit(MAX_CURVE_POINTS)
+    )
+    curves: dict[str, list[CurvePoint]] = {}
+    for name, step, value in rows:
+        if math.isfinite(value):
+            curves.setdefault(name, []).append(CurvePoint(step=step, value=value))
+    return curves
+
+
+def _worst(session: Session, model: TrainedModel, metrics: dict[str, Any]) -> list[WorstImage]:
+    listed = metrics.get("worst_images")
+    if not isinstance(listed, list) or not listed:
+        return []
+    urls: dict[str, str] = {}
+    for art in session.scalars(
+        select(Artifact).where(Artifact.model_id == model.id, Artifact.name.startswith("worst/"))
+    ):
+        urls[art.name] = f"/api/artifacts/{art.id}"
+    dataset = (
+        session.scalars(
+            select(Dataset).where(Dataset.id == model.dataset_id, Dataset.owner_id == model.owner_id)
+        ).first()
+        if model.dataset_id is not None
+        else None
+    )
+    images = (
+        {s.id: s for s in image_summaries(dataset)}
+        if dataset is not None and dataset.status == "ready"
+        else {}
+    )
+    out: list[WorstImage] = []
+    for item in listed:
+        if not isinstance(item, dict) or not isinstance(item.get("image_id"), int):
+            continue
+        image_id = item["image_id"]
+        summary = images.get(image_id)
+        base = f"worst/{image_id}/"
+        out.append(
+            WorstImage(
+                image_id=image_id,
+                file_name=summary.file_name if summary else None,
+                split=summary.split if summary else None,
+                score=_number(item.get("iou", item.get("score"))),
+                image_url=(
+                    f"/api/datasets/{model.dataset_id}/images/{image_id}/render?overlay=false"
+                    if summary
+                    else None
+                ),
+                true_overlay_url=urls.get(base + "true.png"),
+                predicted_overlay_url=urls.get(base + "pred.png"),
+                true_mask_url=urls.get(base + "true_mask.png"),
+                predicted_mask_url=urls.get(base + "pred_mask.png"),
+            )
+        )
+    return out
+
+
+def model_dashboard(session: Session, model: TrainedModel) -> ModelDashboard:
+    metrics = model.metrics if isinstance(model.metrics, dict) else {}
+    best = _best(metrics)
+    columns, rows = _per_class(model.task, best, list(model.class_names or []))
+    return ModelDashboard(
+        model_id=model.id,
+        task=model.task,
+        dataset_id=model.dataset_id,
+        summary=_summary(model.task, best),
+        columns=columns,
+        per_class=rows,
+        confusion_matrix=_confusion(best),
+        curves=_curves(session, model.job_id),
+        worst_images=_worst(session, model, metrics),
+    )

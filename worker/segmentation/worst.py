@@ -1,0 +1,139 @@
+"""The worst images of an evaluation, drawn for the dashboard: for each, the true and the predicted class
+masks (palette PNGs, value = the model's output index) and both painted over the picture.
+
+The masks are predicted again with the weights that are kept, and each image's IoU is taken from that
+prediction, so the figure shown beside a pair of masks is the one they give."""
+
+from __future__ import annotations
+
+import math
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from sqlalchemy import delete
+
+from backend.db.session import session_scope
+from backend.db.tables import Artifact
+from backend.files import atomic_write_bytes
+from backend.models.contract import ArtifactKind
+from worker.metrics.segmentation import IGNORE_INDEX, confusion_matrix, scores
+from worker.segmentation.data import SegmentationDataset
+from worker.segmentation.inference import InferenceSettings, segment_logits
+from worker.segmentation.predict import mask_overlay, palette_mask
+
+WORST_DIR = "worst"
+# name suffix → (artifact kind, what it shows)
+FILES = {
+    "true_mask.png": ArtifactKind.mask,
+    "pred_mask.png": ArtifactKind.mask,
+    "true.png": ArtifactKind.overlay,
+    "pred.png": ArtifactKind.overlay,
+}
+
+
+def worst_name(image_id: int, suffix: str) -> str:
+    """An artifact's name: ``worst/<image id>/<file>``, what the dashboard endpoint matches on."""
+    return f"{WORST_DIR}/{image_id}/{suffix}"
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = BytesIO()
+    image.save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
+
+
+def render_worst(
+    model: torch.nn.Module,
+    dataset: SegmentationDataset,
+    image_ids: list[int],
+    settings: InferenceSettings,
+    num_classes: int,
+    folder: Path,
+    device: torch.device | str = "cpu",
+    lookup: torch.Tensor | None = None,
+) -> list[dict[str, Any]]:
+    """Predict ``image_ids`` of ``dataset`` (its eval transform) and write their four PNGs under
+    ``folder/worst/<image id>/``. ``lookup`` maps the dataset's mask values to the model's outputs.
+
+    Answers ``[{"image_id", "iou", "files": {suffix: path}}]`` in the order given."""
+    index = {image_id: i for i, image_id in enumerate(dataset.image_ids)}
+    out: list[dict[str, Any]] = []
+    was_training = model.training
+    model.eval()
+    try:
+        for image_id in image_ids:
+            i = index.get(image_id)
+            if i is None:
+                continue
+            image, mask = dataset[i]
+            target = lookup[mask] if lookup is not None else mask.to(torch.int64)
+            with torch.inference_mode():
+                logits = segment_logits(
+                    model, image.unsqueeze(0).to(device), settings, (int(mask.shape[-2]), int(mask.shape[-1]))
+                )
+            pred = logits[0].argmax(0).cpu()
+            iou = scores(confusion_matrix(pred, target, num_classes))["iou"]
+            value = float(iou.nanmean()) if bool((~iou.isnan()).any()) else math.nan
+            picture = Image.open(dataset.samples[i].path).convert("RGB")
+            true_np = target.numpy().astype(np.uint8)
+            pred_np = pred.numpy().astype(np.uint8)
+            shown_true = np.where(true_np == IGNORE_INDEX, 0, true_np)  # ignore is not painted
+            if picture.size != (true_np.shape[1], true_np.shape[0]):
+                picture = picture.resize((true_np.shape[1], true_np.shape[0]))
+            images = {
+                "true_mask.png": palette_mask(true_np),
+                "pred_mask.png": palette_mask(pred_np),
+                "true.png": mask_overlay(picture, shown_true),
+                "pred.png": mask_overlay(picture, pred_np),
+            }
+            files: dict[str, Path] = {}
+            for suffix, img in images.items():
+                path = folder / WORST_DIR / str(image_id) / suffix
+                atomic_write_bytes(path, _png(img))
+                files[suffix] = path
+            out.append({"image_id": image_id, "iou": value, "files": files})
+    finally:
+        model.train(was_training)
+    out.sort(key=lambda w: -math.inf if math.isnan(w["iou"]) else w["iou"])
+    return out
+
+
+def attach_worst(
+    owner_id: int, job_id: int, model_id: int | None, rendered: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Record the rendered files as artifacts of the job (and the model, if any), replacing the job's
+    earlier ones (a re-delivered job draws them again). Answers the list with artifact ids, JSON-ready."""
+    summary: list[dict[str, Any]] = []
+    with session_scope() as session:
+        session.execute(
+            delete(Artifact).where(Artifact.job_id == job_id, Artifact.name.startswith(f"{WORST_DIR}/"))
+        )
+        for item in rendered:
+            ids: dict[str, int] = {}
+            for suffix, path in item["files"].items():
+                art = Artifact(
+                    owner_id=owner_id,
+                    job_id=job_id,
+                    model_id=model_id,
+                    kind=FILES[suffix].value,
+                    name=worst_name(item["image_id"], suffix),
+                    path=str(path),
+                    size_bytes=Path(path).stat().st_size,
+                    media_type="image/png",
+                )
+                session.add(art)
+                session.flush()
+                ids[suffix] = int(art.id)
+            iou = item["iou"]
+            summary.append(
+                {
+                    "image_id": item["image_id"],
+                    "iou": None if iou is None or math.isnan(iou) else iou,
+                    "artifacts": ids,
+                }
+            )
+    return summary
