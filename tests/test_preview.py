@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from tests.conftest import Stack, WorkerProcess
-from tests.datasets.synth import make_image_folder, zip_folder
+from tests.datasets.synth import make_image_folder, make_labelme_project, zip_folder
 from tests.helpers import sign_up, wait_for
 
 
@@ -47,3 +47,33 @@ def test_preview_shows_transformed_training_images(
     sign_up(other)
     assert other.post("/api/configs/preview", json={"config": config}).status_code == 404
     assert other.get(images[0]["url"]).status_code == 404
+
+
+def test_segmentation_preview_paints_the_augmented_masks(
+    sqlite_stack: Stack, client: TestClient, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    """Image and mask go through the joint transform together: each crop is the input size, and the
+    classes named under it are the ones its mask still holds."""
+    start_worker(sqlite_stack)
+    sign_up(client)
+    make_labelme_project(tmp_path / "lm", n_images=8, width=64, height=64, image_format="PNG", seed=2)
+    with zip_folder(tmp_path / "lm", tmp_path / "lm.zip").open("rb") as fh:
+        started = client.post("/api/datasets", files={"file": ("lm.zip", fh, "application/zip")}).json()
+    wait_for(lambda: client.get(f"/api/jobs/{started['job_id']}").json()["status"] == "succeeded", 90)
+    config = {
+        "task": "semantic_segmentation",
+        "model": {"architecture": "unet_light", "options": {"encoder": "resnet18"}},
+        "data": {
+            "dataset_id": started["dataset"]["id"],
+            "input_size": 32,
+            "augment": [{"name": "random_resize", "ratio_range": [0.5, 1.5]}, {"name": "random_crop"}],
+        },
+    }
+    r = client.post("/api/configs/preview", json={"config": config, "count": 3, "seed": 4})
+    assert r.status_code == 200, r.text
+    images = r.json()["images"]
+    assert len(images) == 3
+    for item in images:
+        assert set(item["label"].split(", ")) <= {"circle", "square", "triangle", "background only"}, item
+        png = client.get(item["url"])
+        assert png.status_code == 200 and Image.open(io.BytesIO(png.content)).size == (32, 32)
