@@ -2,7 +2,10 @@
 instances and an ImageNet-style classification tree, plus cached zips of each for download.
 
 All three read only ``annotations.json`` and the images beside it; masks are drawn by
-:mod:`backend.datasets.rasterize`, so they agree pixel for pixel with labelme's own converters."""
+:mod:`backend.datasets.rasterize`, so they agree pixel for pixel with labelme's own converters. Image files
+the export keeps as they are become hard links to the dataset's own (a copy where the filesystem cannot
+link): :func:`build_export_zip` only reads the tree and removes it, and nothing in the studio writes an
+image of a dataset once it is imported."""
 
 from __future__ import annotations
 
@@ -12,12 +15,13 @@ import re
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from html import escape as html_escape
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
-from xml.sax.saxutils import escape
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,7 +35,7 @@ from backend.datasets.canonical import (
     CanonicalDataset,
     ImageRecord,
 )
-from backend.datasets.rasterize import annotation_mask, label_maps
+from backend.datasets.rasterize import annotation_mask, instance_keys, label_images, label_maps
 
 EXPORT_FORMATS = ("voc", "coco", "imagenet")
 JPEG_SUFFIXES = (".jpg", ".jpeg")
@@ -39,6 +43,9 @@ JPEG_QUALITY = 95
 UNSAFE_NAME = re.compile(r"[^\w.-]+")
 MAX_STEM = 100
 PNG_LEVEL = 1
+# Label maps are long runs of one value: zlib's run-length strategy finds them as fast as level 1 finds
+# anything, and the files come out smaller than at Pillow's default level 6.
+PNG_STRATEGY = zlib.Z_RLE
 # A few threads per export: enough to use a small machine, few enough not to starve a shared worker.
 EXPORT_THREADS = max(1, min(4, os.cpu_count() or 1))
 T = TypeVar("T")
@@ -97,15 +104,37 @@ def split_images(ds: CanonicalDataset) -> dict[str, list[ImageRecord]]:
     return {s: recs for s, recs in out.items() if recs}
 
 
+def escape(text: str) -> str:
+    """XML text: ``&``, ``<`` and ``>`` escaped (what ``xml.sax.saxutils.escape`` does, without importing
+    urllib on the way)."""
+    return html_escape(text, quote=False)
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """``dst`` with the bytes of ``src``: a hard link where the filesystem allows one (no bytes written),
+    else a copy. An existing ``dst`` is replaced, never written through: it may itself be a link."""
+    try:
+        os.link(src, dst)
+        return
+    except FileExistsError:
+        dst.unlink()
+    except OSError:
+        pass  # another filesystem, or one without hard links
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)  # sendfile on Linux: no Python-side buffering
+
+
 def copy_image(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dst)  # sendfile on Linux: no Python-side buffering
+    link_or_copy(src, dst)
 
 
 def save_jpeg(src: Path, dst: Path) -> None:
-    """JPEG files are copied byte for byte (no second lossy pass); anything else is encoded once."""
+    """JPEG files are kept byte for byte (no second lossy pass); anything else is encoded once."""
     if src.suffix.lower() in JPEG_SUFFIXES:
-        copy_image(src, dst)
+        link_or_copy(src, dst)
         return
     with Image.open(src) as img:
         rgb = flatten_alpha(img)
@@ -143,13 +172,10 @@ def write_lines(path: Path, lines: Iterable[str]) -> None:
 # ------------------------------------------------------------------------------------------------ VOC
 
 
-def save_palette_png(arr: NDArray[np.uint8], path: Path) -> None:
-    """A mode "P" PNG with the VOC palette, as ``labelme.utils.lblsave`` writes it."""
-    img = Image.fromarray(arr)
+def save_palette_png(img: Image.Image, path: Path) -> None:
+    """A mode "P" PNG with the VOC palette, as ``labelme.utils.lblsave`` writes it, from an "L" map."""
     img.putpalette(VOC_PALETTE)
-    # Label maps are long runs of one value: zlib level 1 is ~4x faster than Pillow's default 6 for
-    # files about a third larger, and decoding is the same.
-    img.save(path, format="PNG", compress_level=PNG_LEVEL)
+    img.save(path, format="PNG", compress_level=PNG_LEVEL, compress_type=PNG_STRATEGY)
 
 
 def instance_png(ins: NDArray[np.int32]) -> NDArray[np.uint8]:
@@ -159,6 +185,15 @@ def instance_png(ins: NDArray[np.int32]) -> NDArray[np.uint8]:
     out = ins.astype(np.uint8)
     out[ins < 0] = IGNORE_INDEX
     return out
+
+
+def voc_label_images(rec: ImageRecord, anns: list[Annotation]) -> tuple[Image.Image, Image.Image]:
+    """SegmentationClass and SegmentationObject maps ("L"), painted straight at their VOC values."""
+    if len({k for k in instance_keys(anns) if k is not None}) < IGNORE_INDEX:
+        return label_images(rec.height, rec.width, anns, instance_mode="L", ignore_instance=IGNORE_INDEX)
+    # More objects than a byte holds: number them in full, and refuse only if one past 254 still shows.
+    cls, ins = label_maps(rec.height, rec.width, anns)
+    return Image.fromarray(cls), Image.fromarray(instance_png(ins))
 
 
 def voc_object(name: str, bbox: list[float], difficult: bool) -> str:
@@ -197,9 +232,9 @@ def voc_image(
 ) -> None:
     """All of one image's VOC files."""
     save_jpeg(ds_dir / rec.file_name, out_dir / "JPEGImages" / f"{name}.jpg")
-    cls, ins = label_maps(rec.height, rec.width, anns)
+    cls, ins = voc_label_images(rec, anns)
     save_palette_png(cls, out_dir / "SegmentationClass" / f"{name}.png")
-    save_palette_png(instance_png(ins), out_dir / "SegmentationObject" / f"{name}.png")
+    save_palette_png(ins, out_dir / "SegmentationObject" / f"{name}.png")
     (out_dir / "Annotations" / f"{name}.xml").write_bytes(voc_xml(name, rec, anns, ds.classes))
 
 
@@ -336,7 +371,7 @@ def coco_split(
 
 def copy_images(recs: list[ImageRecord], ds_dir: Path, folder: Path, names: dict[int, str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    parallel(lambda rec: shutil.copyfile(ds_dir / rec.file_name, folder / coco_file_name(rec, names)), recs)
+    parallel(lambda rec: link_or_copy(ds_dir / rec.file_name, folder / coco_file_name(rec, names)), recs)
 
 
 def export_coco(ds: CanonicalDataset, ds_dir: Path, out_dir: Path) -> None:

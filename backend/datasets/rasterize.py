@@ -41,27 +41,79 @@ def shape_mask(
 def _draw(height: int, width: int, kind: ShapeType, points: Sequence[Sequence[float]]) -> Image.Image:
     """A 0/1 "L" canvas with the shape drawn by labelme's Pillow calls."""
     canvas = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(canvas)
+    _paint(ImageDraw.Draw(canvas), kind, points, 1)
+    return canvas
+
+
+def _paint(draw: ImageDraw.ImageDraw, kind: ShapeType, points: Sequence[Sequence[float]], value: int) -> None:
+    """Draw one shape with labelme's Pillow calls, outline and fill both ``value``. Pillow draws the fill
+    alone when outline and fill are equal, so the pixels set are the same whatever the value."""
     xy = [(float(p[0]), float(p[1])) for p in points]
     if kind == ShapeType.circle:
         (cx, cy), (px, py) = xy[0], xy[1]
         d = math.hypot(cx - px, cy - py)
-        draw.ellipse([cx - d, cy - d, cx + d, cy + d], outline=1, fill=1)
+        draw.ellipse([cx - d, cy - d, cx + d, cy + d], outline=value, fill=value)
     elif kind == ShapeType.rectangle:
         (x1, y1), (x2, y2) = xy[0], xy[1]
-        draw.rectangle([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], outline=1, fill=1)
+        draw.rectangle([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], outline=value, fill=value)
     elif kind in (ShapeType.line, ShapeType.linestrip):
-        draw.line(xy=xy, fill=1, width=LINE_WIDTH)
+        draw.line(xy=xy, fill=value, width=LINE_WIDTH)
     elif kind == ShapeType.point:
         cx, cy = xy[0]
-        draw.ellipse([cx - POINT_SIZE, cy - POINT_SIZE, cx + POINT_SIZE, cy + POINT_SIZE], outline=1, fill=1)
+        draw.ellipse(
+            [cx - POINT_SIZE, cy - POINT_SIZE, cx + POINT_SIZE, cy + POINT_SIZE], outline=value, fill=value
+        )
     else:
-        draw.polygon(xy=xy, outline=1, fill=1)
-    return canvas
+        draw.polygon(xy=xy, outline=value, fill=value)
 
 
 def annotation_mask(height: int, width: int, ann: Annotation) -> Mask:
     return shape_mask(height, width, ann.shape_type, ann.points, ann.mask_rle)
+
+
+def instance_keys(annotations: Iterable[Annotation]) -> list[tuple[int, object] | None]:
+    """Each annotation's instance key in labelme's sense, (class, group_id), with ungrouped shapes each
+    their own; None for ignore regions, which belong to no instance."""
+    return [
+        None
+        if ann.ignore
+        else (ann.category_id, ann.group_id if ann.group_id is not None else ("solo", ann.id))
+        for ann in annotations
+    ]
+
+
+def label_images(
+    height: int,
+    width: int,
+    annotations: Sequence[Annotation],
+    *,
+    instance_mode: str = "I",
+    ignore_instance: int = -1,
+) -> tuple[Image.Image, Image.Image]:
+    """The class ("L") and instance (``instance_mode``) maps of :func:`label_maps` as Pillow images.
+
+    Each shape is painted straight onto the two maps with its value, later shapes over earlier ones:
+    the pixels it sets are exactly those of its mask, and the work is that of the shape's own pixels."""
+    cls = Image.new("L", (width, height), 0)
+    ins = Image.new(instance_mode, (width, height), 0)
+    draw_cls, draw_ins = ImageDraw.Draw(cls), ImageDraw.Draw(ins)
+    numbers: dict[tuple[int, object], int] = {}
+    for ann, key in zip(annotations, instance_keys(annotations), strict=True):
+        if key is None:
+            values = (IGNORE_INDEX, ignore_instance)
+        else:
+            values = (ann.category_id, numbers.setdefault(key, len(numbers) + 1))
+        kind = ShapeType(ann.shape_type)
+        if kind == ShapeType.mask:
+            mask = Image.fromarray(shape_mask(height, width, kind, ann.points, ann.mask_rle))
+            if mask.size != (width, height):
+                raise ValueError(f"mask is {mask.width}x{mask.height}, the image {width}x{height}")
+            cls.paste(values[0], None, mask)
+            ins.paste(values[1], None, mask)
+        else:
+            _paint(draw_cls, kind, ann.points, values[0])
+            _paint(draw_ins, kind, ann.points, values[1])
+    return cls, ins
 
 
 def label_maps(
@@ -71,25 +123,9 @@ def label_maps(
 
     Class values: 0 background, ``category_id`` for classes, 255 for ignore regions. Instances are
     numbered from 1 in order of first appearance of (class, group_id); shapes without a group are each
-    their own instance; ignore regions get instance 0 (labelme2voc writes -1 there, VOC's 255)."""
-    cls = np.zeros((height, width), dtype=np.uint8)
-    ins = np.zeros((height, width), dtype=np.int32)
-    seen: list[tuple[int, object]] = []
-    for ann in annotations:
-        mask = annotation_mask(height, width, ann)
-        if ann.ignore:
-            cls[mask] = IGNORE_INDEX
-            ins[mask] = -1
-            continue
-        key: tuple[int, object] = (
-            ann.category_id,
-            ann.group_id if ann.group_id is not None else ("solo", ann.id),
-        )
-        if key not in seen:
-            seen.append(key)
-        cls[mask] = ann.category_id
-        ins[mask] = seen.index(key) + 1
-    return cls, ins
+    their own instance; ignore regions get instance -1 (labelme2voc's value there, VOC's 255)."""
+    cls, ins = label_images(height, width, list(annotations))
+    return np.array(cls, dtype=np.uint8), np.array(ins, dtype=np.int32)
 
 
 def circle_polygon(points: Sequence[Sequence[float]], vertices: int = CIRCLE_VERTICES) -> list[float]:
