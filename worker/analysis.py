@@ -20,6 +20,8 @@ from worker.zoo import build_model, list_buildable
 
 STATS_NUM_CLASSES = 1000  # the head the published numbers use
 SEGMENTATION_STATS_CLASSES = 21  # Pascal VOC: background + 20 classes
+DETECTION_STATS_CLASSES = 80  # COCO's
+DETECTION_TASKS = ("object_detection", "instance_segmentation")
 
 
 def count_flops(model: nn.Module, input_size: int, batch: int = 1) -> int:
@@ -45,7 +47,13 @@ def model_complexity(model: nn.Module, input_size: int) -> tuple[int, int]:
 
 def _shapes_only(name: str, classes: int) -> nn.Module:
     """The model on the meta device: FLOPs and parameters need shapes, not numbers, so nothing is
-    allocated or computed. Builders that read values while they construct fall back to the CPU."""
+    allocated or computed. Builders that read values while they construct fall back to the CPU.
+
+    Detectors are built on the CPU: their forward pass looks at values (proposal scores, NMS), so on the
+    meta device it cannot run; their FLOPs are those of a real pass over a blank image, and depend on how
+    many proposals survive (convolutions and the heads count, NMS and RoIAlign do not)."""
+    if get_entry(name).task in DETECTION_TASKS:
+        return build_model(name, classes)
     try:
         with torch.device("meta"):
             return build_model(name, classes)
@@ -58,6 +66,8 @@ def entry_stats(name: str) -> EntryStats:
     entry = get_entry(name)
     # A segmentation head's output is classes x H x W: count it at VOC's 21 classes, not ImageNet's 1000.
     classes = STATS_NUM_CLASSES if entry.task == "classification" else SEGMENTATION_STATS_CLASSES
+    if entry.task in DETECTION_TASKS:
+        classes = DETECTION_STATS_CLASSES
     params, flops = model_complexity(_shapes_only(name, classes), entry.default_input_size)
     return EntryStats(input_size=entry.default_input_size, params=params, flops=flops, num_classes=classes)
 

@@ -332,6 +332,228 @@ CATALOG += [
 ]
 
 
+# ------------------------------------------------------------------ object detection, instance segmentation
+
+AUTO = 0  # an int option whose value 0 means "from the dataset" (the train job resolves it)
+
+
+def _det_options(
+    *,
+    anchors: bool = True,
+    proposals: bool = True,
+    light_heads: bool = False,
+    mask: bool = False,
+    size: int = 800,
+) -> list[OptionSpec]:
+    opts = [
+        OptionSpec(
+            name="min_size",
+            type="int",
+            default=AUTO,
+            minimum=0,
+            maximum=2048,
+            description="Short side images are resized to for evaluation and prediction (training: "
+            f"data.scales); 0: from the dataset (median short side, 32 to {size})",
+        ),
+        OptionSpec(
+            name="max_size",
+            type="int",
+            default=AUTO,
+            minimum=0,
+            maximum=4096,
+            description="Long side cap; 0: min_size x 1333 / 800",
+        ),
+        OptionSpec(
+            name="detections_per_image",
+            type="int",
+            default=100,
+            minimum=1,
+            maximum=1000,
+            description="Most detections kept per image (COCO evaluation counts up to 100)",
+        ),
+    ]
+    if anchors:
+        opts.append(
+            OptionSpec(
+                name="anchor_size",
+                type="int",
+                default=AUTO,
+                minimum=0,
+                maximum=512,
+                description="Smallest anchor side in pixels (the pyramid doubles it per level); 0: from "
+                "the dataset's small boxes after resizing",
+            )
+        )
+    if proposals:
+        opts += [
+            OptionSpec(
+                name="rpn_proposals_train",
+                type="int",
+                default=2000,
+                minimum=10,
+                maximum=10000,
+                description="Region proposals kept per image after NMS in training",
+            ),
+            OptionSpec(
+                name="rpn_proposals_test",
+                type="int",
+                default=1000,
+                minimum=10,
+                maximum=10000,
+                description="Region proposals kept per image after NMS in evaluation",
+            ),
+            OptionSpec(
+                name="box_samples_per_image",
+                type="int",
+                default=512,
+                minimum=16,
+                maximum=4096,
+                description="Proposals sampled per image to train the box head",
+            ),
+        ]
+    if light_heads:
+        opts += [
+            OptionSpec(
+                name="fpn_channels",
+                type="int",
+                default=256,
+                minimum=16,
+                maximum=512,
+                description="Channels of the feature pyramid (and of the heads on it)",
+            ),
+            OptionSpec(
+                name="box_head_size",
+                type="int",
+                default=1024,
+                minimum=32,
+                maximum=4096,
+                description="Width of the two-layer box head",
+            ),
+        ]
+        if mask:
+            opts += [
+                OptionSpec(
+                    name="mask_head_channels",
+                    type="int",
+                    default=256,
+                    minimum=16,
+                    maximum=512,
+                    description="Channels of each mask head convolution",
+                ),
+                OptionSpec(
+                    name="mask_head_layers",
+                    type="int",
+                    default=4,
+                    minimum=1,
+                    maximum=8,
+                    description="Convolutions in the mask head",
+                ),
+            ]
+    return opts
+
+
+def _det(
+    name: str,
+    task: Task,
+    family: str,
+    builder: str,
+    *,
+    size: int = 800,
+    light: bool = False,
+    desc: str = "",
+    options: list[OptionSpec] | None = None,
+    source: Literal["torchvision", "transformers"] = "torchvision",
+) -> CatalogEntry:
+    return CatalogEntry(
+        name=name,
+        task=task,
+        family=family,
+        source=source,
+        builder=builder,
+        default_input_size=size,
+        min_input_size=32,
+        input_multiple=1,
+        options=options if options is not None else _det_options(size=size),
+        light=light,
+        description=desc,
+    )
+
+
+_OD, _IS = Task.object_detection, Task.instance_segmentation
+
+CATALOG += [
+    _det(
+        "fasterrcnn_resnet50_fpn_v2",
+        _OD,
+        "Faster R-CNN",
+        "fasterrcnn_resnet50_fpn_v2",
+        desc="Faster R-CNN, ResNet-50-FPN v2 (Li et al. 2021), torchvision",
+    ),
+    _det(
+        "fasterrcnn_mobilenet_v3_large_fpn",
+        _OD,
+        "Faster R-CNN",
+        "fasterrcnn_mobilenet_v3_large_fpn",
+        size=512,
+        light=True,
+        options=_det_options(light_heads=True, size=512),
+        desc="Faster R-CNN on a MobileNetV3-Large FPN with trainable BatchNorm: trains on a CPU",
+    ),
+    _det(
+        "retinanet_resnet50_fpn_v2",
+        _OD,
+        "RetinaNet",
+        "retinanet_resnet50_fpn_v2",
+        options=_det_options(proposals=False),
+        desc="RetinaNet, ResNet-50-FPN v2, focal loss, torchvision",
+    ),
+    _det(
+        "fcos_resnet50_fpn",
+        _OD,
+        "FCOS",
+        "fcos_resnet50_fpn",
+        options=_det_options(anchors=False, proposals=False),
+        desc="FCOS, anchor-free, ResNet-50-FPN, torchvision",
+    ),
+    _det(
+        "ssdlite320_mobilenet_v3_large",
+        _OD,
+        "SSD",
+        "ssdlite320_mobilenet_v3_large",
+        size=320,
+        light=True,
+        options=[
+            OptionSpec(
+                name="detections_per_image",
+                type="int",
+                default=100,
+                minimum=1,
+                maximum=1000,
+                description="Most detections kept per image (COCO evaluation counts up to 100)",
+            )
+        ],
+        desc="SSDlite on MobileNetV3-Large at a fixed 320 x 320, torchvision",
+    ),
+    _det(
+        "maskrcnn_resnet50_fpn_v2",
+        _IS,
+        "Mask R-CNN",
+        "maskrcnn_resnet50_fpn_v2",
+        desc="Mask R-CNN, ResNet-50-FPN v2, torchvision",
+    ),
+    _det(
+        "maskrcnn_mobilenet_v3_large_fpn",
+        _IS,
+        "Mask R-CNN",
+        "maskrcnn_mobilenet_v3_large_fpn",
+        size=512,
+        light=True,
+        options=_det_options(light_heads=True, mask=True, size=512),
+        desc="Mask R-CNN on a MobileNetV3-Large FPN with trainable BatchNorm: the light option",
+    ),
+]
+
+
 def list_models(task: Task | str | None = None) -> list[CatalogEntry]:
     """Catalog entries, optionally of one task."""
     return [e for e in CATALOG if task is None or e.task == Task(task)]

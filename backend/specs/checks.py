@@ -13,7 +13,7 @@ from backend.datasets.canonical import Task
 from backend.db.tables import Dataset, TrainedModel, User
 from backend.errors import StudioError
 from backend.specs.catalog import CatalogEntry, OptionSpec, get_entry, list_models
-from backend.specs.config import AnyTrainConfig, ClassificationConfig, SegmentationConfig
+from backend.specs.config import AnyTrainConfig, ClassificationConfig, DetectionConfig, SegmentationConfig
 
 Loc = Sequence[str | int]
 
@@ -125,6 +125,9 @@ def check_train(session: Session, owner: User, config: AnyTrainConfig) -> None:
     The number of classes and their names always come from the dataset version, never the config."""
     if isinstance(config, SegmentationConfig):
         check_segmentation(session, owner, config)
+        return
+    if isinstance(config, DetectionConfig):
+        check_detection(session, owner, config)
         return
     check_classification(session, owner, config)
 
@@ -245,4 +248,83 @@ def check_segmentation(session: Session, owner: User, config: SegmentationConfig
     if split_images(dataset, "train") == 0:
         raise field_error(
             ("data", "dataset_id"), f"dataset {dataset.id} has no images in its train split", kind="empty"
+        )
+
+
+COCO_NUMBERS = (
+    "mAP",
+    "mAP_50",
+    "mAP_75",
+    "mAP_s",
+    "mAP_m",
+    "mAP_l",
+    "AR_1",
+    "AR_10",
+    "AR_100",
+    "AR_s",
+    "AR_m",
+    "AR_l",
+)
+
+
+def detection_metrics(task: str) -> list[str]:
+    """The metric names a detection run reports: COCO's twelve numbers for boxes (and masks)."""
+    kinds = ("bbox", "segm") if task == "instance_segmentation" else ("bbox",)
+    return [f"{kind}/{name}" for kind in kinds for name in COCO_NUMBERS]
+
+
+def check_detection(session: Session, owner: User, config: DetectionConfig) -> None:
+    """The detection run's checks: a dataset with boxes (masks, for instance segmentation) in its train
+    split, no box of zero area, no class that only validation has, an architecture of the task."""
+    from backend.datasets.service import load_canonical
+
+    dataset = owned_dataset(session, owner, config.data.dataset_id, ("data", "dataset_id"))
+    require_task(dataset, config.task, ("task",))
+    entry = catalog_entry(config.model.architecture, config.task, ("model", "architecture"))
+    check_options(entry, config.model.options, ("model", "options"))
+    if config.model.pretrained:
+        raise field_error(
+            ("model", "pretrained"),
+            f"{entry.name}: the studio downloads no weights; start from a studio model with load_from",
+        )
+    check_start_model(session, owner, config, entry)
+    known = detection_metrics(config.task)
+    if config.runtime.best_metric not in known:
+        raise field_error(
+            ("runtime", "best_metric"),
+            f"{config.runtime.best_metric!r} is not a {config.task} metric; choose one of {', '.join(known)}",
+        )
+    canonical = load_canonical(dataset)
+    split_of = {image.id: image for image in canonical.images}
+    classes_in: dict[str, set[int]] = {"train": set(), "val": set(), "test": set()}
+    for ann in canonical.annotations:
+        if ann.ignore or ann.category_id <= 0:
+            continue
+        image = split_of.get(ann.image_id)
+        if image is None:
+            continue
+        if ann.bbox[2] <= 0 or ann.bbox[3] <= 0:
+            name = canonical.classes[ann.category_id - 1]
+            raise field_error(
+                ("data", "dataset_id"),
+                f"dataset {dataset.id}: {image.source} has a {name} {ann.shape_type} whose box has zero "
+                f"area ({ann.bbox[2]:g} x {ann.bbox[3]:g} px, annotation {ann.id}); remove or redraw it",
+                kind="zero_area_box",
+            )
+        classes_in[image.split].add(ann.category_id)
+    if not classes_in["train"]:
+        raise field_error(
+            ("data", "dataset_id"),
+            f"dataset {dataset.id} has no objects in its train split: nothing to learn boxes from",
+            kind="empty",
+        )
+    only_val = sorted(classes_in["val"] - classes_in["train"])
+    if only_val:
+        names = ", ".join(canonical.classes[c - 1] for c in only_val)
+        raise field_error(
+            ("data", "dataset_id"),
+            f"dataset {dataset.id}: class {names} appears only in the val split, never in train; the "
+            "model could not learn it (move some of its images to train with PATCH "
+            f"/api/datasets/{dataset.id}/splits)",
+            kind="class_only_in_val",
         )

@@ -245,19 +245,133 @@ class SegmentationConfig(_Strict):
         return self
 
 
-AnyTrainConfig = ClassificationConfig | SegmentationConfig
+class DetAugmentStep(_Strict):
+    """One joint (image + boxes + masks) transform of the detection training pipeline (transforms v2).
+
+    After the steps, boxes that left the picture or shrank below ``data.min_box_size`` are dropped (and
+    counted in the run's summary)."""
+
+    name: Literal["horizontal_flip", "vertical_flip", "random_crop", "zoom_out", "photometric_distortion"]
+    p: float = Field(default=0.5, ge=0, le=1, description="Probability of the step")
+    min_scale: float = Field(
+        default=0.5, gt=0, le=1, description="random_crop: smallest crop side, as a share of the image's"
+    )
+    min_visible: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="random_crop: a box keeps at least this share of its area inside the crop, or is dropped",
+    )
+    max_zoom_out: float = Field(default=2.0, ge=1, le=8, description="zoom_out: largest canvas / image side")
+    brightness: float = Field(default=0.125, ge=0, le=1, description="photometric_distortion")
+    contrast: float = Field(default=0.5, ge=0, le=1, description="photometric_distortion")
+    saturation: float = Field(default=0.5, ge=0, le=1, description="photometric_distortion")
+    hue: float = Field(default=0.05, ge=0, le=0.5, description="photometric_distortion")
+
+
+def default_det_augment() -> list[DetAugmentStep]:
+    return [
+        DetAugmentStep(name="random_crop", p=0.5),
+        DetAugmentStep(name="horizontal_flip"),
+        DetAugmentStep(name="photometric_distortion"),
+    ]
+
+
+class DetDataSpec(_Strict):
+    dataset_id: int = Field(description="A dataset version from GET /api/datasets")
+    scales: list[Annotated[int, Field(ge=16, le=4096)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="Training: short-side sizes picked at random per image (multi-scale resize); none: "
+        "the model's min_size alone",
+    )
+    max_size: int | None = Field(
+        default=None, ge=16, le=8192, description="Training: long-side cap; none: the model's max_size"
+    )
+    augment: list[DetAugmentStep] = Field(default_factory=default_det_augment)
+    min_box_size: float = Field(
+        default=2.0, ge=0, le=1024, description="Boxes narrower or lower than this (pixels) are dropped"
+    )
+    group_aspect_ratio: bool = Field(
+        default=True, description="Batch images of similar aspect ratio together (less padding)"
+    )
+    batch_size: int = Field(default=4, ge=1, le=1024)
+    workers: int = Field(default=2, ge=0, le=64, description="Data loader processes")
+    normalize_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    normalize_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    @property
+    def input_size(self) -> int:
+        """The largest training scale (what the model record calls its input size); 0 when unset."""
+        return max(self.scales) if self.scales else 0
+
+
+class DetEvalSpec(_Strict):
+    score_threshold: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Detections at or above this score are drawn, predicted and counted in the confusion "
+        "matrix and worst images; COCO mAP uses every detection",
+    )
+    mask_threshold: float = Field(default=0.5, gt=0, lt=1, description="Mask probability that is inside")
+
+
+DETECTION_TASKS = ("object_detection", "instance_segmentation")
+
+
+class DetectionConfig(_Strict):
+    """Train an object detector or an instance segmentation model; classes come from the dataset.
+
+    The detectors compute their own losses (classification, box regression, objectness, masks), so the
+    config has no loss section."""
+
+    version: Literal[1] = CONFIG_VERSION
+    task: Literal["object_detection", "instance_segmentation"]
+    name: str = Field(default="", max_length=200, description="A name for the run")
+    model: ModelSpec = Field(
+        default_factory=lambda: ModelSpec(architecture="fasterrcnn_mobilenet_v3_large_fpn")
+    )
+    data: DetDataSpec
+    evaluation: DetEvalSpec = Field(default_factory=DetEvalSpec)
+    schedule: ScheduleSpec = Field(
+        default_factory=lambda: ScheduleSpec(optimizer="sgd", lr=0.02, weight_decay=1e-4, warmup_iters=100)
+    )
+    runtime: RuntimeSpec = Field(default_factory=lambda: RuntimeSpec(best_metric="bbox/mAP"))
+
+    @model_validator(mode="after")
+    def _detection_defaults(self) -> DetectionConfig:
+        # The defaults of ModelSpec and RuntimeSpec are classification's: fill in this task's when the
+        # sections given leave them out.
+        if "model" not in self.model_fields_set or "architecture" not in self.model.model_fields_set:
+            self.model.architecture = (
+                "maskrcnn_mobilenet_v3_large_fpn"
+                if self.task == "instance_segmentation"
+                else "fasterrcnn_mobilenet_v3_large_fpn"
+            )
+        if "runtime" not in self.model_fields_set or "best_metric" not in self.runtime.model_fields_set:
+            self.runtime.best_metric = "segm/mAP" if self.task == "instance_segmentation" else "bbox/mAP"
+        return self
+
+
+AnyTrainConfig = ClassificationConfig | SegmentationConfig | DetectionConfig
 # One member per task, told apart by ``task`` (absent: classification, as configs written before it).
 TrainConfig = Annotated[AnyTrainConfig, Field(discriminator="task", description="A training run, by task")]
-CONFIG_BY_TASK: dict[str, type[ClassificationConfig] | type[SegmentationConfig]] = {
+CONFIG_BY_TASK: dict[str, type[ClassificationConfig] | type[SegmentationConfig] | type[DetectionConfig]] = {
     "classification": ClassificationConfig,
     "semantic_segmentation": SegmentationConfig,
+    "object_detection": DetectionConfig,
+    "instance_segmentation": DetectionConfig,
 }
 
 
 class _TaskOnly(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    task: Literal["classification", "semantic_segmentation"] = "classification"
+    task: Literal["classification", "semantic_segmentation", "object_detection", "instance_segmentation"] = (
+        "classification"
+    )
 
 
 def parse_train_config(data: dict[str, Any]) -> AnyTrainConfig:

@@ -130,3 +130,55 @@ def test_model_file_round_trip(tmp_path: Path) -> None:
     with torch.no_grad():
         assert torch.allclose(rebuilt(x), model(x))
     assert weights_from_file(path).keys() == model.state_dict().keys()
+
+
+DETECTION_ENTRIES = list_models("object_detection") + list_models("instance_segmentation")
+
+
+@pytest.mark.parametrize("entry", DETECTION_ENTRIES, ids=[e.name for e in DETECTION_ENTRIES])
+def test_every_detection_entry_builds_trains_and_detects(entry: object) -> None:
+    """A training step gives the detector's losses; evaluation gives boxes (and masks) in input pixels."""
+    from backend.specs.catalog import CatalogEntry
+
+    assert isinstance(entry, CatalogEntry)
+    assert entry.name in list_buildable(None)
+    names = {o.name for o in entry.options}
+    small = {"min_size": 64, "max_size": 96, "rpn_proposals_train": 50, "rpn_proposals_test": 20}
+    options = {k: v for k, v in small.items() if k in names}
+    if "detections_per_image" in names:
+        options["detections_per_image"] = 5
+    model = build_model(entry.name, 2, options)
+    torch.manual_seed(0)
+    images = [torch.rand(3, 64, 80), torch.rand(3, 72, 64)]
+    targets = [
+        {
+            "boxes": torch.tensor([[5.0, 6.0, 40.0, 50.0]]),
+            "labels": torch.tensor([2]),
+            "masks": torch.zeros(1, 64, 80, dtype=torch.uint8),
+        },
+        {  # a negative image: no objects
+            "boxes": torch.zeros(0, 4),
+            "labels": torch.zeros(0, dtype=torch.int64),
+            "masks": torch.zeros(0, 72, 64, dtype=torch.uint8),
+        },
+    ]
+    losses = model(images, targets)
+    total = sum(losses.values())
+    assert torch.isfinite(total) and total.requires_grad
+    if entry.task == "instance_segmentation":
+        assert "loss_mask" in losses
+    model.eval()
+    with torch.no_grad():
+        out = model(images)
+    assert len(out) == 2
+    for det, image in zip(out, images, strict=True):
+        assert det["boxes"].shape[1:] == (4,) and len(det["boxes"]) <= 5
+        assert (det["labels"] >= 1).all() and (det["labels"] <= 2).all()
+        if len(det["boxes"]):
+            assert float(det["boxes"][:, 2].max()) <= image.shape[-1] + 1e-3
+        if entry.task == "instance_segmentation":
+            assert det["masks"].shape[1:] == (1, *image.shape[-2:])
+    # load_from with other classes: the class-dependent heads are re-initialised, the rest loads
+    other = build_model(entry.name, 4, options)
+    missing, unexpected = load_weights(other, model.state_dict())
+    assert missing and not unexpected

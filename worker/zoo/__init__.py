@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from backend.specs.catalog import CatalogEntry, get_entry, list_models
+from worker.zoo.detection import build_detection
 from worker.zoo.segmentation import build_segmentation
 from worker.zoo.tiny_cnn import TinyCNN
 
@@ -39,7 +40,8 @@ __all__ = [
 _NATIVE_HEAD_DROPOUT = {"mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0"}
 
 
-BUILDABLE_TASKS = ("classification", "semantic_segmentation")
+BUILDABLE_TASKS = ("classification", "semantic_segmentation", "object_detection", "instance_segmentation")
+DETECTION_TASKS = ("object_detection", "instance_segmentation")
 
 
 def _entry(architecture: str) -> CatalogEntry:
@@ -138,7 +140,8 @@ def _build_timm(entry: CatalogEntry, num_classes: int, dropout: float) -> nn.Mod
 def build_model(
     architecture: str, num_classes: int, options: Mapping[str, Any] | None = None, pretrained: bool = False
 ) -> nn.Module:
-    """A classification model of ``architecture`` with a ``num_classes``-way head, in train mode.
+    """A model of ``architecture`` with a ``num_classes``-way head, in train mode (segmentation: classes
+    with background; detection: foreground classes, see ``worker.zoo.detection``).
 
     ``pretrained`` loads torchvision ImageNet weights from the local hub cache (never downloads) and
     re-initialises the head for ``num_classes``; entries without such weights raise ValueError."""
@@ -152,6 +155,12 @@ def build_model(
                 f"{architecture}: no pretrained weights are loaded; start from a model (load_from)"
             )
         return build_segmentation(entry, num_classes, opts)
+    if entry.task in DETECTION_TASKS:
+        if pretrained:
+            raise ValueError(
+                f"{architecture}: no pretrained weights are loaded; start from a model (load_from)"
+            )
+        return build_detection(entry, num_classes, opts)
     dropout = float(opts.get("dropout", 0.0))
     if entry.source == "studio":
         model: nn.Module = TinyCNN(num_classes=num_classes, dropout=dropout)
