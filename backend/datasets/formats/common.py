@@ -26,7 +26,7 @@ from backend.datasets.canonical import (
     ShapeType,
     Split,
 )
-from backend.datasets.images import is_image_name, normalise_image
+from backend.datasets.images import WriteBehind, is_image_name, normalise_image
 from backend.datasets.rasterize import clip_polygon, mask_bbox, shape_area_bbox, shape_polygon
 
 # Archive and desktop litter that is never part of a dataset.
@@ -58,14 +58,28 @@ def is_junk(name: str) -> bool:
 
 
 def walk_files(root: Path) -> list[Path]:
-    """Every regular file under ``root`` in a stable order, skipping litter and never following links."""
+    """Every regular file under ``root`` in a stable order (a folder's files by name, then its folders by
+    name), skipping litter and never following links. File types come from the directory listing itself,
+    so there is no system call per file."""
     out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not is_junk(d))
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if not is_junk(name) and path.is_file() and not path.is_symlink():
-                out.append(path)
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted((e for e in it if not is_junk(e.name)), key=lambda e: e.name)
+        except OSError:
+            continue  # unreadable folders are skipped, as os.walk skips them
+        dirs: list[str] = []
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    dirs.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    out.append(Path(entry.path))
+            except OSError:
+                continue
+        stack.extend(reversed(dirs))
     return out
 
 
@@ -222,11 +236,13 @@ def encode_rle(mask: NDArray[np.bool_]) -> dict[str, Any]:
 
 
 class Builder:
-    """Collects images and annotations, numbering them and writing images under ``out_dir``."""
+    """Collects images and annotations, numbering them and writing images under ``out_dir``; with
+    ``writer``, image files are written in the background and are all there once it is closed."""
 
-    def __init__(self, out_dir: Path, report: ImportReport) -> None:
+    def __init__(self, out_dir: Path, report: ImportReport, writer: WriteBehind | None = None) -> None:
         self.out_dir = out_dir
         self.report = report
+        self.writer = writer
         self.images: list[ImageRecord] = []
         self.annotations: list[Annotation] = []
         self._names: dict[int, set[str]] = {}  # image id -> upload files whose findings concern it
@@ -242,7 +258,7 @@ class Builder:
     ) -> ImageRecord | None:
         """Normalise and store one image; None when it is unusable (the finding is in the report)."""
         image_id = len(self.images) + 1
-        done = normalise_image(src, source, self.out_dir, f"{image_id:06d}", self.report)
+        done = normalise_image(src, source, self.out_dir, f"{image_id:06d}", self.report, self.writer)
         if done is None:
             return None
         file_name, width, height = done

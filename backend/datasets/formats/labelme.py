@@ -31,7 +31,6 @@ from backend.datasets.formats.common import (
     Builder,
     check_label,
     encode_rle,
-    inside,
     label_ok,
     read_class_list,
     rel,
@@ -39,7 +38,7 @@ from backend.datasets.formats.common import (
     summary,
     walk_files,
 )
-from backend.datasets.images import decode_png_mask, is_image_name
+from backend.datasets.images import WriteBehind, decode_png_mask, is_image_name
 
 LABELS_FILE = "labels.txt"
 SPECIAL_LABELS = (BACKGROUND, IGNORE_LABEL)
@@ -86,59 +85,50 @@ def parse(root: Path, out_dir: Path, report: ImportReport) -> CanonicalDataset:
     files = walk_files(root)
     items: list[_Item] = []
     claimed: dict[Path, str] = {}
+    real_root = root.resolve()
     for path in files:
         if path.suffix.lower() == ".json":
-            item = _load_item(root, path, report, claimed)
+            item = _load_item(root, real_root, path, report, claimed)
             if item is not None:
                 items.append(item)
-    _warn_unlabelled(root, files, claimed, report)
+    _warn_unlabelled(root, real_root, files, claimed, report)
     classes = _classes(root, items, report)
     known = set(classes)
-    builder = Builder(out_dir, report)
     classification = _is_classification(items)
     splits = {item.split for item in items}
     use_splits = bool(items) and None not in splits
-    for item in items:
-        _check_tags(item, known if classification else None, report)
-        image = builder.add_image(
-            item.image,
-            item.image_name,
-            split=(item.split or "train") if use_splits else "train",
-            tags=item.tags,
-            also=(item.source,),
-        )
-        if image is None:
-            continue
-        if not _size_agrees(item, image, report):
-            continue
-        for index, shape in enumerate(item.doc.shapes):
-            _add_shape(builder, image, item.source, index, shape, classes, report)
+    with WriteBehind() as writer:  # image files are written while the next image is checked
+        builder = Builder(out_dir, report, writer)
+        for item in items:
+            _check_tags(item, known if classification else None, report)
+            image = builder.add_image(
+                item.image,
+                item.image_name,
+                split=(item.split or "train") if use_splits else "train",
+                tags=item.tags,
+                also=(item.source,),
+            )
+            if image is None:
+                continue
+            if not _size_agrees(item, image, report):
+                continue
+            for index, shape in enumerate(item.doc.shapes):
+                _add_shape(builder, image, item.source, index, shape, classes, report)
     return builder.dataset(classes, split_source="source" if use_splits else "seeded")
 
 
-def _load_item(root: Path, path: Path, report: ImportReport, claimed: dict[Path, str]) -> _Item | None:
+def _load_item(
+    root: Path, real_root: Path, path: Path, report: ImportReport, claimed: dict[Path, str]
+) -> _Item | None:
     source = rel(root, path)
-    raw = _read_json(path, source, report)
-    if raw is None:
+    doc = _load_document(path, source, report)
+    if doc is None:
         return None
-    if not isinstance(raw, dict) or "shapes" not in raw:
-        report.warn(
-            "not_labelme",
-            f"{source} is not a labelme file (it has no 'shapes' list); it was left out.",
-            file=source,
-        )
-        return None
-    try:
-        doc = LabelmeDocument.model_validate(raw)
-    except ValidationError as exc:
-        _report_invalid(source, exc, report)
-        return None
-    found = _find_image(root, path, source, doc, report)
+    found = _find_image(root, real_root, path, source, doc, report)
     if found is None:
         return None
-    image, image_name = found
-    if isinstance(image, Path):
-        key = image.resolve()
+    image, image_name, key = found
+    if key is not None:  # an image file, resolved
         if key in claimed:
             report.error(
                 "duplicate_file",
@@ -151,16 +141,42 @@ def _load_item(root: Path, path: Path, report: ImportReport, claimed: dict[Path,
     elif doc.imagePath:
         # The embedded image is the one used, but the file beside it is labelled all the same.
         beside = path.parent / doc.imagePath.replace("\\", "/")
-        if inside(root, beside) and beside.is_file():
-            claimed.setdefault(beside.resolve(), source)
+        real = _resolved_inside(real_root, beside)
+        if real is not None and beside.is_file():
+            claimed.setdefault(real, source)
     first = PurePosixPath(source).parts[0] if len(PurePosixPath(source).parts) > 1 else ""
     tags = [name for name, on in (doc.flags or {}).items() if on]
     return _Item(source, doc, image, image_name, split_from_name(first) if first else None, tags)
 
 
-def _read_json(path: Path, source: str, report: ImportReport) -> Any:
+def _load_document(path: Path, source: str, report: ImportReport) -> LabelmeDocument | None:
+    """The file as a labelme document, or None with the finding that says why not."""
+    data = path.read_bytes()
     try:
-        return json.loads(path.read_bytes().decode("utf-8-sig"))
+        # The common case in one pass: pydantic parses and checks the bytes itself.
+        return LabelmeDocument.model_validate_json(data)
+    except ValidationError:
+        pass  # anything else (a byte-order mark, NaN, bad JSON, a wrong field) takes the long way
+    raw = _read_json(data, source, report)
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or "shapes" not in raw:
+        report.warn(
+            "not_labelme",
+            f"{source} is not a labelme file (it has no 'shapes' list); it was left out.",
+            file=source,
+        )
+        return None
+    try:
+        return LabelmeDocument.model_validate(raw)
+    except ValidationError as exc:
+        _report_invalid(source, exc, report)
+        return None
+
+
+def _read_json(data: bytes, source: str, report: ImportReport) -> Any:
+    try:
+        return json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         report.error("encoding_invalid", f"{source} is not UTF-8 text (byte {exc.start}).", file=source)
     except json.JSONDecodeError as exc:
@@ -189,13 +205,25 @@ def _report_invalid(source: str, exc: ValidationError, report: ImportReport) -> 
     )
 
 
+def _resolved_inside(real_root: Path, path: Path) -> Path | None:
+    """``path`` with ``..`` and links resolved, when it stays within the upload (``real_root`` is the upload
+    folder, resolved); else None. ``inside`` for a root resolved once."""
+    try:
+        real = path.resolve()
+        real.relative_to(real_root)
+    except (ValueError, OSError):
+        return None
+    return real
+
+
 def _find_image(
-    root: Path, path: Path, source: str, doc: LabelmeDocument, report: ImportReport
-) -> tuple[Path | bytes, str] | None:
-    """The image bytes (embedded) or file for one labelme file, as labelme itself would find it."""
+    root: Path, real_root: Path, path: Path, source: str, doc: LabelmeDocument, report: ImportReport
+) -> tuple[Path | bytes, str, Path | None] | None:
+    """The image bytes (embedded) or file for one labelme file, as labelme itself would find it, and for a
+    file its resolved path."""
     if doc.imageData:
         try:
-            return base64.b64decode(doc.imageData, validate=True), source + "#imageData"
+            return base64.b64decode(doc.imageData, validate=True), source + "#imageData", None
         except (binascii.Error, ValueError):
             report.error(
                 "image_data_invalid",
@@ -214,7 +242,8 @@ def _find_image(
         return None
     # labelme on Windows writes backslashes; they are separators, not part of a name.
     candidate = path.parent / doc.imagePath.replace("\\", "/")
-    if not inside(root, candidate):
+    real = _resolved_inside(real_root, candidate)
+    if real is None:
         report.error(
             "image_path_outside",
             f"{source}: imagePath {doc.imagePath!r} points outside the upload.",
@@ -230,11 +259,17 @@ def _find_image(
             field="imagePath",
         )
         return None
-    return candidate, rel(root, candidate)
+    return candidate, rel(root, candidate), real
 
 
-def _warn_unlabelled(root: Path, files: list[Path], claimed: dict[Path, str], report: ImportReport) -> None:
-    lonely = [rel(root, p) for p in files if is_image_name(p) and p.resolve() not in claimed]
+def _warn_unlabelled(
+    root: Path, real_root: Path, files: list[Path], claimed: dict[Path, str], report: ImportReport
+) -> None:
+    # walk_files reaches files through real folders only, so a file's resolved path is the resolved root
+    # and its place under it: no system call per file.
+    lonely = [
+        rel(root, p) for p in files if is_image_name(p) and real_root / p.relative_to(root) not in claimed
+    ]
     if lonely:
         report.warn(
             "image_unlabelled",
