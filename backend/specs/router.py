@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 from pydantic import ValidationError
@@ -14,6 +14,7 @@ from backend.jobs.service import validation_error
 from backend.specs import catalog_service
 from backend.specs.checks import check_train
 from backend.specs.config import (
+    CONFIG_BY_TASK,
     AnyTrainConfig,
     load_yaml_mapping,
     parse_train_config,
@@ -44,13 +45,17 @@ def get_catalog(
     return catalog_service.catalog(session, user, settings.data_dir, task)
 
 
-TrainTask = Literal["classification", "semantic_segmentation", "all"]
-
-
 @router.get("/schema/train-config")
-def get_train_config_schema(task: TrainTask = "classification") -> dict[str, Any]:
+def get_train_config_schema(
+    task: Annotated[str, Query(max_length=40, description="A task the studio trains, or 'all'")] = (
+        "classification"
+    ),
+) -> dict[str, Any]:
     """The JSON Schema of one task's run config (the browser's training form is generated from it);
     ``task=all``: the union of every task's, discriminated by ``task``."""
+    if task != "all" and task not in CONFIG_BY_TASK:
+        known = ", ".join([*CONFIG_BY_TASK, "all"])
+        raise StudioError(422, f"task: the studio trains {known}; not {task!r}", "unknown_task")
     return train_config_schema(None if task == "all" else task)
 
 

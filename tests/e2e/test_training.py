@@ -159,7 +159,7 @@ def test_train_watch_inspect_predict_export(
     expect(matrix.get_by_test_id("cm-cell")).to_have_count(len(CLASSES) ** 2)
     expect(page.get_by_test_id("per-class-row")).to_have_count(len(CLASSES))
     expect(page.get_by_test_id("model-params")).not_to_have_text("—")
-    page.wait_for_function(CHART_HAS_POINTS, arg="chart-accuracy", timeout=10_000)
+    page.wait_for_function(CHART_HAS_POINTS, arg="chart-val-metrics", timeout=10_000)
     shot("model-page")
 
     # 6. Try it on a new image: top classes, the prediction drawn, a Grad-CAM map.

@@ -582,6 +582,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/models/{model_id}/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Dashboard
+         * @description Headline figures, the per-class table, the confusion matrix, the validation curves of the run and
+         *     the worst validation images with their true and predicted masks.
+         */
+        get: operations["get_dashboard_api_models__model_id__dashboard_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/models/{model_id}/export": {
         parameters: {
             query?: never;
@@ -918,6 +939,28 @@ export interface components {
             /** Password */
             password: string;
         };
+        /** CurvePoint */
+        CurvePoint: {
+            /**
+             * Step
+             * @description Training iteration
+             */
+            step: number;
+            /** Value */
+            value: number;
+        };
+        /** DashboardClass */
+        DashboardClass: {
+            /** Name */
+            name: string;
+            /**
+             * Values
+             * @description The task's per-class figures, by column
+             */
+            values: {
+                [key: string]: number | null;
+            };
+        };
         /** DatasetDetail */
         DatasetDetail: {
             /** Classes */
@@ -1216,6 +1259,46 @@ export interface components {
             step: number;
             /** Value */
             value: number;
+        };
+        /**
+         * ModelDashboard
+         * @description Everything a model's metrics page draws, for its task.
+         */
+        ModelDashboard: {
+            /**
+             * Columns
+             * @description The per-class columns, in order
+             */
+            columns: string[];
+            /**
+             * Confusion Matrix
+             * @description Rows: true class; columns: predicted
+             */
+            confusion_matrix: number[][] | null;
+            /**
+             * Curves
+             * @description Validation metrics and training loss by step
+             */
+            curves: {
+                [key: string]: components["schemas"]["CurvePoint"][];
+            };
+            /** Dataset Id */
+            dataset_id: number | null;
+            /** Model Id */
+            model_id: number;
+            /** Per Class */
+            per_class: components["schemas"]["DashboardClass"][];
+            /**
+             * Summary
+             * @description Headline figures of the kept weights
+             */
+            summary: {
+                [key: string]: number | null;
+            };
+            /** Task */
+            task: string;
+            /** Worst Images */
+            worst_images: components["schemas"]["WorstImage"][];
         };
         /** ModelDetail */
         ModelDetail: {
@@ -1561,6 +1644,42 @@ export interface components {
             last_seen: string;
             /** Name */
             name: string;
+        };
+        /**
+         * WorstImage
+         * @description A validation image the model did worst on, with its true and predicted labels drawn.
+         */
+        WorstImage: {
+            /**
+             * File Name
+             * @description None once the dataset version is deleted
+             */
+            file_name: string | null;
+            /** Image Id */
+            image_id: number;
+            /**
+             * Image Url
+             * @description The picture alone
+             */
+            image_url: string | null;
+            /** Predicted Mask Url */
+            predicted_mask_url: string | null;
+            /** Predicted Overlay Url */
+            predicted_overlay_url: string | null;
+            /**
+             * Score
+             * @description The image's own score (segmentation: its mIoU)
+             */
+            score: number | null;
+            /** Split */
+            split: string | null;
+            /**
+             * True Mask Url
+             * @description Palette PNG, pixel value = index in class_names
+             */
+            true_mask_url: string | null;
+            /** True Overlay Url */
+            true_overlay_url: string | null;
         };
     };
     responses: never;
@@ -2655,6 +2774,37 @@ export interface operations {
             };
         };
     };
+    get_dashboard_api_models__model_id__dashboard_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelDashboard"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     export_model_api_models__model_id__export_get: {
         parameters: {
             query?: {
@@ -2756,7 +2906,8 @@ export interface operations {
     get_train_config_schema_api_schema_train_config_get: {
         parameters: {
             query?: {
-                task?: "classification" | "semantic_segmentation" | "all";
+                /** @description A task the studio trains, or 'all' */
+                task?: string;
             };
             header?: never;
             path?: never;

@@ -14,6 +14,7 @@ export type Catalog = Schemas["CatalogOut"];
 export type ValidatedConfig = Schemas["ValidatedConfig"];
 export type TrainedModel = Schemas["ModelOut"];
 export type ModelDetail = Schemas["ModelDetail"];
+export type ModelDashboard = Schemas["ModelDashboard"];
 export type Artifact = Schemas["ArtifactOut"];
 export type ModelImportStarted = Schemas["ModelImportStarted"];
 export type RunConfig = Record<string, unknown>;
@@ -21,7 +22,7 @@ export type RunConfig = Record<string, unknown>;
 export const JOBS_REFRESH_MS = 3000;
 
 export const trainingKeys = {
-  schema: ["schema", "train-config"] as const,
+  schema: (task: string) => ["schema", "train-config", task] as const,
   catalog: (task: string) => ["catalog", task] as const,
   jobs: ["jobs"] as const,
   jobList: (kind: string) => ["jobs", "list", kind] as const,
@@ -31,6 +32,7 @@ export const trainingKeys = {
   yaml: (config: unknown) => ["configs", "yaml", config] as const,
   models: ["models"] as const,
   model: (id: number) => ["models", id] as const,
+  dashboard: (id: number) => ["models", id, "dashboard"] as const,
 };
 
 // ---------------------------------------------------------------- plain requests (bodies the typed client lacks)
@@ -93,11 +95,15 @@ export function filenameOf(response: Response, fallback: string): string {
 
 // ---------------------------------------------------------------- schema, catalog, configs
 
-export function useTrainSchema() {
+/** One task's run-config schema (the form is generated from it); a task the studio does not train is a 422. */
+export function useTrainSchema(task: string | null) {
   return useQuery({
-    queryKey: trainingKeys.schema,
-    queryFn: async (): Promise<JsonSchema> => unwrap(await api.GET("/api/schema/train-config")) as JsonSchema,
+    queryKey: trainingKeys.schema(task ?? ""),
+    queryFn: async (): Promise<JsonSchema> =>
+      unwrap(await api.GET("/api/schema/train-config", { params: { query: { task: task! } } })) as JsonSchema,
+    enabled: !!task,
     staleTime: Infinity,
+    retry: false,
   });
 }
 
@@ -328,6 +334,7 @@ export function useJobStream(jobId: number | null): JobLive {
         source?.close();
         setState((s) => ({ ...s, connected: false }));
         void qcRef.current.invalidateQueries({ queryKey: trainingKeys.job(jobId) });
+        void qcRef.current.invalidateQueries({ queryKey: trainingKeys.models, exact: true }); // a run records one
       });
       source.onerror = () => {
         setState((s) => ({ ...s, connected: false }));
@@ -364,6 +371,15 @@ export function useModel(id: number) {
       unwrap(await api.GET("/api/models/{model_id}", { params: { path: { model_id: id } } })),
     enabled: Number.isInteger(id) && id > 0,
     refetchInterval: (query) => (query.state.data?.status === "importing" ? 2000 : false),
+  });
+}
+
+export function useModelDashboard(id: number, enabled = true) {
+  return useQuery({
+    queryKey: trainingKeys.dashboard(id),
+    queryFn: async (): Promise<ModelDashboard> =>
+      unwrap(await api.GET("/api/models/{model_id}/dashboard", { params: { path: { model_id: id } } })),
+    enabled: enabled && Number.isInteger(id) && id > 0,
   });
 }
 

@@ -182,12 +182,12 @@ export function JobPage() {
               <dd>{(top1 * 100).toFixed(1)}%</dd>
             </div>
           ) : null}
-          {model ? (
+          {model || resultModelId != null ? (
             <div className="facts__row">
               <dt className="facts__label">Model</dt>
               <dd>
-                <Link to={`/models/${model.id}`} data-testid="model-link">
-                  {model.name} (#{model.id})
+                <Link to={`/models/${model?.id ?? resultModelId}`} data-testid="model-link">
+                  {model ? `${model.name} (#${model.id})` : `model #${resultModelId}`}
                 </Link>
               </dd>
             </div>

@@ -1,17 +1,15 @@
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { ApiError, errorMessage } from "../api/errors";
 import {
   camImage,
   downloadExport,
   formatCompact,
-  formatPct,
-  parseModelMetrics,
   predictImage,
   predictOverlay,
   useDeleteModel,
-  useJobMetrics,
   useModel,
+  useModelDashboard,
   type ClassScore,
   type ExportFormat,
   type ModelDetail,
@@ -20,9 +18,8 @@ import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
 import { formatBytes, statusTone, taskLabel } from "../datasets/format";
 import { formatDateTime } from "../time";
-import { Chart } from "../training/Chart";
-import { ConfusionMatrix, PerClassTable } from "../training/ConfusionMatrix";
-import { mergePoints } from "../training/metrics";
+import { ConfusionMatrix } from "../training/ConfusionMatrix";
+import { CamGallery, ClassTable, CurvesOverRun, SummaryTiles, WorstImages } from "../training/Dashboard";
 import { NotFoundPage } from "./NotFoundPage";
 
 function Tile({ label, value, testId }: { label: string; value: string; testId: string }) {
@@ -33,23 +30,6 @@ function Tile({ label, value, testId }: { label: string; value: string; testId: 
       </span>
       <span className="tile__label">{label}</span>
     </div>
-  );
-}
-
-function AccuracyOverRun({ jobId }: { jobId: number }) {
-  const top1 = useJobMetrics(jobId, "val/accuracy/top1");
-  const top5 = useJobMetrics(jobId, "val/accuracy/top5");
-  const store = useMemo(() => mergePoints(mergePoints(new Map(), top1.data ?? []), top5.data ?? []), [top1.data, top5.data]);
-  if (top1.isError) return <p className="muted small">Could not load the run's metrics: {errorMessage(top1.error)}</p>;
-  return (
-    <Chart
-      title="Validation accuracy over the run"
-      testId="chart-accuracy"
-      series={[
-        { label: "top-1", points: store.get("val/accuracy/top1") },
-        ...(store.has("val/accuracy/top5") ? [{ label: "top-5", points: store.get("val/accuracy/top5") }] : []),
-      ]}
-    />
   );
 }
 
@@ -183,7 +163,7 @@ function TryIt({ model }: { model: ModelDetail }) {
       {file ? (
         <div className="grid grid--3 grid--tight try-it__results">
           <div>
-            <h3>Top classes</h3>
+            <h3>{model.task === "semantic_segmentation" ? "Classes found (share of pixels)" : "Top classes"}</h3>
             {busy.predict && !scores ? <Loading label="Predicting…" /> : null}
             {errors.predict ? (
               <p className="field__error" role="alert" data-testid="predict-error">
@@ -207,7 +187,7 @@ function TryIt({ model }: { model: ModelDetail }) {
             ) : null}
           </div>
           <div>
-            <h3>Prediction drawn</h3>
+            <h3>{model.task === "semantic_segmentation" ? "Predicted mask" : "Prediction drawn"}</h3>
             {errors.overlay ? <p className="field__error">{errors.overlay}</p> : null}
             {overlay ? <img className="try-it__img" src={overlay} alt="The image with its prediction drawn on" data-testid="overlay-img" /> : busy.predict ? <Loading label="Drawing…" /> : null}
           </div>
@@ -278,7 +258,7 @@ export function ModelPage() {
   const id = Number(useParams().id);
   const query = useModel(id);
   const model = query.data;
-  const summary = useMemo(() => parseModelMetrics(model?.metrics, model?.class_names ?? []), [model]);
+  const board = useModelDashboard(id, model?.status === "ready");
 
   if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
   if (query.isPending) return <Loading label="Loading model…" />;
@@ -291,6 +271,8 @@ export function ModelPage() {
     );
   }
   const ready = model.status === "ready";
+  // The worst images' masks are drawn on the dashboard above; the list keeps to the model's own files.
+  const files = model.artifacts.filter((a) => !a.name.startsWith("worst/"));
   return (
     <section className="page page--wide" data-testid="model-page">
       <p className="breadcrumb">
@@ -327,28 +309,37 @@ export function ModelPage() {
       ) : null}
 
       <div className="tiles">
-        <Tile label="top-1 accuracy" value={formatPct(summary.top1)} testId="model-top1" />
-        {summary.top5 != null ? <Tile label="top-5 accuracy" value={formatPct(summary.top5)} testId="model-top5" /> : null}
+        {board.data ? <SummaryTiles board={board.data} /> : null}
         <Tile label="parameters" value={formatCompact(model.params)} testId="model-params" />
         <Tile label={`FLOPs at ${model.input_size ?? "?"}px`} value={formatCompact(model.flops)} testId="model-flops" />
         <Tile label="classes" value={String(model.class_names.length)} testId="model-classes" />
       </div>
+      {board.isError ? (
+        <p className="field__error" role="alert">
+          Could not load the model's figures: {errorMessage(board.error)}
+        </p>
+      ) : null}
 
-      {summary.confusion || summary.perClass.length ? (
-        <div className="card">
+      {board.data && (board.data.confusion_matrix || board.data.per_class.length) ? (
+        <div className="card" data-testid="validation-metrics">
           <h2>Validation metrics</h2>
           <div className="grid grid--2 grid--tight">
-            {summary.confusion ? <ConfusionMatrix matrix={summary.confusion} classNames={model.class_names} /> : null}
-            {summary.perClass.length ? <PerClassTable rows={summary.perClass} /> : null}
+            {board.data.confusion_matrix && board.data.confusion_matrix.length === model.class_names.length ? (
+              <ConfusionMatrix matrix={board.data.confusion_matrix} classNames={model.class_names} />
+            ) : null}
+            {board.data.per_class.length ? <ClassTable board={board.data} /> : null}
           </div>
         </div>
       ) : null}
 
-      {model.job_id != null && model.dataset_id != null ? (
+      {board.data && Object.keys(board.data.curves).length ? (
         <div className="card">
-          <AccuracyOverRun jobId={model.job_id} />
+          <CurvesOverRun board={board.data} />
         </div>
       ) : null}
+
+      {board.data ? <WorstImages board={board.data} /> : null}
+      {ready ? <CamGallery model={model} splits={["val", "test", "train"]} /> : null}
 
       <div className="grid grid--2 grid--tight">
         <div className="card">
@@ -358,9 +349,9 @@ export function ModelPage() {
         </div>
         <div className="card">
           <h2>Files</h2>
-          {model.artifacts.length === 0 ? <p className="muted">No files.</p> : null}
+          {files.length === 0 ? <p className="muted">No files.</p> : null}
           <ul className="artifacts" data-testid="model-artifacts">
-            {model.artifacts.map((a) => (
+            {files.map((a) => (
               <li key={a.id}>
                 <a href={a.url} download={a.media_type.startsWith("image/") ? undefined : a.name}>
                   {a.name}

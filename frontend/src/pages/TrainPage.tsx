@@ -169,11 +169,11 @@ export function TrainPage() {
   const [params] = useSearchParams();
   const navigate = useNavigate();
   const datasets = useDatasets();
-  const schema = useTrainSchema();
   const ready = useMemo(() => (datasets.data ?? []).filter((d) => d.status === "ready"), [datasets.data]);
   const [datasetId, setDatasetId] = useState<number | null>(() => Number(params.get("dataset")) || null);
   const dataset = ready.find((d) => d.id === datasetId) ?? null;
-  const [task, setTask] = useState<string | null>(null);
+  const [task, setTask] = useState<string | null>(() => params.get("task"));
+  const schema = useTrainSchema(task);
   const catalog = useCatalog(dataset && task ? task : null);
   const [config, setConfig] = useState<unknown>(null);
   const [serverErrors, setServerErrors] = useState<FieldErrors>({});
@@ -186,27 +186,35 @@ export function TrainPage() {
   const root = schema.data;
   const schemaTask = root ? (resolve(root, root.properties?.task ?? {}).const as string | undefined) : undefined;
 
-  // Pick the first ready dataset, and the task of the schema when the dataset supports it.
+  // Pick the first ready dataset, and a task it supports (classification first, where it can).
   useEffect(() => {
     if (datasetId == null && ready.length) setDatasetId(ready[0]!.id);
   }, [ready, datasetId]);
   useEffect(() => {
     if (!dataset) return;
     if (!task || !dataset.tasks.includes(task)) {
-      setTask(schemaTask && dataset.tasks.includes(schemaTask) ? schemaTask : (dataset.tasks[0] ?? null));
+      setTask(dataset.tasks.includes("classification") ? "classification" : (dataset.tasks[0] ?? null));
     }
-  }, [dataset, task, schemaTask]);
-  // A fresh config from the schema's defaults once the schema is known; the dataset id follows the picker.
-  // The studio's own defaults (the schema cannot state those made by a factory, e.g. the augment list).
-  const seeding = useRef(false);
+  }, [dataset, task]);
+  // A fresh config from the task's defaults once its schema is known, again whenever the task changes; the
+  // dataset id follows the picker. The studio's own defaults come from the server (the schema cannot state
+  // those made by a factory, e.g. the augment list).
+  const seededFor = useRef<string | null>(null);
   useEffect(() => {
-    if (!root || config !== null || datasetId == null || seeding.current) return;
-    seeding.current = true;
-    const fallback = () => setIn(defaultValue(root, root), ["data", "dataset_id"], datasetId);
-    validateConfig({ data: { dataset_id: datasetId } })
-      .then((result) => setConfig((c: unknown) => c ?? result.config))
-      .catch(() => setConfig((c: unknown) => c ?? fallback()));
-  }, [root, config, datasetId]);
+    if (!root || datasetId == null || !task || task !== schemaTask || seededFor.current === task) return;
+    seededFor.current = task;
+    if (config !== null && getIn(config, ["task"]) === task) return; // imported from YAML
+    setConfig(null);
+    setServerErrors({});
+    setChecked(null);
+    const fallback = () => setIn(setIn(defaultValue(root, root), ["data", "dataset_id"], datasetId), ["task"], task);
+    const seeded = (next: unknown) => {
+      if (seededFor.current === task) setConfig(next); // not a task the user has since left
+    };
+    validateConfig({ task, data: { dataset_id: datasetId } })
+      .then((result) => seeded(result.config))
+      .catch(() => seeded(fallback()));
+  }, [root, config, datasetId, task, schemaTask]);
   useEffect(() => {
     if (config !== null && datasetId != null && getIn(config, ["data", "dataset_id"]) !== datasetId) {
       setConfig((c: unknown) => setIn(c, ["data", "dataset_id"], datasetId));
@@ -303,6 +311,11 @@ export function TrainPage() {
       const result = await validateConfig({ yaml: text });
       const imported = result.config;
       setServerErrors({});
+      const importedTask = getIn(imported, ["task"]);
+      if (typeof importedTask === "string") {
+        seededFor.current = importedTask;
+        setTask(importedTask);
+      }
       setConfig(imported);
       const id = getIn(imported, ["data", "dataset_id"]);
       if (typeof id === "number") setDatasetId(id);
@@ -320,8 +333,9 @@ export function TrainPage() {
     setBusy(null);
   };
 
-  if (datasets.isPending || schema.isPending) return <Loading label="Loading…" />;
-  if (schema.isError) {
+  if (datasets.isPending) return <Loading label="Loading…" />;
+  const untrainable = schema.error instanceof ApiError && schema.error.status === 422;
+  if (schema.isError && !untrainable) {
     return (
       <div className="banner banner--error" role="alert">
         Could not load the config schema: {errorMessage(schema.error)}
@@ -380,7 +394,9 @@ export function TrainPage() {
       {dataset && task ? (
         <div className="card">
           <h2>2. Model</h2>
-          {!taskSupported ? (
+          {schema.isLoading ? (
+            <Loading label="Loading the run form…" />
+          ) : !taskSupported ? (
             <p className="muted" data-testid="task-unsupported">
               Training for {taskLabel(task)} is not available yet.
             </p>

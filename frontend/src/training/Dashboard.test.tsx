@@ -1,0 +1,77 @@
+import { render, screen, within } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import type { ModelDashboard } from "../api/training";
+import { ClassTable, formatMetric, SummaryTiles, WorstImages } from "./Dashboard";
+
+const board: ModelDashboard = {
+  model_id: 7,
+  task: "semantic_segmentation",
+  dataset_id: 3,
+  summary: { mIoU: 0.8123, mDice: 0.9, aAcc: 0.97, loss: 0.2 },
+  columns: ["iou", "dice", "acc", "pixels"],
+  per_class: [
+    { name: "_background_", values: { iou: 0.95, dice: 0.97, acc: 0.99, pixels: 120000 } },
+    { name: "<img src=x onerror=alert(1)>", values: { iou: null, dice: null, acc: null, pixels: 0 } },
+  ],
+  confusion_matrix: null,
+  curves: {},
+  worst_images: [
+    {
+      image_id: 11,
+      file_name: "a/b.png",
+      split: "val",
+      score: 0.41,
+      image_url: "/api/datasets/3/images/11/render?overlay=false",
+      true_overlay_url: "/api/artifacts/5",
+      predicted_overlay_url: "/api/artifacts/6",
+      true_mask_url: "/api/artifacts/7",
+      predicted_mask_url: "/api/artifacts/8",
+    },
+  ],
+};
+
+describe("model dashboard", () => {
+  it("shows the headline figures as percentages, without the loss", () => {
+    render(<SummaryTiles board={board} />);
+    expect(screen.getByTestId("summary-mIoU")).toHaveTextContent("81.2%");
+    expect(screen.getByTestId("summary-aAcc")).toHaveTextContent("97.0%");
+    expect(screen.queryByTestId("summary-loss")).toBeNull();
+    expect(formatMetric("loss", 0.123456)).toBe("0.1235");
+    expect(formatMetric("pixels", 1234.4)).toBe((1234).toLocaleString());
+    expect(formatMetric("mIoU", Number.NaN)).toBe("—");
+  });
+
+  it("draws the task's columns, counts as numbers, undefined figures as a dash, names as text", () => {
+    render(<ClassTable board={board} />);
+    const table = screen.getByTestId("per-class");
+    expect(within(table).getAllByRole("columnheader").map((h) => h.textContent)).toEqual([
+      "Class",
+      "IoU",
+      "Dice",
+      "accuracy",
+      "pixels",
+    ]);
+    const rows = within(table).getAllByTestId("per-class-row");
+    expect(rows).toHaveLength(2);
+    expect(within(rows[0]!).getAllByTestId("cell-iou")[0]).toHaveTextContent("0.950");
+    expect(rows[0]).toHaveTextContent((120000).toLocaleString());
+    expect(within(rows[1]!).getAllByTestId("cell-iou")[0]).toHaveTextContent("—");
+    expect(rows[1]).toHaveTextContent("<img src=x onerror=alert(1)>");
+    expect(document.querySelector("img")).toBeNull();
+  });
+
+  it("lists the worst images with the picture, the true and the predicted mask", () => {
+    render(<WorstImages board={board} />);
+    const row = screen.getByTestId("worst-row");
+    expect(row).toHaveTextContent("a/b.png");
+    expect(within(row).getByTestId("worst-score")).toHaveTextContent("IoU 0.410");
+    expect(within(row).getByTestId("worst-true")).toHaveAttribute("src", "/api/artifacts/5");
+    expect(within(row).getByTestId("worst-pred")).toHaveAttribute("src", "/api/artifacts/6");
+    expect(within(row).getAllByRole("img")[0]).toHaveAttribute("src", board.worst_images[0]!.image_url!);
+  });
+
+  it("draws nothing when the run found no worst images", () => {
+    const { container } = render(<WorstImages board={{ ...board, worst_images: [] }} />);
+    expect(container).toBeEmptyDOMElement();
+  });
+});

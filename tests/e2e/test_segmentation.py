@@ -1,0 +1,132 @@
+"""Segmentation in the browser: upload a labelme project of polygons, choose the segmentation task and a
+light UNet in the generated form, preview the joint augmentations, train with live curves, then read the
+model's dashboard (mIoU tiles, per-class IoU and Dice, curves over the run, the worst validation images
+with their true and predicted masks), fill a Grad-CAM gallery from a split, try a new image (mask overlay
+and CAM) and export ONNX.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.datasets.synth import make_labelme_project, zip_folder
+from tests.e2e.test_training import (
+    CHART_HAS_POINTS,
+    DATASET_URL,
+    IMG_LOADED,
+    IMPORT_WAIT_MS,
+    JOB_URL,
+    MODEL_URL,
+    TRAIN_WAIT_MS,
+    WORKER_WAIT_MS,
+    _new_image,
+    _sign_up,
+)
+
+expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
+
+OUTPUTS = ["_background_", "circle", "square", "triangle"]
+ALL_LOADED = """(testId) => {
+  const imgs = [...document.querySelectorAll(`[data-testid="${testId}"] img`)];
+  return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+}"""
+
+
+def test_segment_train_dashboard_gallery_predict_export(
+    e2e_page: Any, shot: Callable[[str], None], tmp_path: Path
+) -> None:
+    page = e2e_page
+    nav = page.get_by_role("navigation", name="Main")
+    _sign_up(page)
+
+    # 1. A labelme project of polygons, uploaded and imported.
+    root = tmp_path / "polygons"
+    make_labelme_project(root, n_images=40, width=64, height=64, image_format="PNG", seed=5)
+    nav.get_by_role("link", name="Datasets").click()
+    panel = page.get_by_test_id("upload-panel")
+    panel.get_by_label("Zip file").set_input_files(str(zip_folder(root, tmp_path / "polygons.zip")))
+    panel.get_by_label("Name").fill("polygons")
+    panel.get_by_label("Format").select_option("labelme")
+    panel.get_by_role("button", name="Upload and import").click()
+    expect(page).to_have_url(DATASET_URL, timeout=IMPORT_WAIT_MS)
+    expect(page.get_by_test_id("dataset-status")).to_have_text("ready", timeout=IMPORT_WAIT_MS)
+
+    # 2. The segmentation task: its own form, generated from its schema; a light UNet from the catalog.
+    nav.get_by_role("link", name="Train").click()
+    page.get_by_label("Task").select_option("semantic_segmentation")
+    unet = page.locator("[data-testid=catalog-row][data-name=unet_light]")
+    expect(unet).to_be_visible()
+    expect(page.locator("[data-testid=catalog-row][data-name=tiny_cnn]")).to_have_count(0)
+    unet.get_by_role("radio").check()
+    form = page.get_by_role("form", name="Run config")
+    data = form.get_by_role("group", name="data", exact=True)
+    schedule = form.get_by_role("group", name="schedule", exact=True)
+    expect(form.get_by_role("group", name="inference", exact=True)).to_be_visible()  # a segmentation field
+    expect(data.get_by_label("input_size", exact=True)).to_have_value("64")
+    data.get_by_label("batch_size", exact=True).fill("8")
+    data.get_by_label("workers", exact=True).fill("0")
+    schedule.get_by_label("epochs", exact=True).fill("6")
+    schedule.get_by_label("lr", exact=True).fill("0.003")
+    form.get_by_label("name", exact=True).first.fill("unet <e2e>")
+    form.get_by_role("button", name="Preview augmentations").click()
+    expect(form.get_by_test_id("preview-img").first).to_be_visible(timeout=TRAIN_WAIT_MS)
+    shot("segmentation-form")
+
+    # 3. Train, watching the curves fill in.
+    form.get_by_role("button", name="Start training").click()
+    expect(page).to_have_url(JOB_URL)
+    page.wait_for_function(CHART_HAS_POINTS, arg="chart-loss", timeout=TRAIN_WAIT_MS)
+    expect(page.get_by_test_id("job-status")).to_have_text("succeeded", timeout=TRAIN_WAIT_MS)
+    expect(page.get_by_test_id("job-config-yaml")).to_contain_text("task: semantic_segmentation")
+    shot("segmentation-run")
+
+    # 4. The dashboard.
+    page.get_by_test_id("model-link").click()
+    expect(page).to_have_url(MODEL_URL)
+    expect(page.get_by_test_id("summary-mIoU")).to_have_text(re.compile(r"^\d+\.\d%$"))
+    expect(page.get_by_test_id("summary-mDice")).to_have_text(re.compile(r"^\d+\.\d%$"))
+    rows = page.get_by_test_id("per-class-row")
+    expect(rows).to_have_count(len(OUTPUTS))
+    expect(rows.locator(".per-class__name")).to_have_text(OUTPUTS)
+    expect(page.get_by_test_id("per-class").get_by_role("columnheader")).to_have_text(
+        ["Class", "IoU", "Dice", "accuracy", "pixels"]
+    )
+    page.wait_for_function(CHART_HAS_POINTS, arg="chart-val-metrics", timeout=10_000)
+    worst = page.get_by_test_id("worst-row")
+    expect(worst.first).to_be_visible()
+    expect(worst.first.get_by_test_id("worst-score")).to_have_text(re.compile(r"^IoU \d\.\d{3}$"))
+    page.wait_for_function(ALL_LOADED, arg="worst-images", timeout=10_000)
+    shot("segmentation-dashboard")
+
+    # 5. A Grad-CAM gallery of the test split, filled in by a cam job.
+    gallery = page.get_by_test_id("cam-gallery")
+    gallery.get_by_label("Split", exact=True).select_option("test")
+    gallery.get_by_label("Images", exact=True).fill("3")
+    gallery.get_by_role("button", name="Explain images").click()
+    expect(gallery.get_by_test_id("cam-gallery-item")).to_have_count(3, timeout=WORKER_WAIT_MS)
+    page.wait_for_function(ALL_LOADED, arg="cam-gallery-images", timeout=10_000)
+    expect(gallery.get_by_test_id("cam-gallery-item").first).to_contain_text(
+        "predicted", timeout=WORKER_WAIT_MS
+    )
+    shot("cam-gallery")
+
+    # 6. Try it on a new picture: the mask drawn over it and a CAM.
+    try_it = page.get_by_test_id("try-it")
+    try_it.get_by_label("Image to classify").set_input_files(str(_new_image(tmp_path / "new.png")))
+    page.wait_for_function(IMG_LOADED, arg="overlay-img", timeout=WORKER_WAIT_MS)
+    page.wait_for_function(IMG_LOADED, arg="cam-img", timeout=WORKER_WAIT_MS)
+    shot("segmentation-try-it")
+
+    # 7. Export ONNX.
+    with page.expect_download(timeout=WORKER_WAIT_MS) as download_info:
+        page.get_by_role("button", name="Export ONNX").click()
+    assert download_info.value.suggested_filename.endswith(".onnx")
+    expect(page.get_by_test_id("export-onnx-state")).to_contain_text("Downloaded")
+    shot("segmentation-exported")
+
+    assert page.page_errors == [], f"uncaught errors in the page: {page.page_errors}"
