@@ -345,6 +345,9 @@ def report(results: dict[str, list[dict[str, float]]], work: Path, last: int) ->
             f"peak memory {med(s, 'peak_mib') / med(lm, 'peak_mib'):.2f}x"
             "  (target <= 0.5x time, <= 1.5x memory)"
         )
+        pairs = zip(results[s], results[lm], strict=True)
+        runs = " ".join(f"{a['wall_s'] / b['wall_s']:.2f}" for a, b in pairs)
+        print(f"      wall ratio run by run (each pair from the same round): {runs}")
         export_only = med(s, "convert_s") - med(s, "import_s")
         print(
             f"      of which the export alone: {export_only / med(lm, 'convert_s'):.2f}x labelme's conversion"

@@ -46,8 +46,17 @@ PNG_LEVEL = 1
 # Label maps are long runs of one value: zlib's run-length strategy finds them as fast as level 1 finds
 # anything, and the files come out smaller than at Pillow's default level 6.
 PNG_STRATEGY = zlib.Z_RLE
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: a container's or ``taskset``'s share, not the whole machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 # A few threads per export: enough to use a small machine, few enough not to starve a shared worker.
-EXPORT_THREADS = max(1, min(4, os.cpu_count() or 1))
+EXPORT_THREADS = max(1, min(4, usable_cpus()))
 T = TypeVar("T")
 # Already-compressed files gain nothing from deflate; storing them keeps zipping I/O-bound.
 STORED_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")

@@ -211,4 +211,5 @@ def shape_area_bbox(
     if box is None:
         return 0, [0.0, 0.0, 0.0, 0.0]
     left, top, right, bottom = box
-    return crop.histogram()[1], [float(left + x0), float(top + y0), float(right - left), float(bottom - top)]
+    area = int(np.count_nonzero(np.asarray(crop)))  # the canvas is 0/1; numpy counts faster than histogram
+    return area, [float(left + x0), float(top + y0), float(right - left), float(bottom - top)]
