@@ -47,6 +47,10 @@ def run_predict_image(ctx: JobContext) -> dict[str, Any]:
     image = open_image(request_image_path(cfg.image))
     if loaded.task == "semantic_segmentation":
         return _predict_mask_image(ctx, cfg, loaded, image)
+    if loaded.task in ("object_detection", "instance_segmentation"):
+        from worker.detection.predict import predict_detection_image
+
+        return predict_detection_image(ctx, cfg, loaded, image)
     predictions = predict_image(loaded, image, cfg.top_k)
     overlay_id = None
     if cfg.overlay:
@@ -176,7 +180,15 @@ def run_predict(ctx: JobContext) -> dict[str, Any]:
     """Predict a dataset split; CSV and JSON artifacts (kind ``predictions``) and a summary result."""
     cfg = PredictConfig.model_validate(ctx.config)
     loaded = warm_model(ctx, cfg.model_id)
+    if loaded.task in ("object_detection", "instance_segmentation"):
+        from worker.detection.predict import predict_detection_split
+
+        return predict_detection_split(ctx, cfg, loaded)
     folder, ds = owned_dataset(ctx, cfg.dataset_id)
+    if loaded.task == "semantic_segmentation":
+        from worker.segmentation.predict_split import predict_segmentation_split
+
+        return predict_segmentation_split(ctx, cfg, loaded, folder, ds)
     started = time.monotonic()
     k = min(cfg.top_k, loaded.num_classes)
     rows = predict_split(ctx, loaded, folder, ds, cfg.split, k)
