@@ -20,7 +20,9 @@ from backend.datasets.schemas import (
     DatasetDetail,
     DatasetOut,
     ImageDetail,
+    ImageNeighbours,
     ImagePage,
+    ImageSummary,
     ImportStarted,
     SplitChange,
 )
@@ -88,26 +90,37 @@ def _ready(session: SessionDep, dataset_id: int, user_id: int) -> tuple[Dataset,
     return row, service.load_canonical(row)
 
 
-@router.get("/{dataset_id}/images")
-def list_images(
-    dataset_id: int,
-    user: CurrentUser,
-    session: SessionDep,
-    split: Annotated[str | None, Query(pattern="^(train|val|test)$")] = None,
-    class_name: Annotated[str | None, Query(alias="class", max_length=200)] = None,
-    problem: Annotated[str | None, Query(max_length=60, description="'any' or a finding code")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=500)] = 60,
-) -> ImagePage:
-    """Images with filters by split, class and problem, a page at a time."""
-    row = get_owned(session, Dataset, dataset_id, user.id, "dataset")
-    items = service.image_summaries(row)
+SplitFilter = Annotated[str | None, Query(pattern="^(train|val|test)$")]
+ClassFilter = Annotated[str | None, Query(alias="class", max_length=200)]
+ProblemFilter = Annotated[str | None, Query(max_length=60, description="'any' or a finding code")]
+
+
+def _filtered(
+    items: list[ImageSummary], split: str | None, class_name: str | None, problem: str | None
+) -> list[ImageSummary]:
     if split:
         items = [i for i in items if i.split == split]
     if class_name:
         items = [i for i in items if class_name in i.classes]
     if problem:
         items = [i for i in items if i.problems and (problem == "any" or problem in i.problems)]
+    return items
+
+
+@router.get("/{dataset_id}/images")
+def list_images(
+    dataset_id: int,
+    user: CurrentUser,
+    session: SessionDep,
+    split: SplitFilter = None,
+    class_name: ClassFilter = None,
+    problem: ProblemFilter = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 60,
+) -> ImagePage:
+    """Images with filters by split, class and problem, a page at a time."""
+    row = get_owned(session, Dataset, dataset_id, user.id, "dataset")
+    items = _filtered(service.image_summaries(row), split, class_name, problem)
     start = (page - 1) * page_size
     return ImagePage(
         total=len(items), page=page, page_size=page_size, images=items[start : start + page_size]
@@ -128,6 +141,34 @@ def get_image(dataset_id: int, image_id: int, user: CurrentUser, session: Sessio
         annotations=[a for a in ds.annotations if a.image_id == image_id],
         classes=ds.classes,
         findings=findings,
+    )
+
+
+@router.get("/{dataset_id}/images/{image_id}/neighbours")
+def image_neighbours(
+    dataset_id: int,
+    image_id: int,
+    user: CurrentUser,
+    session: SessionDep,
+    split: SplitFilter = None,
+    class_name: ClassFilter = None,
+    problem: ProblemFilter = None,
+) -> ImageNeighbours:
+    """The images before and after this one in the grid's order under the same filters (for previous /
+    next); ``position`` is None when the filters leave this image out."""
+    row = get_owned(session, Dataset, dataset_id, user.id, "dataset")
+    everything = service.image_summaries(row)
+    if not any(i.id == image_id for i in everything):
+        raise StudioError(404, f"image {image_id} not found in dataset {dataset_id}", "not_found")
+    items = _filtered(everything, split, class_name, problem)
+    at = next((n for n, i in enumerate(items) if i.id == image_id), None)
+    if at is None:
+        return ImageNeighbours(position=None, total=len(items), previous=None, next=None)
+    return ImageNeighbours(
+        position=at + 1,
+        total=len(items),
+        previous=items[at - 1].id if at > 0 else None,
+        next=items[at + 1].id if at + 1 < len(items) else None,
     )
 
 

@@ -47,6 +47,13 @@ class ImagePage(BaseModel):
     images: list[ImageSummary]
 
 
+class ImageNeighbours(BaseModel):
+    position: int | None = Field(description="1-based place in the filtered order; None if filtered out")
+    total: int = Field(description="Images under the filters")
+    previous: int | None
+    next: int | None
+
+
 class ImageDetail(BaseModel):
     image: ImageRecord
     annotations: list[Annotation]

@@ -74,6 +74,24 @@ def test_labelme_upload_lands_and_can_be_browsed_split_and_exported(
     assert all(cls in i["classes"] for i in filtered["images"]) and filtered["total"] >= 1
     train = client.get(f"/api/datasets/{ds['id']}/images", params={"split": "train"}).json()
     assert all(i["split"] == "train" for i in train["images"])
+    # Previous / next follow the grid's order under the same filters.
+    order = [i["id"] for i in train["images"]]
+    here = client.get(f"/api/datasets/{ds['id']}/images/{order[1]}/neighbours", params={"split": "train"})
+    assert here.json() == {"position": 2, "total": len(order), "previous": order[0], "next": order[2]}
+    ends = client.get(f"/api/datasets/{ds['id']}/images/{order[0]}/neighbours", params={"split": "train"})
+    assert ends.json()["previous"] is None and ends.json()["position"] == 1
+    unfiltered = client.get(f"/api/datasets/{ds['id']}/images/{order[0]}/neighbours").json()
+    assert unfiltered["total"] == 12
+    val_only = [
+        i["id"]
+        for i in client.get(f"/api/datasets/{ds['id']}/images", params={"split": "val"}).json()["images"]
+    ]
+    if val_only:  # an image the filter leaves out has no place in it
+        outside = client.get(
+            f"/api/datasets/{ds['id']}/images/{val_only[0]}/neighbours", params={"split": "train"}
+        )
+        assert outside.json()["position"] is None and outside.json()["next"] is None
+    assert client.get(f"/api/datasets/{ds['id']}/images/999999/neighbours").status_code == 404
 
     png = client.get(f"/api/datasets/{ds['id']}/images/{first['id']}/render")
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
@@ -143,6 +161,7 @@ def test_labelme_upload_lands_and_can_be_browsed_split_and_exported(
         f"/api/datasets/{ds['id']}/images",
         f"/api/datasets/{ds['id']}/export",
         f"/api/datasets/{ds['id']}/images/{first['id']}/render",
+        f"/api/datasets/{ds['id']}/images/{first['id']}/neighbours",
     ):
         assert other.get(path).status_code == 404, path
     assert other.get("/api/datasets").json() == []

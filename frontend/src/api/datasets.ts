@@ -7,6 +7,7 @@ import type {
   DatasetDetail,
   Finding,
   ImageDetail,
+  ImageNeighbours,
   ImagePage,
   ImportStarted,
   Job,
@@ -205,6 +206,21 @@ export function useDatasetImages(id: number, filters: ImageFilters, enabled = tr
     enabled,
     placeholderData: keepPreviousData,
     staleTime: 60_000, // a version never changes
+  });
+}
+
+/** The images before and after one image in the grid's order under the grid's filters. */
+export function useImageNeighbours(id: number, imageId: number, filters: ImageFilters) {
+  const { page: _page, page_size: _size, ...query } = imagesQuery(filters);
+  return useQuery({
+    queryKey: [...datasetKeys.image(id, imageId), "neighbours", query] as const,
+    queryFn: async (): Promise<ImageNeighbours> =>
+      unwrap(
+        await api.GET("/api/datasets/{dataset_id}/images/{image_id}/neighbours", {
+          params: { path: { dataset_id: id, image_id: imageId }, query },
+        }),
+      ),
+    staleTime: 60_000,
   });
 }
 

@@ -300,6 +300,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/datasets/{dataset_id}/images/{image_id}/neighbours": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Image Neighbours
+         * @description The images before and after this one in the grid's order under the same filters (for previous /
+         *     next); ``position`` is None when the filters leave this image out.
+         */
+        get: operations["image_neighbours_api_datasets__dataset_id__images__image_id__neighbours_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/{dataset_id}/images/{image_id}/render": {
         parameters: {
             query?: never;
@@ -1079,6 +1100,23 @@ export interface components {
             /** Findings */
             findings: components["schemas"]["Finding"][];
             image: components["schemas"]["ImageRecord"];
+        };
+        /** ImageNeighbours */
+        ImageNeighbours: {
+            /** Next */
+            next: number | null;
+            /**
+             * Position
+             * @description 1-based place in the filtered order; None if filtered out
+             */
+            position: number | null;
+            /** Previous */
+            previous: number | null;
+            /**
+             * Total
+             * @description Images under the filters
+             */
+            total: number;
         };
         /** ImagePage */
         ImagePage: {
@@ -2208,6 +2246,43 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ImageDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    image_neighbours_api_datasets__dataset_id__images__image_id__neighbours_get: {
+        parameters: {
+            query?: {
+                split?: string | null;
+                class?: string | null;
+                /** @description 'any' or a finding code */
+                problem?: string | null;
+            };
+            header?: never;
+            path: {
+                dataset_id: number;
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImageNeighbours"];
                 };
             };
             /** @description Validation Error */

@@ -18,6 +18,7 @@ export type DatasetDetail = Schemas["DatasetDetail"];
 export type ImportStarted = Schemas["ImportStarted"];
 export type Finding = Schemas["Finding"];
 export type ImagePage = Schemas["ImagePage"];
+export type ImageNeighbours = Schemas["ImageNeighbours"];
 export type ImageSummary = Schemas["ImageSummary"];
 export type ImageDetail = Schemas["ImageDetail"];
 export type Annotation = Schemas["Annotation"];

@@ -48,4 +48,29 @@ describe("ImagePage", () => {
     const patch = requests.find((r) => r.method === "PATCH")!;
     expect(await patch.json()).toEqual({ seed: 0, assign: { "5": "val" } });
   });
+
+  it("steps to the previous and next image of the grid's filtered order, by button and arrow key", async () => {
+    const { requests } = mockApi({
+      "GET /api/datasets/4": () => jsonResponse(200, { id: 4, name: "shapes", version: 1, status: "ready", classes: [], tasks: [], stats: {}, report: {} }),
+      "GET /api/datasets/4/images/5": () => jsonResponse(200, detail("train")),
+      "GET /api/datasets/4/images/5/neighbours": () => jsonResponse(200, { position: 60, total: 61, previous: 3, next: 9 }),
+      "GET /api/datasets/4/images/9": () => jsonResponse(200, { ...detail("train"), image: { ...detail("train").image, id: 9, source: "nine.jpg" } }),
+      "GET /api/datasets/4/images/9/neighbours": () => jsonResponse(200, { position: 61, total: 61, previous: 5, next: null }),
+    });
+    renderWithProviders(
+      <Routes>
+        <Route path="/datasets/:id/images/:imageId" element={<ImagePage />} />
+      </Routes>,
+      { route: { pathname: "/datasets/4/images/5", state: { back: "/datasets/4?split=train&class=circle" } } },
+    );
+    expect(await screen.findByTestId("image-position")).toHaveTextContent("60 of 61");
+    const asked = requests.find((r) => r.url.includes("/neighbours"))!;
+    expect(new URL(asked.url).searchParams.toString()).toBe("split=train&class=circle");
+    await userEvent.keyboard("{ArrowRight}");
+    expect(await screen.findByTestId("image-title")).toHaveTextContent("nine.jpg");
+    expect(await screen.findByTestId("image-position")).toHaveTextContent("61 of 61");
+    expect(screen.getByRole("button", { name: "Next →" })).toBeDisabled();
+    // The way back leads to the grid page that holds this image (61 > one page of 60).
+    expect(screen.getByTestId("back-to-dataset")).toHaveAttribute("href", "/datasets/4?split=train&class=circle&page=2");
+  });
 });

@@ -1,11 +1,21 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router";
-import { classColour, renderUrl, SPLITS, useChangeSplits, useDataset, useImageDetail } from "../api/datasets";
+import {
+  classColour,
+  PAGE_SIZE,
+  renderUrl,
+  SPLITS,
+  useChangeSplits,
+  useDataset,
+  useImageDetail,
+  useImageNeighbours,
+} from "../api/datasets";
 import { ApiError, errorMessage } from "../api/errors";
 import type { Annotation, ImageDetail, Split } from "../api/types";
 import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
 import { formatCount } from "../datasets/format";
+import { filtersFromParams } from "../datasets/ImageGrid";
 import { splitLabel } from "../datasets/SplitPanel";
 import { NotFoundPage } from "./NotFoundPage";
 
@@ -110,6 +120,53 @@ function MoveSplit({ datasetId, detail }: { datasetId: number; detail: ImageDeta
   );
 }
 
+/** The grid's URL with the page that holds the image at ``position`` (1-based) under its filters. */
+function backAt(back: string, position: number): string {
+  const url = new URL(back, "http://studio.local");
+  const page = Math.max(1, Math.ceil(position / PAGE_SIZE));
+  if (page > 1) url.searchParams.set("page", String(page));
+  else url.searchParams.delete("page");
+  const query = url.searchParams.toString();
+  return `${url.pathname}${query ? `?${query}` : ""}`;
+}
+
+/** Previous / next under the grid's filters, also by the arrow keys. */
+function ImageNav({ datasetId, imageId, back }: { datasetId: number; imageId: number; back: string }) {
+  const navigate = useNavigate();
+  const filters = filtersFromParams(new URL(back, "http://studio.local").searchParams);
+  const nav = useImageNeighbours(datasetId, imageId, filters);
+  const n = nav.data;
+  const go = (target: number | null | undefined, position: number) => {
+    if (target == null) return;
+    navigate(`/datasets/${datasetId}/images/${target}`, { state: { back: backAt(back, position) } });
+  };
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const el = e.target as HTMLElement | null;
+      if (e.altKey || e.ctrlKey || e.metaKey || (el && /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName))) return;
+      if (!n?.position) return;
+      if (e.key === "ArrowLeft") go(n.previous, n.position - 1);
+      if (e.key === "ArrowRight") go(n.next, n.position + 1);
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  });
+  if (!n || n.position == null) return null;
+  return (
+    <nav className="image-nav" aria-label="Images" data-testid="image-nav">
+      <button type="button" className="button button--ghost" disabled={n.previous == null} onClick={() => go(n.previous, n.position! - 1)}>
+        ← Previous
+      </button>
+      <span className="muted small" data-testid="image-position">
+        {formatCount(n.position)} of {formatCount(n.total)}
+      </span>
+      <button type="button" className="button button--ghost" disabled={n.next == null} onClick={() => go(n.next, n.position! + 1)}>
+        Next →
+      </button>
+    </nav>
+  );
+}
+
 export function ImagePage() {
   const params = useParams();
   const location = useLocation();
@@ -151,6 +208,8 @@ export function ImagePage() {
         <span className={`split-tag split-tag--${d.image.split}`} data-testid="image-split">
           {d.image.split}
         </span>
+        <span className="page-head__spacer" />
+        <ImageNav datasetId={datasetId} imageId={imageId} back={back} />
       </div>
       {typeof state?.movedFrom === "string" ? (
         <p className="banner banner--ok" role="status" data-testid="moved-note">

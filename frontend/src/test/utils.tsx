@@ -29,7 +29,11 @@ export function mockApi(routes: Record<string, Handler>) {
   return { requests, fetchMock };
 }
 
-export function renderWithProviders(ui: ReactElement, { route = "/" }: { route?: string } = {}) {
+/** `route`: a path, or a location with router state (as a link with `state` would make). */
+export function renderWithProviders(
+  ui: ReactElement,
+  { route = "/" }: { route?: string | { pathname: string; search?: string; state?: unknown } } = {},
+) {
   const queryClient = createQueryClient();
   queryClient.setDefaultOptions({ queries: { ...queryClient.getDefaultOptions().queries, retry: false } });
   return {
