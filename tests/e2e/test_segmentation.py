@@ -2,7 +2,7 @@
 light UNet in the generated form, preview the joint augmentations, train with live curves, then read the
 model's dashboard (mIoU tiles, per-class IoU and Dice, curves over the run, the worst validation images
 with their true and predicted masks), fill a Grad-CAM gallery from a split, try a new image (mask overlay
-and CAM) and export ONNX.
+and CAM), export ONNX, then train a second run and compare the two (curves and config differences).
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def test_segment_train_dashboard_gallery_predict_export(
     page.wait_for_function(CHART_HAS_POINTS, arg="chart-loss", timeout=TRAIN_WAIT_MS)
     expect(page.get_by_test_id("job-status")).to_have_text("succeeded", timeout=TRAIN_WAIT_MS)
     expect(page.get_by_test_id("job-config-yaml")).to_contain_text("task: semantic_segmentation")
+    first_job = int(JOB_URL.search(page.url).group(1))  # type: ignore[union-attr]
     shot("segmentation-run")
 
     # 4. The dashboard.
@@ -128,5 +129,31 @@ def test_segment_train_dashboard_gallery_predict_export(
     assert download_info.value.suggested_filename.endswith(".onnx")
     expect(page.get_by_test_id("export-onnx-state")).to_contain_text("Downloaded")
     shot("segmentation-exported")
+
+    # 8. A second run with another learning rate, compared with the first: curves and config differences.
+    nav.get_by_role("link", name="Train").click()
+    page.get_by_label("Task").select_option("semantic_segmentation")
+    page.locator("[data-testid=catalog-row][data-name=unet_light]").get_by_role("radio").check()
+    form = page.get_by_role("form", name="Run config")
+    form.get_by_role("group", name="data", exact=True).get_by_label("workers", exact=True).fill("0")
+    schedule = form.get_by_role("group", name="schedule", exact=True)
+    schedule.get_by_label("epochs", exact=True).fill("2")
+    schedule.get_by_label("lr", exact=True).fill("0.01")
+    form.get_by_role("button", name="Start training").click()
+    expect(page).to_have_url(JOB_URL)
+    second_job = int(JOB_URL.search(page.url).group(1))  # type: ignore[union-attr]
+    expect(page.get_by_test_id("job-status")).to_have_text("succeeded", timeout=TRAIN_WAIT_MS)
+    nav.get_by_role("link", name="Jobs").click()
+    page.get_by_label(f"Select job {first_job}").check()
+    page.get_by_label(f"Select job {second_job}").check()
+    page.get_by_test_id("compare-button").click()
+    expect(page.get_by_test_id("compare-page")).to_be_visible()
+    page.wait_for_function(CHART_HAS_POINTS, arg="compare-val/mIoU", timeout=10_000)
+    page.wait_for_function(CHART_HAS_POINTS, arg="compare-train/loss", timeout=10_000)
+    diff = page.get_by_test_id("diff-row")
+    expect(diff.filter(has_text="schedule.lr")).to_contain_text("0.003")
+    expect(diff.filter(has_text="schedule.lr")).to_contain_text("0.01")
+    expect(diff.filter(has_text="schedule.epochs")).to_have_count(1)
+    shot("compare-runs")
 
     assert page.page_errors == [], f"uncaught errors in the page: {page.page_errors}"

@@ -14,7 +14,16 @@ export function parseIds(raw: string | null): number[] {
   return [...new Set((raw ?? "").split(",").map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0))];
 }
 
-const COMPARED = ["train/loss", "val/loss", "val/accuracy/top1", "train/lr"];
+/** The curves worth overlaying: losses first, then every validation metric the runs logged, then the rate. */
+export function comparedNames(series: MetricSeries[]): string[] {
+  const names = new Set(series.flatMap((s) => [...s.keys()]));
+  const val = [...names].filter((n) => n.startsWith("val/") && n !== "val/loss" && n !== "val/samples").sort();
+  return [
+    ...["train/loss", "val/loss"].filter((n) => names.has(n)),
+    ...val,
+    ...["train/lr"].filter((n) => names.has(n)),
+  ];
+}
 
 export function ComparePage() {
   const [params] = useSearchParams();
@@ -34,6 +43,7 @@ export function ComparePage() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [metrics.map((m) => m.dataUpdatedAt).join(",")],
   );
+  const compared = useMemo(() => comparedNames(series), [series]);
   const loaded = jobs.every((j) => j.data);
   const diff = useMemo(() => (loaded ? diffConfigs(jobs.map((j) => j.data!.config)) : []), [loaded, jobs]);
 
@@ -83,7 +93,8 @@ export function ComparePage() {
       <div className="card">
         <h2>Curves</h2>
         <div className="grid grid--2 grid--tight charts">
-          {COMPARED.map((name) => (
+          {compared.length === 0 ? <p className="muted">No curves recorded yet.</p> : null}
+          {compared.map((name) => (
             <Chart
               key={name}
               title={name}
