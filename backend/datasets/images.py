@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import io
 import re
-import threading
 import warnings
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -31,55 +27,6 @@ ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "TIFF", "WEBP", "GIF")
 _SAFE_STEM = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _EXIF_ORIENTATION = 0x0112
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
-# Bytes (or decoded pixels) that may wait for a background writer before the caller waits for it.
-WRITE_BEHIND_BYTES = 64 * 1024 * 1024
-
-
-class WriteBehind:
-    """Writes files on one background thread while the caller goes on with the next image: creating a
-    file is a system call the checks need not wait for. What waits is bounded by ``max_bytes`` (one
-    larger item may wait alone), so memory stays flat however many images there are.
-
-    Use as a context manager: leaving waits for every write and raises the first that failed (a later
-    ``submit`` raises it too); leaving on an exception cancels the writes not yet started, so nothing is
-    written after the caller gave up."""
-
-    def __init__(self, max_bytes: int = WRITE_BEHIND_BYTES) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-writer")
-        self._max = max_bytes
-        self._pending = 0
-        self._room = threading.Condition()
-        self._error: BaseException | None = None
-
-    def submit(self, write: Callable[[], None], cost: int) -> None:
-        """Run ``write`` in the background once at most ``max_bytes`` wait, counting ``cost`` for it."""
-        with self._room:
-            self._room.wait_for(lambda: self._pending == 0 or self._pending + cost <= self._max)
-            if self._error is not None:
-                raise self._error
-            self._pending += cost
-        self._pool.submit(write).add_done_callback(lambda future: self._done(future, cost))
-
-    def _done(self, future: Future[None], cost: int) -> None:
-        error = None if future.cancelled() else future.exception()
-        with self._room:
-            self._pending -= cost
-            if self._error is None and error is not None:
-                self._error = error
-            self._room.notify_all()
-
-    def close(self, *, cancel: bool = False) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=cancel)
-        if not cancel and self._error is not None:
-            raise self._error
-
-    def __enter__(self) -> WriteBehind:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close(cancel=kind is not None)
 
 
 class _Unusable(Exception):
@@ -205,19 +152,13 @@ def _orientation(img: Image.Image) -> int:
 
 
 def normalise_image(
-    src: Path | bytes,
-    source_name: str,
-    dest_dir: Path,
-    stem: str,
-    report: ImportReport,
-    writer: WriteBehind | None = None,
+    src: Path | bytes, source_name: str, dest_dir: Path, stem: str, report: ImportReport
 ) -> tuple[str, int, int] | None:
     """Check, orient and convert one image and write it as ``dest_dir/images/{stem}.jpg|.png``.
 
     Returns ``(file name relative to dest_dir, width, height)``, or None (with an error in ``report``)
     when the image cannot be used. The original bytes are kept when they already are an upright 8-bit
-    RGB JPEG or PNG; anything else is written as PNG. With ``writer`` the file is written in the
-    background: it is there once the writer is closed."""
+    RGB JPEG or PNG; anything else is written as PNG."""
     if not _SAFE_STEM.match(stem):
         raise ValueError(f"unsafe image stem {stem!r}")
     try:
@@ -232,7 +173,7 @@ def normalise_image(
     except _Unusable as exc:
         report.error(exc.code, f"Image {source_name} {exc.reason}.", file=source_name)
         return None
-    return _write(img, size, data, fmt, source_name, dest_dir, stem, report, writer)
+    return _write(img, size, data, fmt, source_name, dest_dir, stem, report)
 
 
 def _write(
@@ -244,7 +185,6 @@ def _write(
     dest_dir: Path,
     stem: str,
     report: ImportReport,
-    writer: WriteBehind | None,
 ) -> tuple[str, int, int]:
     keep = fmt in ("JPEG", "PNG")
     if getattr(img, "n_frames", 1) > 1:
@@ -277,29 +217,12 @@ def _write(
     ext = (".jpg" if fmt == "JPEG" else ".png") if keep else ".png"
     target = folder / f"{stem}{ext}"
     if keep:
-        # Lossless and fast: the bytes already are what we would write.
-        _store(writer, lambda: _write_bytes(target, data), len(data))
+        target.write_bytes(data)  # lossless and fast: the bytes already are what we would write
     else:
-        converted = img
-        _store(
-            writer,
-            lambda: converted.save(target, format="PNG"),
-            converted.width * converted.height * len(converted.getbands()),
-        )
+        img.save(target, format="PNG")
     if keep:
         return f"{IMAGES_DIR}/{target.name}", size[0], size[1]
     return f"{IMAGES_DIR}/{target.name}", img.width, img.height
-
-
-def _write_bytes(target: Path, data: bytes) -> None:
-    target.write_bytes(data)
-
-
-def _store(writer: WriteBehind | None, write: Callable[[], None], cost: int) -> None:
-    if writer is None:
-        write()
-    else:
-        writer.submit(write, cost)
 
 
 def decode_png_mask(data: bytes) -> NDArray[np.bool_]:

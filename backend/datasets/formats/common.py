@@ -26,7 +26,7 @@ from backend.datasets.canonical import (
     ShapeType,
     Split,
 )
-from backend.datasets.images import WriteBehind, is_image_name, normalise_image
+from backend.datasets.images import is_image_name, normalise_image
 from backend.datasets.rasterize import clip_polygon, mask_bbox, shape_area_bbox, shape_polygon
 
 # Archive and desktop litter that is never part of a dataset.
@@ -236,13 +236,11 @@ def encode_rle(mask: NDArray[np.bool_]) -> dict[str, Any]:
 
 
 class Builder:
-    """Collects images and annotations, numbering them and writing images under ``out_dir``; with
-    ``writer``, image files are written in the background and are all there once it is closed."""
+    """Collects images and annotations, numbering them and writing images under ``out_dir``."""
 
-    def __init__(self, out_dir: Path, report: ImportReport, writer: WriteBehind | None = None) -> None:
+    def __init__(self, out_dir: Path, report: ImportReport) -> None:
         self.out_dir = out_dir
         self.report = report
-        self.writer = writer
         self.images: list[ImageRecord] = []
         self.annotations: list[Annotation] = []
         self._names: dict[int, set[str]] = {}  # image id -> upload files whose findings concern it
@@ -258,7 +256,7 @@ class Builder:
     ) -> ImageRecord | None:
         """Normalise and store one image; None when it is unusable (the finding is in the report)."""
         image_id = len(self.images) + 1
-        done = normalise_image(src, source, self.out_dir, f"{image_id:06d}", self.report, self.writer)
+        done = normalise_image(src, source, self.out_dir, f"{image_id:06d}", self.report)
         if done is None:
             return None
         file_name, width, height = done

@@ -38,7 +38,7 @@ from backend.datasets.formats.common import (
     summary,
     walk_files,
 )
-from backend.datasets.images import WriteBehind, decode_png_mask, is_image_name
+from backend.datasets.images import decode_png_mask, is_image_name
 
 LABELS_FILE = "labels.txt"
 SPECIAL_LABELS = (BACKGROUND, IGNORE_LABEL)
@@ -97,23 +97,22 @@ def parse(root: Path, out_dir: Path, report: ImportReport) -> CanonicalDataset:
     classification = _is_classification(items)
     splits = {item.split for item in items}
     use_splits = bool(items) and None not in splits
-    with WriteBehind() as writer:  # image files are written while the next image is checked
-        builder = Builder(out_dir, report, writer)
-        for item in items:
-            _check_tags(item, known if classification else None, report)
-            image = builder.add_image(
-                item.image,
-                item.image_name,
-                split=(item.split or "train") if use_splits else "train",
-                tags=item.tags,
-                also=(item.source,),
-            )
-            if image is None:
-                continue
-            if not _size_agrees(item, image, report):
-                continue
-            for index, shape in enumerate(item.doc.shapes):
-                _add_shape(builder, image, item.source, index, shape, classes, report)
+    builder = Builder(out_dir, report)
+    for item in items:
+        _check_tags(item, known if classification else None, report)
+        image = builder.add_image(
+            item.image,
+            item.image_name,
+            split=(item.split or "train") if use_splits else "train",
+            tags=item.tags,
+            also=(item.source,),
+        )
+        if image is None:
+            continue
+        if not _size_agrees(item, image, report):
+            continue
+        for index, shape in enumerate(item.doc.shapes):
+            _add_shape(builder, image, item.source, index, shape, classes, report)
     return builder.dataset(classes, split_source="source" if use_splits else "seeded")
 
 
