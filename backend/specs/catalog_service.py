@@ -35,7 +35,8 @@ def _known(data_dir: Path) -> dict[str, EntryStats]:
 
 
 def ensure_analysis(session: Session, user: User, missing: list[str]) -> Job | None:
-    """The analysis job under way, or a new one; None while a recent one has just ended."""
+    """The analysis job under way, or a new one for ``missing``; None while recent ones that covered them
+    have just ended (an entry that cannot be counted is not asked for again and again)."""
     with _enqueue_lock:
         recent = session.scalars(
             select(Job)
@@ -45,17 +46,23 @@ def ensure_analysis(session: Session, user: User, missing: list[str]) -> Job | N
                 | (Job.finished_at > utcnow() - RETRY_AFTER)
             )
             .order_by(Job.id.desc())
-            .limit(1)
-        ).first()
-        if recent is not None:
-            return None if recent.status.finished else recent
+        ).all()
+        under_way = next((j for j in recent if not j.status.finished), None)
+        if under_way is not None:
+            return under_way
+        everything = [e.name for e in CATALOG]
+        covered = {name for j in recent for name in (j.config.get("architectures") or everything)}
+        if set(missing) <= covered:
+            return None
         names = None if len(missing) == len(CATALOG) else missing
         return create_job(session, user, ANALYZE_KIND, {"architectures": names}, internal=True)
 
 
 def catalog(session: Session, user: User, data_dir: Path, task: Task | None) -> CatalogOut:
     known = _known(data_dir)
-    missing = [e.name for e in CATALOG if e.name not in known]
+    # Only the entries asked for are counted now (the form shows one task): the worker is not held up
+    # measuring detectors while someone waits for a classifier.
+    missing = [e.name for e in list_models(task) if e.name not in known]
     job = None
     if missing:
         try:

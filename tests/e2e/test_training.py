@@ -187,7 +187,7 @@ def test_train_watch_inspect_predict_export(
     nav.get_by_role("link", name="Models").click()
     model_row = page.get_by_test_id("model-row").first
     expect(model_row.get_by_test_id("model-status")).to_have_text("ready")
-    expect(model_row.get_by_test_id("model-top1")).to_have_text(re.compile(r"\d+\.\d%"))
+    expect(model_row.get_by_test_id("model-score")).to_have_text(re.compile(r"\d+\.\d% top-1"))
     shot("models-list")
 
     assert page.page_errors == [], f"uncaught errors in the page: {page.page_errors}"

@@ -503,55 +503,18 @@ export async function downloadExport(
 
 // ---------------------------------------------------------------- model metrics JSON
 
-export interface PerClass {
-  name: string;
-  precision: number;
-  recall: number;
-  f1: number;
-  support: number;
-}
-
-export interface ClassificationSummary {
-  top1: number | null;
-  top5: number | null;
-  perClass: PerClass[];
-  confusion: number[][] | null;
-  history: Record<string, number>[];
-}
-
 function numOrNull(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) ? v : null;
 }
 
-/** The classification figures of a model's `metrics` (best checkpoint first, else the final evaluation). */
-export function parseModelMetrics(metrics: Record<string, unknown> | undefined, classNames: string[]): ClassificationSummary {
+/** The figure a model is known by, for its task: top-1 accuracy, mIoU, or box / mask mAP. */
+export function headlineMetric(metrics: Record<string, unknown> | undefined, task: string): { label: string; value: number | null } {
   const m = obj(metrics);
-  const best = obj(m.best);
-  const final = obj(m.final);
-  const pc = obj(best.per_class ?? m.per_class);
-  const names = classNames.length ? classNames : Object.keys(pc);
-  const perClass = names
-    .filter((n) => n in pc)
-    .map((name) => {
-      const v = obj(pc[name]);
-      return {
-        name,
-        precision: numOrNull(v.precision) ?? 0,
-        recall: numOrNull(v.recall) ?? 0,
-        f1: numOrNull(v.f1) ?? 0,
-        support: numOrNull(v.support) ?? 0,
-      };
-    });
-  const cmRaw = best.confusion_matrix ?? m.confusion_matrix;
-  const confusion =
-    Array.isArray(cmRaw) && cmRaw.every((r) => Array.isArray(r)) ? (cmRaw as unknown[][]).map((r) => r.map((v) => Number(v) || 0)) : null;
-  return {
-    top1: numOrNull(best["accuracy/top1"]) ?? numOrNull(final["accuracy/top1"]) ?? numOrNull(m["accuracy/top1"]),
-    top5: numOrNull(best["accuracy/top5"]) ?? numOrNull(final["accuracy/top5"]) ?? numOrNull(m["accuracy/top5"]),
-    perClass,
-    confusion,
-    history: Array.isArray(m.history) ? (m.history as Record<string, number>[]) : [],
-  };
+  const pick = (key: string) => numOrNull(obj(m.best)[key]) ?? numOrNull(obj(m.final)[key]) ?? numOrNull(m[key]);
+  if (task === "semantic_segmentation") return { label: "mIoU", value: pick("mIoU") };
+  if (task === "instance_segmentation") return { label: "mask mAP", value: pick("segm/mAP") };
+  if (task === "object_detection") return { label: "box mAP", value: pick("bbox/mAP") };
+  return { label: "top-1", value: pick("accuracy/top1") };
 }
 
 export function formatCompact(n: number | null | undefined): string {

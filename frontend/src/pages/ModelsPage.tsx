@@ -6,7 +6,7 @@ import { ApiError, errorMessage } from "../api/errors";
 import {
   formatCompact,
   formatPct,
-  parseModelMetrics,
+  headlineMetric,
   trainingKeys,
   uploadModel,
   useCatalog,
@@ -19,7 +19,7 @@ import { statusTone, taskLabel } from "../datasets/format";
 import { timeAgo, formatDateTime } from "../time";
 
 function ModelRow({ model }: { model: TrainedModel }) {
-  const summary = parseModelMetrics(model.metrics, model.class_names);
+  const headline = headlineMetric(model.metrics, model.task);
   return (
     <tr data-testid="model-row" data-model-id={model.id}>
       <td>
@@ -35,8 +35,8 @@ function ModelRow({ model }: { model: TrainedModel }) {
           {model.status}
         </StatusBadge>
       </td>
-      <td className="num" data-testid="model-top1">
-        {formatPct(summary.top1)}
+      <td className="num nowrap" data-testid="model-score">
+        {formatPct(headline.value)} <span className="muted small">{headline.value != null ? headline.label : ""}</span>
       </td>
       <td className="num">{formatCompact(model.params)}</td>
       <td className="num">{formatCompact(model.flops)}</td>
@@ -49,8 +49,11 @@ function ModelRow({ model }: { model: TrainedModel }) {
 
 const UPLOAD_FIELDS = ["file", "name", "architecture", "task", "class_names", "input_size"] as const;
 
+const UPLOAD_TASKS = ["classification", "semantic_segmentation", "object_detection", "instance_segmentation"];
+
 function UploadModelForm() {
-  const catalog = useCatalog("classification");
+  const [task, setTask] = useState("classification");
+  const catalog = useCatalog(task);
   const qc = useQueryClient();
   const [file, setFile] = useState<File | null>(null);
   const [name, setName] = useState("");
@@ -62,7 +65,8 @@ function UploadModelForm() {
   const [formError, setFormError] = useState<string | null>(null);
   const [started, setStarted] = useState<{ jobId: number; modelId: number; file: string } | null>(null);
   const progress = useJobProgress(started?.jobId ?? null);
-  const arch = architecture || catalog.data?.entries[0]?.name || "";
+  const entries = catalog.data?.entries ?? [];
+  const arch = entries.some((c) => c.name === architecture) ? architecture : (entries[0]?.name ?? "");
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -75,7 +79,7 @@ function UploadModelForm() {
     if (Object.keys(errs).length || !file) return;
     setBusy(true);
     try {
-      const result = await uploadModel({ file, name, architecture: arch, task: "classification", classNames, inputSize });
+      const result = await uploadModel({ file, name, architecture: arch, task, classNames, inputSize });
       setStarted({ jobId: result.job_id, modelId: result.model.id, file: file.name });
       void qc.invalidateQueries({ queryKey: trainingKeys.models });
     } catch (err) {
@@ -112,10 +116,21 @@ function UploadModelForm() {
           <input id="mu-name" value={name} maxLength={200} onChange={(e) => setName(e.target.value)} />
           {fieldErrors.name ? <p className="field__error">{fieldErrors.name}</p> : null}
         </div>
+        <div className={fieldErrors.task ? "field field--invalid" : "field"}>
+          <label htmlFor="mu-task">Task</label>
+          <select id="mu-task" value={task} onChange={(e) => setTask(e.target.value)}>
+            {UPLOAD_TASKS.map((t) => (
+              <option key={t} value={t}>
+                {taskLabel(t)}
+              </option>
+            ))}
+          </select>
+          {fieldErrors.task ? <p className="field__error">{fieldErrors.task}</p> : null}
+        </div>
         <div className={fieldErrors.architecture ? "field field--invalid" : "field"}>
           <label htmlFor="mu-arch">Architecture</label>
           <select id="mu-arch" value={arch} onChange={(e) => setArchitecture(e.target.value)}>
-            {(catalog.data?.entries ?? []).map((c) => (
+            {entries.map((c) => (
               <option key={c.name} value={c.name}>
                 {c.name}
               </option>
@@ -130,7 +145,9 @@ function UploadModelForm() {
         </div>
       </div>
       <div className={fieldErrors.class_names ? "field field--invalid" : "field"}>
-        <label htmlFor="mu-classes">Class names (one per line, in head order)</label>
+        <label htmlFor="mu-classes">
+          Class names (one per line, in head order{task === "semantic_segmentation" ? "; background first" : ""})
+        </label>
         <textarea id="mu-classes" rows={3} value={classNames} onChange={(e) => setClassNames(e.target.value)} />
         {fieldErrors.class_names ? <p className="field__error">{fieldErrors.class_names}</p> : null}
       </div>
@@ -190,7 +207,7 @@ export function ModelsPage() {
                   <th scope="col">Architecture</th>
                   <th scope="col">Dataset</th>
                   <th scope="col">Status</th>
-                  <th scope="col" className="num">Top-1</th>
+                  <th scope="col" className="num">Score</th>
                   <th scope="col" className="num">Params</th>
                   <th scope="col" className="num">FLOPs</th>
                   <th scope="col">Created</th>

@@ -1,7 +1,6 @@
 import { render, screen, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
-import { parseModelMetrics } from "../api/training";
-import { cellColour, ConfusionMatrix, PerClassTable } from "./ConfusionMatrix";
+import { cellColour, ConfusionMatrix } from "./ConfusionMatrix";
 
 describe("ConfusionMatrix", () => {
   it("renders counts with class names on both axes, coloured by the row's share", () => {
@@ -27,34 +26,5 @@ describe("ConfusionMatrix", () => {
     expect(cells[1]!.title).toContain("true cat, predicted <b>dog</b>: 1");
     // Names are text, never markup.
     expect(document.querySelector("b")).toBeNull();
-  });
-
-  it("reads per-class figures and the matrix from a model's metrics, with bars", () => {
-    const summary = parseModelMetrics(
-      {
-        best: {
-          "accuracy/top1": 0.75,
-          per_class: {
-            cat: { precision: 0.5, recall: 1, f1: 0.667, support: 2 },
-            dog: { precision: 1, recall: 0.5, f1: 0.667, support: 2 },
-          },
-          confusion_matrix: [
-            [2, 0],
-            [1, 1],
-          ],
-        },
-        final: { "accuracy/top1": 0.5 },
-      },
-      ["cat", "dog"],
-    );
-    expect(summary.top1).toBe(0.75);
-    expect(summary.confusion).toEqual([
-      [2, 0],
-      [1, 1],
-    ]);
-    render(<PerClassTable rows={summary.perClass} />);
-    const rows = screen.getAllByTestId("per-class-row");
-    expect(rows).toHaveLength(2);
-    expect(rows[0]).toHaveTextContent("cat0.5001.0000.6672");
   });
 });

@@ -1,5 +1,3 @@
-import type { PerClass } from "../api/training";
-
 /** White → blue by the share of the row (true class) a cell holds. */
 export function cellColour(share: number): string {
   const t = Math.min(1, Math.max(0, Number.isFinite(share) ? share : 0));
@@ -67,56 +65,5 @@ export function ConfusionMatrix({ matrix, classNames }: ConfusionMatrixProps) {
         <span>100% of the row</span>
       </div>
     </figure>
-  );
-}
-
-function Bar({ value }: { value: number }) {
-  const pct = Math.round(Math.min(1, Math.max(0, value)) * 100);
-  return (
-    <span className="metric-bar">
-      <span className="metric-bar__track" aria-hidden="true">
-        <span className="metric-bar__fill" style={{ width: `${pct}%` }} />
-      </span>
-      <span className="metric-bar__value">{value.toFixed(3)}</span>
-    </span>
-  );
-}
-
-export function PerClassTable({ rows }: { rows: PerClass[] }) {
-  return (
-    <div className="table-scroll">
-      <table className="table" data-testid="per-class">
-        <thead>
-          <tr>
-            <th scope="col">Class</th>
-            <th scope="col">Precision</th>
-            <th scope="col">Recall</th>
-            <th scope="col">F1</th>
-            <th scope="col" className="num">
-              Support
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((r) => (
-            <tr key={r.name} data-testid="per-class-row">
-              <td className="per-class__name" title={r.name}>
-                {r.name}
-              </td>
-              <td>
-                <Bar value={r.precision} />
-              </td>
-              <td>
-                <Bar value={r.recall} />
-              </td>
-              <td>
-                <Bar value={r.f1} />
-              </td>
-              <td className="num">{r.support}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
   );
 }
