@@ -19,6 +19,7 @@ from backend.datasets.schemas import (
     ClassChange,
     DatasetDetail,
     DatasetOut,
+    ExportReady,
     ImageDetail,
     ImageNeighbours,
     ImagePage,
@@ -256,26 +257,45 @@ def change_classes(
     return DatasetOut.model_validate(service.new_version(session, settings, row, change))
 
 
+ExportFormatQuery = Annotated[str, Query(pattern="^(voc|coco|imagenet)$")]
+
+
+def _export(session: SessionDep, dataset_id: int, user_id: int, fmt: str) -> tuple[Path, str]:
+    """The export zip (built once per version and format, then cached) and its download name."""
+    row, ds = _ready(session, dataset_id, user_id)
+    folder = Path(str(row.path))
+    try:
+        path = build_export_zip(fmt, ds, folder, folder / ".cache" / "exports")
+    except ValueError as exc:
+        raise StudioError(422, f"format: {exc}", "export_unsupported") from exc
+    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in row.name)[:80] or "dataset"
+    return path, f"{safe_name}-v{row.version}-{fmt}.zip"
+
+
+@router.post("/{dataset_id}/exports")
+def prepare_export(
+    dataset_id: int, user: CurrentUser, session: SessionDep, format: ExportFormatQuery = "voc"
+) -> ExportReady:
+    """Build the export (or find it built) without downloading it: a format the dataset cannot be written
+    in is a 422 naming why, answered here rather than in the middle of a download."""
+    path, filename = _export(session, dataset_id, user.id, format)
+    return ExportReady(
+        format=format,
+        filename=filename,
+        size_bytes=path.stat().st_size,
+        url=f"/api/datasets/{dataset_id}/export?format={format}",
+    )
+
+
 @router.get(
     "/{dataset_id}/export", response_class=FileResponse, responses={200: {"content": {"application/zip": {}}}}
 )
 def export_dataset(
-    dataset_id: int,
-    user: CurrentUser,
-    session: SessionDep,
-    format: Annotated[str, Query(pattern="^(voc|coco|imagenet)$")] = "voc",
+    dataset_id: int, user: CurrentUser, session: SessionDep, format: ExportFormatQuery = "voc"
 ) -> FileResponse:
     """The dataset converted to Pascal VOC, COCO or an ImageNet folder + filelist, as a zip (cached)."""
-    row, ds = _ready(session, dataset_id, user.id)
-    folder = Path(str(row.path))
-    try:
-        path = build_export_zip(format, ds, folder, folder / ".cache" / "exports")
-    except ValueError as exc:
-        raise StudioError(422, f"format: {exc}", "export_unsupported") from exc
-    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in row.name)[:80] or "dataset"
-    return FileResponse(
-        path, media_type="application/zip", filename=f"{safe_name}-v{row.version}-{format}.zip"
-    )
+    path, filename = _export(session, dataset_id, user.id, format)
+    return FileResponse(path, media_type="application/zip", filename=filename)
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -47,6 +47,13 @@ class ImagePage(BaseModel):
     images: list[ImageSummary]
 
 
+class ExportReady(BaseModel):
+    format: str
+    filename: str = Field(description="The name the download is saved under")
+    size_bytes: int
+    url: str = Field(description="GET it for the zip")
+
+
 class ImageNeighbours(BaseModel):
     position: int | None = Field(description="1-based place in the filtered order; None if filtered out")
     total: int = Field(description="Images under the filters")

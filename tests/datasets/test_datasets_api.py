@@ -105,8 +105,13 @@ def test_labelme_upload_lands_and_can_be_browsed_split_and_exported(
         and max(Image.open(io.BytesIO(thumb.content)).size) <= 64
     )
 
-    voc = client.get(f"/api/datasets/{ds['id']}/export", params={"format": "voc"})
+    ready = client.post(f"/api/datasets/{ds['id']}/exports", params={"format": "voc"})
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["url"] == f"/api/datasets/{ds['id']}/export?format=voc"
+    assert ready.json()["filename"].endswith("-v1-voc.zip")
+    voc = client.get(ready.json()["url"])
     assert voc.status_code == 200 and voc.headers["content-type"] == "application/zip"
+    assert len(voc.content) == ready.json()["size_bytes"]
     names = zipfile.ZipFile(io.BytesIO(voc.content)).namelist()
     assert any(n.endswith("class_names.txt") for n in names)
     assert sum(n.startswith("SegmentationClass/") and n.endswith(".png") for n in names) == 12
@@ -117,6 +122,8 @@ def test_labelme_upload_lands_and_can_be_browsed_split_and_exported(
     assert [c["name"] for c in train_json["categories"]] == ds["classes"]
     bad = client.get(f"/api/datasets/{ds['id']}/export", params={"format": "imagenet"})
     assert bad.status_code == 422 and bad.json()["detail"].startswith("format:")
+    refused = client.post(f"/api/datasets/{ds['id']}/exports", params={"format": "imagenet"})
+    assert refused.status_code == 422 and refused.json() == bad.json()
 
     # Re-split: a new version, the old one untouched.
     v2 = client.patch(
@@ -164,6 +171,7 @@ def test_labelme_upload_lands_and_can_be_browsed_split_and_exported(
         f"/api/datasets/{ds['id']}/images/{first['id']}/neighbours",
     ):
         assert other.get(path).status_code == 404, path
+    assert other.post(f"/api/datasets/{ds['id']}/exports", params={"format": "voc"}).status_code == 404
     assert other.get("/api/datasets").json() == []
 
     assert client.delete(f"/api/datasets/{moved['id']}").status_code == 204

@@ -183,6 +183,16 @@ def test_upload_browse_filter_export_resplit(
     expect(page.get_by_test_id("shape-class").first).to_have_text(re.compile(r"circle|square|triangle"))
     shot("image-view")
 
+    # Next and back again, by button and by arrow key, in the grid's order.
+    expect(page.get_by_test_id("image-position")).to_have_text(f"1 of {N_IMAGES}")
+    first_title = page.get_by_test_id("image-title").inner_text()
+    page.get_by_role("button", name="Next →").click()
+    expect(page.get_by_test_id("image-position")).to_have_text(f"2 of {N_IMAGES}")
+    expect(page.get_by_test_id("image-title")).not_to_have_text(first_title)
+    page.keyboard.press("ArrowLeft")
+    expect(page.get_by_test_id("image-position")).to_have_text(f"1 of {N_IMAGES}")
+    expect(page).to_have_url(re.compile(rf"/images/{image_id}$"))
+
     # 6. Move this image to the test split: a new version, the same image in it.
     current = page.get_by_test_id("image-split").inner_text()
     target = "test" if current != "test" else "train"

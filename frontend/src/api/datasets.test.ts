@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { classColour, exportUrl, imagesQuery, parseFindings, parseStats } from "./datasets";
+import { classColour, imagesQuery, parseFindings, parseStats } from "./datasets";
 import { ratiosFrom } from "../datasets/SplitPanel";
 
 describe("parseStats", () => {
@@ -67,8 +67,3 @@ describe("ratiosFrom", () => {
   });
 });
 
-describe("exportUrl", () => {
-  it("points at the export endpoint", () => {
-    expect(exportUrl(4, "voc")).toBe("/api/datasets/4/export?format=voc");
-  });
-});

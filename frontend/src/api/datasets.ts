@@ -7,6 +7,7 @@ import type {
   DatasetDetail,
   Finding,
   ImageDetail,
+  ExportReady,
   ImageNeighbours,
   ImagePage,
   ImportStarted,
@@ -142,8 +143,23 @@ export function renderUrl(datasetId: number, imageId: number, overlay = true, ma
 
 export type ExportFormat = "voc" | "coco" | "imagenet";
 
-export function exportUrl(datasetId: number, format: ExportFormat): string {
-  return `/api/datasets/${datasetId}/export?format=${format}`;
+/** Build (or find built) an export; a format the dataset cannot take is an ApiError saying why. */
+export async function prepareExport(datasetId: number, format: ExportFormat): Promise<ExportReady> {
+  return unwrap(
+    await api.POST("/api/datasets/{dataset_id}/exports", {
+      params: { path: { dataset_id: datasetId }, query: { format } },
+    }),
+  );
+}
+
+/** Start a download of `url` the browser streams to disk (no copy of the file in page memory). */
+export function downloadUrl(url: string, filename: string): void {
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
 }
 
 // ---------------------------------------------------------------- queries

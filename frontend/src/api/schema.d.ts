@@ -263,6 +263,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/datasets/{dataset_id}/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Prepare Export
+         * @description Build the export (or find it built) without downloading it: a format the dataset cannot be written
+         *     in is a 422 naming why, answered here rather than in the middle of a download.
+         */
+        post: operations["prepare_export_api_datasets__dataset_id__exports_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/{dataset_id}/images": {
         parameters: {
             query?: never;
@@ -1044,6 +1065,23 @@ export interface components {
             tasks: string[];
             /** Version */
             version: number;
+        };
+        /** ExportReady */
+        ExportReady: {
+            /**
+             * Filename
+             * @description The name the download is saved under
+             */
+            filename: string;
+            /** Format */
+            format: string;
+            /** Size Bytes */
+            size_bytes: number;
+            /**
+             * Url
+             * @description GET it for the zip
+             */
+            url: string;
         };
         /**
          * Finding
@@ -2176,6 +2214,39 @@ export interface operations {
                 };
                 content: {
                     "application/zip": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    prepare_export_api_datasets__dataset_id__exports_post: {
+        parameters: {
+            query?: {
+                format?: string;
+            };
+            header?: never;
+            path: {
+                dataset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportReady"];
                 };
             };
             /** @description Validation Error */

@@ -19,6 +19,7 @@ export type ImportStarted = Schemas["ImportStarted"];
 export type Finding = Schemas["Finding"];
 export type ImagePage = Schemas["ImagePage"];
 export type ImageNeighbours = Schemas["ImageNeighbours"];
+export type ExportReady = Schemas["ExportReady"];
 export type ImageSummary = Schemas["ImageSummary"];
 export type ImageDetail = Schemas["ImageDetail"];
 export type Annotation = Schemas["Annotation"];

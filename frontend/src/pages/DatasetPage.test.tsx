@@ -1,7 +1,7 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { Route, Routes } from "react-router";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { DatasetPage } from "./DatasetPage";
 import { jsonResponse, mockApi, renderWithProviders } from "../test/utils";
 
@@ -65,10 +65,7 @@ describe("DatasetPage", () => {
     expect(screen.getByTestId("split-train-images")).toHaveTextContent("6");
     expect(screen.getByTestId("report-summary")).toHaveTextContent("0 errors, 1 warning");
 
-    const voc = screen.getByTestId("export-voc");
-    expect(voc).toHaveAttribute("href", "/api/datasets/4/export?format=voc");
-    expect(voc).toHaveAttribute("download");
-    expect(screen.getByTestId("export-coco")).toHaveAttribute("href", "/api/datasets/4/export?format=coco");
+    expect(screen.getByTestId("export-voc")).toBeEnabled();
     expect(screen.getByRole("button", { name: "ImageNet" })).toBeDisabled();
 
     expect(screen.getByTestId("parent-link")).toHaveAttribute("href", "/datasets/3");
@@ -113,5 +110,30 @@ describe("DatasetPage", () => {
     expect(body.ratios.train).toBe(0.7);
     expect(body.ratios.val).toBe(0.2);
     expect(body.ratios.test).toBeCloseTo(0.1, 9);
+  });
+
+  it("prepares an export before downloading it, and shows a refusal next to its button", async () => {
+    const clicked: string[] = [];
+    const click = vi.spyOn(HTMLAnchorElement.prototype, "click").mockImplementation(function (this: HTMLAnchorElement) {
+      clicked.push(`${this.getAttribute("href")} as ${this.download}`);
+    });
+    const { requests } = mockApi({
+      "GET /api/datasets/4": () => jsonResponse(200, dataset),
+      "GET /api/datasets": () => jsonResponse(200, [dataset]),
+      "GET /api/datasets/4/images": () => jsonResponse(200, { total: 0, page: 1, page_size: 60, images: [] }),
+      "POST /api/datasets/4/exports": (r) =>
+        new URL(r.url).searchParams.get("format") === "voc"
+          ? jsonResponse(200, { format: "voc", filename: "shapes-v2-voc.zip", size_bytes: 2048, url: "/api/datasets/4/export?format=voc" })
+          : jsonResponse(422, { detail: "format: VOC SegmentationObject holds at most 254 objects per image", code: "export_unsupported" }),
+    });
+    renderPage();
+    await userEvent.click(await screen.findByTestId("export-voc"));
+    expect(await screen.findByTestId("export-voc-done")).toHaveTextContent("shapes-v2-voc.zip · 2");
+    expect(clicked).toEqual(["/api/datasets/4/export?format=voc as shapes-v2-voc.zip"]);
+    await userEvent.click(screen.getByTestId("export-coco"));
+    expect(await screen.findByTestId("export-coco-error")).toHaveTextContent("COCO: format: VOC SegmentationObject holds at most 254");
+    expect(clicked).toHaveLength(1);
+    expect(requests.filter((r) => r.method === "POST").map((r) => new URL(r.url).search)).toEqual(["?format=voc", "?format=coco"]);
+    click.mockRestore();
   });
 });

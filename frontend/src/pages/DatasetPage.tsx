@@ -2,8 +2,9 @@ import { useMemo, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import {
   classColour,
-  exportUrl,
+  downloadUrl,
   parseFindings,
+  prepareExport,
   parseStats,
   useDataset,
   useDatasets,
@@ -15,7 +16,7 @@ import type { DatasetDetail } from "../api/types";
 import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
 import { ClassBars } from "../datasets/ClassBars";
-import { formatCount, formatLabel, statusTone, taskLabel } from "../datasets/format";
+import { formatBytes, formatCount, formatLabel, statusTone, taskLabel } from "../datasets/format";
 import { ImageGrid } from "../datasets/ImageGrid";
 import { ImportReport } from "../datasets/ImportReport";
 import { SplitPanel } from "../datasets/SplitPanel";
@@ -28,32 +29,61 @@ const EXPORTS: { format: ExportFormat; label: string; hint: string }[] = [
   { format: "imagenet", label: "ImageNet", hint: "{split}/{class}/ folders and meta/{split}.txt" },
 ];
 
+function ExportButton({ dataset, format, label, hint }: { dataset: DatasetDetail; format: ExportFormat; label: string; hint: string }) {
+  const [state, setState] = useState<{ busy: boolean; error: string | null; done: string | null }>({ busy: false, error: null, done: null });
+  const run = async () => {
+    setState({ busy: true, error: null, done: null });
+    try {
+      const ready = await prepareExport(dataset.id, format);
+      downloadUrl(ready.url, ready.filename);
+      setState({ busy: false, error: null, done: `${ready.filename} · ${formatBytes(ready.size_bytes)}` });
+    } catch (err) {
+      setState({ busy: false, error: `${label}: ${errorMessage(err)}`, done: null });
+    }
+  };
+  return (
+    <li>
+      <button type="button" className="button" disabled={state.busy} onClick={() => void run()} data-testid={`export-${format}`}>
+        {state.busy ? "Converting…" : label}
+      </button>
+      <span className="muted small" id={`export-${format}-hint`}>
+        {hint}
+      </span>
+      {state.error ? (
+        <p className="field__error" role="alert" data-testid={`export-${format}-error`}>
+          {state.error}
+        </p>
+      ) : null}
+      {state.done ? (
+        <p className="muted small" data-testid={`export-${format}-done`}>
+          Downloading {state.done}
+        </p>
+      ) : null}
+    </li>
+  );
+}
+
 function ExportPanel({ dataset }: { dataset: DatasetDetail }) {
   const classification = dataset.tasks.includes("classification");
   return (
     <section className="card" aria-label="Export" data-testid="export">
       <h2>Export</h2>
-      <p className="muted small">A zip of this version, converted.</p>
+      <p className="muted small">A zip of this version, converted (made once, then kept).</p>
       <ul className="exports">
-        {EXPORTS.map((e) => {
-          const unavailable = e.format === "imagenet" && !classification;
-          return (
+        {EXPORTS.map((e) =>
+          e.format === "imagenet" && !classification ? (
             <li key={e.format}>
-              {unavailable ? (
-                <button type="button" className="button" disabled aria-describedby={`export-${e.format}-hint`}>
-                  {e.label}
-                </button>
-              ) : (
-                <a className="button" href={exportUrl(dataset.id, e.format)} download data-testid={`export-${e.format}`}>
-                  {e.label}
-                </a>
-              )}
+              <button type="button" className="button" disabled aria-describedby={`export-${e.format}-hint`}>
+                {e.label}
+              </button>
               <span className="muted small" id={`export-${e.format}-hint`}>
-                {unavailable ? "Needs exactly one image-level class per image." : e.hint}
+                Needs exactly one image-level class per image.
               </span>
             </li>
-          );
-        })}
+          ) : (
+            <ExportButton key={e.format} dataset={dataset} format={e.format} label={e.label} hint={e.hint} />
+          ),
+        )}
       </ul>
     </section>
   );
