@@ -242,6 +242,9 @@ class SegmentationConfig(_Strict):
         # the best mIoU.
         if "best_metric" not in self.runtime.model_fields_set:
             self.runtime.best_metric = "mIoU"
+        # Likewise the poly learning-rate policy (mmseg's schedule) unless the schedule names another.
+        if "policy" not in self.schedule.model_fields_set:
+            self.schedule.policy = "poly"
         return self
 
 

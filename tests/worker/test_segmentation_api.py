@@ -39,6 +39,11 @@ def test_good_segmentation_config_is_queued_with_its_defaults(client: TestClient
     assert config["task"] == "semantic_segmentation" and config["runtime"]["best_metric"] == "mIoU"
     assert config["loss"]["terms"] == [{"name": "cross_entropy", "weight": 1.0}]
     assert config["inference"]["mode"] == "whole"
+    assert config["schedule"]["policy"] == "poly"  # a schedule section that names no policy keeps poly
+    stepped = client.post(
+        "/api/configs/validate", json=seg_run(ds, schedule={"epochs": 3, "policy": "step", "step_size": 2})
+    )
+    assert stepped.status_code == 200 and stepped.json()["config"]["schedule"]["policy"] == "step"
 
     text = client.post("/api/configs/yaml", json=seg_run(ds)).text
     back = client.post("/api/configs/validate", json={"yaml": text})
