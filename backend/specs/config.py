@@ -338,9 +338,8 @@ class DetectionConfig(_Strict):
     )
     data: DetDataSpec
     evaluation: DetEvalSpec = Field(default_factory=DetEvalSpec)
-    schedule: ScheduleSpec = Field(
-        default_factory=lambda: ScheduleSpec(optimizer="sgd", lr=0.02, weight_decay=1e-4, warmup_iters=100)
-    )
+    # AdamW learns detectors from scratch faster than the SGD of the pretrained recipes.
+    schedule: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(warmup_iters=100))
     runtime: RuntimeSpec = Field(default_factory=lambda: RuntimeSpec(best_metric="bbox/mAP"))
 
     @model_validator(mode="after")

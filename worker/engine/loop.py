@@ -8,6 +8,7 @@ stepped once per optimizer step (every ``accumulate`` batches, and at the end of
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -60,7 +61,12 @@ class Trainer:
     ``amp`` autocasts on CUDA (bfloat16 where supported, else float16 with a gradient scaler);
     ``channels_last`` converts the model and each batch. ``epoch_seed``: when set, the train loader's
     generator is re-seeded with ``epoch_seed + epoch`` before each epoch, so a resumed epoch sees the same
-    order as it would have without the interruption."""
+    order as it would have without the interruption.
+
+    ``train_step(model, images, targets)`` replaces ``loss_fn(model(images), targets)`` as a batch's
+    training loss: detectors take their targets in the forward pass and compute their own losses. Batches
+    may then be lists (of images, of target dicts); their tensors are moved to the device.
+    ``loss_fn`` may return None in evaluation (no validation loss: a detector in eval mode has none)."""
 
     def __init__(
         self,
@@ -79,6 +85,7 @@ class Trainer:
         amp: bool = False,
         channels_last: bool = False,
         epoch_seed: int | None = None,
+        train_step: Callable[[nn.Module, Any, Any], torch.Tensor] | None = None,
     ) -> None:
         if (max_epochs is None) == (max_iters is None):
             raise ValueError("give max_epochs or max_iters, not both and not neither")
@@ -92,6 +99,7 @@ class Trainer:
         self.accumulate = max(1, accumulate)
         self.channels_last = channels_last
         self.epoch_seed = epoch_seed
+        self.train_step = train_step
         self.amp = amp and self.device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
         # A scaler only for float16: bfloat16 has float32's range and needs none.
@@ -148,8 +156,10 @@ class Trainer:
             return torch.autocast("cuda", dtype=self.amp_dtype)
         return contextlib.nullcontext()
 
-    def _to_device(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _to_device(self, images: Any, targets: Any) -> tuple[Any, Any]:
         non_blocking = self.device.type == "cuda"
+        if not isinstance(images, torch.Tensor):  # lists of images and target dicts (detection)
+            return _move(images, self.device, non_blocking), _move(targets, self.device, non_blocking)
         images = images.to(self.device, non_blocking=non_blocking)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -165,7 +175,10 @@ class Trainer:
             t_data = time.perf_counter()
             images, targets = self._to_device(images, targets)
             with self._autocast():
-                loss = self.loss_fn(model(images), targets)
+                if self.train_step is not None:
+                    loss = self.train_step(model, images, targets)
+                else:
+                    loss = self.loss_fn(model(images), targets)
             scaled = loss / acc if acc > 1 else loss
             if self.scaler is not None:
                 self.scaler.scale(scaled).backward()  # type: ignore[no-untyped-call]
@@ -210,7 +223,7 @@ class Trainer:
         the plain forward pass (segmentation: sliding windows, logits at the label's size)."""
         was_training = self.model.training
         self.model.eval()
-        total, count = 0.0, 0
+        total, count, no_loss = 0.0, 0, False
         try:
             with torch.inference_mode():
                 for images, targets in loader:
@@ -218,14 +231,17 @@ class Trainer:
                     with self._autocast():
                         outputs = self.model(images) if infer is None else infer(self.model, images, targets)
                         loss = self.loss_fn(outputs, targets)
-                    update(outputs.float(), targets)
-                    total += float(loss) * len(targets)
-                    count += len(targets)
+                    update(outputs.float() if isinstance(outputs, torch.Tensor) else outputs, targets)
+                    if loss is None:
+                        no_loss = True
+                    else:
+                        total += float(loss) * len(targets)
+                        count += len(targets)
                     for cb in self._eval_hooks:
                         cb.on_eval_batch_end(self)
         finally:
             self.model.train(was_training)
-        return total / max(1, count)
+        return math.nan if no_loss and not count else total / max(1, count)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -271,6 +287,17 @@ class Trainer:
         st.history = list(extra.get("history") or [])
         if ckpt.get("rng") is not None:
             set_rng_state(ckpt["rng"])
+
+
+def _move(value: Any, device: torch.device, non_blocking: bool) -> Any:
+    """``value`` with every tensor in it (through lists, tuples and dicts) on ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device, non_blocking=non_blocking)
+    if isinstance(value, dict):
+        return {k: _move(v, device, non_blocking) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_move(v, device, non_blocking) for v in value)
+    return value
 
 
 def _len(loader: Any) -> int:

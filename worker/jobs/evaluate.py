@@ -43,6 +43,10 @@ def run_evaluate(ctx: JobContext) -> dict[str, Any]:
     ds = load_dataset(cfg.dataset_id, ctx.owner_id)
     if data["task"] == "semantic_segmentation":
         return _evaluate_segmentation(ctx, cfg, checkpoint, ds, started)
+    if data["task"] in ("object_detection", "instance_segmentation"):
+        from worker.jobs.evaluate_detection import evaluate_detection_job
+
+        return evaluate_detection_job(ctx, cfg, checkpoint, ds, started)
     foreign = [c for c in ds.canonical.classes if c not in class_names]
     if foreign:
         raise ValueError(

@@ -28,6 +28,7 @@ from backend.settings import get_settings
 from backend.specs.config import (
     AnyTrainConfig,
     ClassificationConfig,
+    DetectionConfig,
     SegmentationConfig,
     parse_train_config,
     to_yaml,
@@ -362,6 +363,10 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
         from worker.jobs.train_segmentation import train_segmentation
 
         return train_segmentation(ctx, config)
+    if isinstance(config, DetectionConfig):
+        from worker.jobs.train_detection import train_detection
+
+        return train_detection(ctx, config)
     return train_classification(ctx, config)
 
 
@@ -387,9 +392,11 @@ def fit(
     callbacks: list[Any],
     sched: Any,
     rt: Any,
+    train_step: Any = None,
 ) -> Fitted:
     """Run the one Trainer for any task: resume from ``last.pt`` when a worker died mid-run, train, and
-    pick the weights to keep (the best checkpoint's, or the last ones without a validation split)."""
+    pick the weights to keep (the best checkpoint's, or the last ones without a validation split).
+    ``train_step``: see ``Trainer`` (detectors compute their own losses)."""
     trainer = Trainer(
         model,
         optimizer,
@@ -405,6 +412,7 @@ def fit(
         amp=rt.mixed_precision,
         channels_last=rt.channels_last,
         epoch_seed=rt.seed,
+        train_step=train_step,
     )
     last = ctx.work_dir / "last.pt"
     resumed_from: int | None = None
