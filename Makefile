@@ -66,6 +66,7 @@ bench: install-test
 	$(BIN)/python benchmarks/dispatch.py
 	$(BIN)/python benchmarks/engine_overhead.py
 	$(BIN)/python benchmarks/loader.py
+	$(BIN)/python benchmarks/coco_eval.py
 	@$(BIN)/python -c "import labelme" 2>/dev/null && $(BIN)/python benchmarks/convert.py \
 	  || echo "benchmarks/convert.py compares with labelme: pip install labelme into $(VENV) to run it"
 

@@ -90,6 +90,8 @@ def export_torchscript(
 ) -> ExportResult:
     """Trace ``model`` (eval mode) to ``target``; the saved file is loaded back and checked."""
     started = time.monotonic()
+    if is_detector(model):
+        return export_detector(model, input_size, target, "torchscript")
     model.eval()
     x = _sample(input_size, CHECK_BATCH)
     with _temp_beside(target) as tmp:
@@ -121,6 +123,8 @@ def export_onnx(
     onnxruntime runs the written file and its logits are checked against PyTorch."""
     import onnxruntime as ort
 
+    if is_detector(model):
+        return export_detector(model, input_size, target, "onnx")
     started = time.monotonic()
     model.eval()
     x = _sample(input_size, CHECK_BATCH)
@@ -147,6 +151,111 @@ def export_onnx(
         check_close(diff, "ONNX")
         os.replace(tmp, target)
     return ExportResult(target, "onnx", diff, target.stat().st_size, time.monotonic() - started)
+
+
+# ------------------------------------------------------------------------------------------ detectors
+
+DETECTION_TASKS = ("object_detection", "instance_segmentation")
+BOX_TOLERANCE = 1e-3  # detections are compared in pixels and scores, not logits
+DETECTION_OUTPUTS = ("boxes", "labels", "scores", "masks")
+
+
+class ExportUnsupported(RuntimeError):
+    """The architecture cannot be exported to this format; the message says why."""
+
+
+def is_detector(model: nn.Module) -> bool:
+    return getattr(model, "studio_task", None) in DETECTION_TASKS
+
+
+def _detector_name(model: nn.Module) -> str:
+    net = getattr(model, "net", model)
+    names = {"FasterRCNN": "Faster R-CNN", "MaskRCNN": "Mask R-CNN", "RetinaNet": "RetinaNet"}
+    return names.get(type(net).__name__, type(net).__name__)
+
+
+def _detector_image(size: int, seed: int) -> torch.Tensor:
+    """A picture-like input in [0, 1]: smooth blobs on noise, so a trained detector finds something."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = size, size + 8 * (seed + 1)  # another size than the export's: the spatial axes stay dynamic
+    base = torch.rand(3, h // 8 + 1, w // 8 + 1, generator=g)
+    image = nn.functional.interpolate(base[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+    return (0.8 * image + 0.2 * torch.rand(3, h, w, generator=g)).clamp(0, 1)
+
+
+def _detections_diff(got: list[torch.Tensor | np.ndarray], ref: dict[str, torch.Tensor]) -> float:
+    """Max abs difference over boxes, scores, labels (and masks); a different count is a mismatch."""
+    keys = [k for k in DETECTION_OUTPUTS if k in ref]
+    diff = 0.0
+    for key, value in zip(keys, got, strict=False):
+        diff = max(diff, max_abs_diff(value, ref[key]) if ref[key].numel() else 0.0)
+    return diff
+
+
+def export_detector(model: nn.Module, input_size: int, target: Path, fmt: ExportFormat) -> ExportResult:
+    """A detector as TorchScript (scripted: ``model(images: list[Tensor]) -> (losses, detections)``) or
+    ONNX (one image ``(3, H, W)`` in [0, 1] in; ``boxes``, ``labels``, ``scores`` and, for Mask R-CNN,
+    ``masks`` out); checked on a picture of another size than the export's (boxes within 1e-3 px).
+
+    Raises ``ExportUnsupported`` naming the architecture when the exporter cannot take it."""
+    started = time.monotonic()
+    model.eval()
+    model.sync_transform()  # type: ignore[operator]
+    net: nn.Module = model.net  # type: ignore[assignment]
+    name = _detector_name(model)
+    check = _detector_image(max(32, input_size), seed=1)
+    with torch.inference_mode():
+        ref = model([check])[0]
+    keys = [k for k in DETECTION_OUTPUTS if k in ref]
+    with _temp_beside(target) as tmp:
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                if fmt == "torchscript":
+                    torch.jit.save(torch.jit.script(net), str(tmp))
+                else:
+                    dynamic = {"image": {1: "height", 2: "width"}, **{k: {0: "detections"} for k in keys}}
+                    torch.onnx.export(
+                        net,
+                        ([_detector_image(max(32, input_size), seed=0)],),
+                        str(tmp),
+                        input_names=["image"],
+                        output_names=keys,
+                        dynamic_axes=dynamic,
+                        opset_version=11,
+                        dynamo=False,  # torch.export cannot take the data-dependent shapes of NMS
+                    )
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExportUnsupported(
+                f"{name} export to {_FORMAT_NAMES[fmt]} is not supported: {reason}"
+            ) from exc
+        if fmt == "torchscript":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                loaded = torch.jit.load(str(tmp), map_location="cpu")
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "always returns (losses, detections)"
+                _, detections = loaded([check])
+            got: list[torch.Tensor | np.ndarray] = [detections[0][k] for k in keys]
+        else:
+            import onnxruntime as ort
+
+            session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+            got = list(session.run(keys, {"image": check.numpy()}))
+        diff = _detections_diff(got, ref)
+        try:
+            check_close(diff, f"{name} {_FORMAT_NAMES[fmt]}", BOX_TOLERANCE)
+        except ExportMismatch as exc:
+            raise ExportUnsupported(
+                f"{name} export to {_FORMAT_NAMES[fmt]} is not supported: the exported graph does not "
+                f"reproduce PyTorch's detections ({exc})"
+            ) from exc
+        os.replace(tmp, target)
+    return ExportResult(target, fmt, diff, target.stat().st_size, time.monotonic() - started)
+
+
+_FORMAT_NAMES = {"torchscript": "TorchScript", "onnx": "ONNX"}
 
 
 EXPORTERS: dict[str, Callable[..., ExportResult]] = {"torchscript": export_torchscript, "onnx": export_onnx}

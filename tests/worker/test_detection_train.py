@@ -101,6 +101,8 @@ def _run(owner_id: int, kind: str, config: dict[str, Any]) -> dict[str, Any]:
         return {"id": job.id, "result": job.result or {}}
 
 
+# About a minute each on two free cores; the limit leaves room for a machine shared with other work.
+@pytest.mark.timeout(900)
 def test_faster_rcnn_learns_rectangles_and_discs_to_map50_050(sqlite_stack: Stack, tmp_path: Path) -> None:
     owner = _user()
     dataset_id = import_detection_dataset(owner, tmp_path)
@@ -127,3 +129,86 @@ def test_faster_rcnn_learns_rectangles_and_discs_to_map50_050(sqlite_stack: Stac
         "train/loss",
         "train/loss_classifier",
     } <= names
+
+
+@pytest.mark.timeout(900)
+def test_mask_rcnn_learns_masks_to_segm_map50_030_then_evaluates_predicts_exports(
+    sqlite_stack: Stack, tmp_path: Path
+) -> None:
+    owner = _user("masks@example.com")
+    dataset_id = import_detection_dataset(owner, tmp_path)
+    started = time.monotonic()
+    job = _run(owner, "train", det_config(dataset_id, task="instance_segmentation"))
+    seconds = time.monotonic() - started
+    result = job["result"]
+    print(f"instance segmentation training: {seconds:.1f}s, final {result['final']}")
+    assert result["final"]["segm/mAP_50"] >= 0.3, result
+    assert result["options"]["anchor_size"] > 0 and result["options"]["mask_head_layers"] == 2
+    model_id = result["model_id"]
+    with session_scope() as s:
+        model = s.get(TrainedModel, model_id)
+        assert model is not None and model.task == "instance_segmentation"
+        assert model.metrics["best"]["metric"] == "segm/mAP" and "segm/pr_curve" in model.metrics["best"]
+        assert model.flops is not None and model.flops > 0
+
+    evaluated = _run(owner, "evaluate", {"model_id": model_id, "dataset_id": dataset_id, "split": "val"})
+    metrics = evaluated["result"]["metrics"]
+    assert abs(metrics["segm/mAP_50"] - result["final"]["segm/mAP_50"]) < 1e-6  # same images, same model
+    assert metrics["samples"] == evaluated["result"]["images"] and metrics["worst_images"] is not None
+
+    _predict_and_export(owner, model_id, dataset_id)
+
+
+def _predict_and_export(owner: int, model_id: int, dataset_id: int) -> None:
+    import json
+    import uuid
+
+    from PIL import Image
+
+    from backend.datasets.canonical import CanonicalDataset
+    from backend.db.tables import Artifact
+    from backend.settings import get_settings
+
+    folder = get_settings().datasets_dir / str(dataset_id)
+    canonical = CanonicalDataset.load(folder)
+    record = next(
+        im
+        for im in canonical.images
+        if im.split == "val" and any(a.image_id == im.id for a in canonical.annotations)
+    )
+    truth = [a for a in canonical.annotations if a.image_id == record.id]
+    name = f"images/{uuid.uuid4().hex}.png"
+    target = get_settings().data_dir / "requests" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes((folder / record.file_name).read_bytes())
+    predicted = _run(owner, "predict_image", {"model_id": model_id, "image": name, "overlay": True})["result"]
+    assert predicted["overlay_artifact_id"] and predicted["detections"], predicted
+    assert all(d["score"] >= predicted["score_threshold"] for d in predicted["detections"])
+    best = max(predicted["detections"], key=lambda d: d["score"])
+    assert best["mask"]["size"] == [record.height, record.width] and best["mask_pixels"] > 0
+    x1, y1, x2, y2 = best["box"]
+    # the most confident detection lies on one of the drawn objects
+    assert any(
+        min(x2, a.bbox[0] + a.bbox[2]) - max(x1, a.bbox[0]) > 0
+        and min(y2, a.bbox[1] + a.bbox[3]) - max(y1, a.bbox[1]) > 0
+        for a in truth
+    )
+    with session_scope() as s:
+        overlay = s.get(Artifact, predicted["overlay_artifact_id"])
+        assert overlay is not None
+        with Image.open(overlay.path) as drawn:
+            assert drawn.size == (record.width, record.height)
+
+    batch = _run(owner, "predict", {"model_id": model_id, "dataset_id": dataset_id, "split": "val"})["result"]
+    assert batch["images"] == sum(im.split == "val" for im in canonical.images) and batch["detections"] > 0
+    with session_scope() as s:
+        artifact = s.get(Artifact, batch["artifact_ids"][0])
+        assert artifact is not None
+        results = json.loads(Path(artifact.path).read_text())
+    assert {"image_id", "category_id", "bbox", "score", "segmentation"} <= set(results[0])
+    assert {r["category_id"] for r in results} <= {1, 2}
+
+    exported = _run(owner, "export", {"model_id": model_id, "format": "torchscript"})["result"]
+    assert exported["max_abs_diff"] <= 1e-3
+    onnx = _run(owner, "export", {"model_id": model_id, "format": "onnx"})["result"]
+    assert onnx["max_abs_diff"] <= 1e-3

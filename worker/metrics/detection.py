@@ -14,6 +14,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,20 +48,62 @@ class CocoResult:
     cat_ids: list[int]
 
 
+def read_json(path: str | Path) -> Any:
+    """A JSON file (orjson: results files hold a hundred thousand small objects, where json is slow)."""
+    import orjson
+
+    return orjson.loads(Path(path).read_bytes())
+
+
 def coco_from_dict(dataset: dict[str, Any]) -> Any:
-    """A faster-coco-eval ``COCO`` over an in-memory COCO dict (copied: the index rewrites it)."""
+    """A faster-coco-eval ``COCO`` over an in-memory COCO dict (indexed in place, not copied)."""
     from faster_coco_eval import COCO
 
-    return COCO(copy.deepcopy(dataset))
+    return COCO(dataset)
 
 
-def coco_evaluate(gt: Any, detections: list[dict[str, Any]] | Any, iou_type: str) -> CocoResult:
-    """COCOeval (faster-coco-eval) of ``detections`` (COCO results: a list of dicts, or a loaded COCO)
-    against ``gt`` (a COCO dict or a loaded COCO)."""
+def load_results(coco_gt: Any, detections: list[dict[str, Any]]) -> Any:
+    """COCO results as a result ``COCO`` exactly as ``COCO.loadRes`` makes them (a result with a box gets
+    the box's area; one with a mask only, the mask's area and box), without its per-result polygon for
+    box results, which only a segm evaluation of box results would read. Results are copied shallowly;
+    an ``image_id`` the ground truth lacks is a ValueError."""
+    from faster_coco_eval import COCO
+
+    known = set(coco_gt.getImgIds())
+    anns: list[dict[str, Any]] = []
+    boxes = bool(detections) and bool(detections[0].get("bbox"))
+    for index, det in enumerate(detections):
+        if det["image_id"] not in known:
+            raise ValueError(f"results: image_id {det['image_id']} is not in the ground truth")
+        ann = {**det, "id": index + 1, "iscrowd": 0}
+        if boxes:
+            ann["area"] = det["bbox"][2] * det["bbox"][3]
+        else:
+            ann["area"] = float(mask_utils.area(det["segmentation"]))
+            if "bbox" not in det:
+                ann["bbox"] = [float(v) for v in mask_utils.toBbox(det["segmentation"])]
+        anns.append(ann)
+    res = COCO()
+    res.dataset = {
+        "images": list(coco_gt.dataset["images"]),
+        "categories": copy.deepcopy(coco_gt.dataset["categories"]),
+        "annotations": anns,
+    }
+    res.createIndex()
+    return res
+
+
+def coco_evaluate(gt: Any, detections: Any, iou_type: str) -> CocoResult:
+    """COCOeval (faster-coco-eval) of ``detections`` (COCO results: a list of dicts, a JSON file, or a
+    loaded COCO) against ``gt`` (a COCO dict, a JSON file, or a loaded COCO)."""
     from faster_coco_eval import COCOeval_faster
 
+    if isinstance(gt, str | Path):
+        gt = read_json(gt)
     coco_gt = coco_from_dict(gt) if isinstance(gt, dict) else gt
-    coco_dt = coco_gt.loadRes(copy.deepcopy(detections)) if isinstance(detections, list) else detections
+    if isinstance(detections, str | Path):
+        detections = read_json(detections)
+    coco_dt = load_results(coco_gt, detections) if isinstance(detections, list) else detections
     with contextlib.redirect_stdout(io.StringIO()):
         ev = COCOeval_faster(coco_gt, coco_dt, iou_type, print_function=lambda *a, **k: None)
         ev.evaluate()
