@@ -107,7 +107,7 @@ def test_faster_rcnn_learns_rectangles_and_discs_to_map50_050(sqlite_stack: Stac
     owner = _user()
     dataset_id = import_detection_dataset(owner, tmp_path)
     started = time.monotonic()
-    job = _run(owner, "train", det_config(dataset_id))
+    job = _run(owner, "train", det_config(dataset_id, schedule={"iterations": 250}))
     seconds = time.monotonic() - started
     result = job["result"]
     print(f"detection training: {seconds:.1f}s, final {result['final']}")
