@@ -170,7 +170,12 @@ def is_detector(model: nn.Module) -> bool:
 
 def _detector_name(model: nn.Module) -> str:
     net = getattr(model, "net", model)
-    names = {"FasterRCNN": "Faster R-CNN", "MaskRCNN": "Mask R-CNN", "RetinaNet": "RetinaNet"}
+    names = {
+        "FasterRCNN": "Faster R-CNN",
+        "MaskRCNN": "Mask R-CNN",
+        "RetinaNet": "RetinaNet",
+        "DeformableDetrForObjectDetection": "Deformable DETR",
+    }
     return names.get(type(net).__name__, type(net).__name__)
 
 
@@ -198,6 +203,14 @@ def export_detector(model: nn.Module, input_size: int, target: Path, fmt: Export
     ``masks`` out); checked on a picture of another size than the export's (boxes within 1e-3 px).
 
     Raises ``ExportUnsupported`` naming the architecture when the exporter cannot take it."""
+    from worker.zoo.detection import DetrDetector
+
+    if isinstance(model, DetrDetector):
+        raise ExportUnsupported(
+            f"Deformable DETR export to {_FORMAT_NAMES[fmt]} is not supported: the transformers model cannot "
+            "be scripted, and its multi-scale deformable attention has no exporter support here; serve it "
+            "from the studio (predict) instead"
+        )
     started = time.monotonic()
     model.eval()
     model.sync_transform()  # type: ignore[operator]

@@ -551,6 +551,36 @@ CATALOG += [
         options=_det_options(light_heads=True, mask=True, size=512),
         desc="Mask R-CNN on a MobileNetV3-Large FPN with trainable BatchNorm: the light option",
     ),
+    _det(
+        "deformable_detr",
+        _OD,
+        "Deformable DETR",
+        "transformers.DeformableDetrForObjectDetection",
+        source="transformers",
+        options=[
+            *_det_options(anchors=False, proposals=False),
+            OptionSpec(
+                name="backbone",
+                type="choice",
+                default="resnet50",
+                choices=["resnet18", "resnet34", "resnet50"],
+                description="timm backbone (weights are never downloaded)",
+            ),
+            OptionSpec(name="num_queries", type="int", default=300, minimum=1, maximum=2000),
+            OptionSpec(
+                name="d_model",
+                type="int",
+                default=256,
+                minimum=32,
+                maximum=1024,
+                description="Transformer width (its feed-forward layers are 4x)",
+            ),
+            OptionSpec(name="encoder_layers", type="int", default=6, minimum=1, maximum=12),
+            OptionSpec(name="decoder_layers", type="int", default=6, minimum=2, maximum=12),
+        ],
+        desc="Deformable DETR (Zhu et al. 2021), transformers, built from its configuration; train with "
+        "schedule.grad_clip (0.1 in the paper)",
+    ),
 ]
 
 

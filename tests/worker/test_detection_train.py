@@ -212,3 +212,38 @@ def _predict_and_export(owner: int, model_id: int, dataset_id: int) -> None:
     assert exported["max_abs_diff"] <= 1e-3
     onnx = _run(owner, "export", {"model_id": model_id, "format": "onnx"})["result"]
     assert onnx["max_abs_diff"] <= 1e-3
+
+
+def test_deformable_detr_trains_through_the_same_job_and_refuses_export_plainly(
+    sqlite_stack: Stack, tmp_path: Path
+) -> None:
+    """Not a learning test (DETR needs far longer than a test has): the run goes through the one loop with
+    gradient clipping, is recorded with COCO numbers, and an export says plainly that it cannot be done."""
+    owner = _user("detr@example.com")
+    dataset_id = import_detection_dataset(owner, tmp_path, n_images=24)
+    tiny = {"min_size": 96, "max_size": 128, "backbone": "resnet18", "d_model": 64, "num_queries": 30}
+    config = det_config(
+        dataset_id,
+        model={
+            "architecture": "deformable_detr",
+            "options": {**tiny, "encoder_layers": 1, "decoder_layers": 2},
+        },
+        schedule={"iterations": 6, "grad_clip": 0.1, "warmup_iters": 0},
+        runtime={"log_interval": 2, "seed": 0, "eval_interval": 1},
+    )
+    result = _run(owner, "train", config)["result"]
+    assert 0.0 <= result["final"]["bbox/mAP_50"] <= 1.0 and result["iterations"] == 6
+    with session_scope() as s:
+        losses = s.scalars(select(JobMetric.value).where(JobMetric.name == "train/loss_detr")).all()
+    assert losses and all(v == v and v > 0 for v in losses)
+    with session_scope() as s:
+        owner_row = s.get(User, owner)
+        assert owner_row is not None
+        job_id = create_job(
+            s, owner_row, "export", {"model_id": result["model_id"], "format": "onnx"}, internal=True
+        ).id
+    assert run_job(job_id, "test-worker@local") == "failed"
+    with session_scope() as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.error is not None
+        assert "Deformable DETR export to ONNX is not supported" in job.error

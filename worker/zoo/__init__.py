@@ -179,7 +179,11 @@ def build_model(
     return model
 
 
-_LIBRARY = {"timm": "timm", "segmentation_models_pytorch": "segmentation_models_pytorch"}
+_LIBRARY = {
+    "timm": "timm",
+    "segmentation_models_pytorch": "segmentation_models_pytorch",
+    "transformers": "transformers",
+}
 
 
 def list_buildable(task: str | None = "classification") -> list[str]:

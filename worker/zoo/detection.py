@@ -38,6 +38,7 @@ _HEADS = {
         "net.roi_heads.box_predictor",
         "net.roi_heads.mask_predictor.mask_fcn_logits",
     ),
+    "deformable_detr": ("net.class_embed",),
 }
 
 
@@ -72,6 +73,123 @@ class Detector(nn.Module):
             images = list(images.unbind(0)) if images.dim() == 4 else [images]
         self.sync_transform()
         return self.net(list(images), targets)
+
+
+class DetrDetector(Detector):
+    """Deformable DETR (``transformers``, built from its configuration: nothing is downloaded) behind the
+    same interface as the torchvision detectors. It resizes (in evaluation), normalises and pads a batch
+    itself, trains on boxes normalised to each image's own size (cx, cy, w, h) with 0-based class labels,
+    and answers with the top-scoring (query, class) pairs mapped back to the input's pixels."""
+
+    def __init__(self, net: nn.Module, min_size: int, max_size: int, detections: int) -> None:
+        super().__init__(net, "object_detection", has_masks=False)
+        self.min_size, self.max_size, self.detections = min_size, max_size, detections
+
+    def sync_transform(self) -> None:
+        """Normalisation happens in ``forward`` from the buffers: nothing to hand over."""
+
+    def _scale(self, height: int, width: int) -> float:
+        scale = self.min_size / min(height, width)
+        if max(height, width) * scale > self.max_size:
+            scale = self.max_size / max(height, width)
+        return scale
+
+    def _batch(self, images: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
+        from torch.nn import functional as F
+
+        mean, std = self.pixel_mean[:, None, None], self.pixel_std[:, None, None]
+        ready = []
+        for image in images:
+            if not self.training:  # training images come resized by the data pipeline (multi-scale)
+                scale = self._scale(int(image.shape[-2]), int(image.shape[-1]))
+                size = (max(1, round(image.shape[-2] * scale)), max(1, round(image.shape[-1] * scale)))
+                image = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False)[0]
+            ready.append((image - mean) / std)
+        height = max(int(x.shape[-2]) for x in ready)
+        width = max(int(x.shape[-1]) for x in ready)
+        pixels = ready[0].new_zeros(len(ready), 3, height, width)
+        mask = torch.zeros(len(ready), height, width, dtype=torch.long, device=pixels.device)
+        for i, x in enumerate(ready):
+            pixels[i, :, : x.shape[-2], : x.shape[-1]] = x
+            mask[i, : x.shape[-2], : x.shape[-1]] = 1
+        return pixels, mask, [(int(x.shape[-2]), int(x.shape[-1])) for x in ready]
+
+    def forward(
+        self,
+        images: torch.Tensor | Sequence[torch.Tensor],
+        targets: list[dict[str, torch.Tensor]] | None = None,
+    ) -> Any:
+        if isinstance(images, torch.Tensor):
+            images = list(images.unbind(0)) if images.dim() == 4 else [images]
+        images = list(images)
+        pixels, mask, sizes = self._batch(images)
+        if self.training:
+            if targets is None:
+                raise ValueError("in training mode, targets should be passed")
+            labels = []
+            for target, (h, w) in zip(targets, sizes, strict=True):
+                x1, y1, x2, y2 = target["boxes"].float().unbind(-1)
+                boxes = torch.stack([(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h], -1)
+                labels.append({"class_labels": target["labels"] - 1, "boxes": boxes.reshape(-1, 4)})
+            out = self.net(pixel_values=pixels, pixel_mask=mask, labels=labels)
+            return {"loss_detr": out.loss}
+        out = self.net(pixel_values=pixels, pixel_mask=mask)
+        return self._detections(out.logits, out.pred_boxes, images, sizes)
+
+    def _detections(
+        self,
+        logits: torch.Tensor,
+        boxes: torch.Tensor,
+        images: list[torch.Tensor],
+        sizes: list[tuple[int, int]],
+    ) -> list[dict[str, torch.Tensor]]:
+        results = []
+        classes = logits.shape[-1]
+        for prob, box, image, (h, w) in zip(logits.sigmoid(), boxes, images, sizes, strict=True):
+            k = min(self.detections, prob.numel())
+            scores, index = prob.flatten().topk(k)
+            cx, cy, bw, bh = box[index // classes].unbind(-1)
+            # Boxes are relative to the unpadded (resized) image: back to the input's pixels.
+            sy, sx = image.shape[-2] / h, image.shape[-1] / w
+            xyxy = torch.stack(
+                [
+                    (cx - bw / 2) * w * sx,
+                    (cy - bh / 2) * h * sy,
+                    (cx + bw / 2) * w * sx,
+                    (cy + bh / 2) * h * sy,
+                ],
+                -1,
+            )
+            xyxy[:, 0::2] = xyxy[:, 0::2].clamp(0, image.shape[-1])
+            xyxy[:, 1::2] = xyxy[:, 1::2].clamp(0, image.shape[-2])
+            results.append({"boxes": xyxy, "scores": scores, "labels": index % classes + 1})
+        return results
+
+
+def _deformable_detr(
+    num_classes: int, options: Mapping[str, Any], min_size: int, max_size: int
+) -> DetrDetector:
+    import transformers
+    from transformers import DeformableDetrConfig, DeformableDetrForObjectDetection, TimmBackboneConfig
+
+    transformers.logging.set_verbosity_error()  # notes on weights that are initialised (all of them)
+    width = int(options.get("d_model", 256))
+    config = DeformableDetrConfig(
+        backbone_config=TimmBackboneConfig(
+            backbone=str(options.get("backbone", "resnet50")),
+            out_indices=(2, 3, 4),
+            use_pretrained_backbone=False,
+        ),
+        num_labels=num_classes,
+        num_queries=int(options.get("num_queries", 300)),
+        d_model=width,
+        encoder_layers=int(options.get("encoder_layers", 6)),
+        decoder_layers=int(options.get("decoder_layers", 6)),
+        encoder_ffn_dim=4 * width,
+        decoder_ffn_dim=4 * width,
+    )
+    net = DeformableDetrForObjectDetection(config)
+    return DetrDetector(net, min_size, max_size, int(options.get("detections_per_image", 100)))
 
 
 def resolved_sizes(entry: CatalogEntry, options: Mapping[str, Any]) -> tuple[int, int]:
@@ -199,6 +317,10 @@ def build_detection(entry: CatalogEntry, num_classes: int, options: Mapping[str,
     # resize then only runs in evaluation, at min_size / max_size.
     sizes: dict[str, Any] = {"min_size": min_size, "max_size": max_size, "_skip_resize": True}
     masks = entry.task == "instance_segmentation"
+    if entry.source == "transformers":
+        detr = _deformable_detr(num_classes, options, min_size, max_size)  # no background class
+        detr.studio_heads = _HEADS[entry.name]  # type: ignore[assignment]
+        return detr
     if entry.name == "fasterrcnn_mobilenet_v3_large_fpn":
         net = _light_rcnn(n, options, sizes, mask=False)
     elif entry.name == "maskrcnn_mobilenet_v3_large_fpn":
