@@ -187,6 +187,45 @@ def test_dashboard_arranges_a_classifiers_figures(client: TestClient, owner: int
     assert board["worst_images"] == []
 
 
+def test_dashboard_arranges_a_detectors_figures(client: TestClient, owner: int) -> None:
+    """Box mAP headline figures, per-class AP with object counts, the confusion matrix with its background
+    row and column named, PR curves per class, and the images with missed objects with their counts."""
+    model_id = make_model(
+        owner, task="object_detection", architecture="fasterrcnn_mobilenet_v3_light", classes=("box", "disc")
+    )
+    curve = {"recall": [0.0, 0.5, 1.0], "precision": [1.0, 0.9, 0.4]}
+    best = {
+        "bbox/mAP": 0.61,
+        "bbox/mAP_50": 0.9,
+        "bbox/mAP_75": 0.7,
+        "bbox/AR_100": 0.66,
+        "bbox/mAP_s": None,
+        "per_class": {
+            "box": {"objects": 12, "bbox/AP": 0.7, "bbox/AP50": 0.95, "bbox/AP75": 0.8, "bbox/AR": 0.75},
+            "disc": {"objects": 9, "bbox/AP": 0.52, "bbox/AP50": 0.85, "bbox/AP75": 0.6, "bbox/AR": 0.57},
+        },
+        "confusion_matrix": [[11, 0, 1], [1, 8, 0], [2, 0, 0]],
+        "confusion_labels": ["box", "disc", "background"],
+        "bbox/pr_curve": {"box": curve, "disc": curve},
+        "worst_images": [{"image_id": 4, "missed": 2, "objects": 3, "detections": 1, "false_detections": 0}],
+    }
+    with session_scope() as s:
+        s.get_one(TrainedModel, model_id).metrics = {"best": best, "worst_images": best["worst_images"]}
+
+    board = client.get(f"/api/models/{model_id}/dashboard").json()
+    assert board["summary"] == {"bbox/mAP": 0.61, "bbox/mAP_50": 0.9, "bbox/mAP_75": 0.7, "bbox/AR_100": 0.66}
+    assert board["columns"] == ["bbox/AP", "bbox/AP50", "bbox/AP75", "bbox/AR", "objects"]
+    assert board["per_class"][1] == {
+        "name": "disc",
+        "values": {"bbox/AP": 0.52, "bbox/AP50": 0.85, "bbox/AP75": 0.6, "bbox/AR": 0.57, "objects": 9},
+    }
+    assert board["confusion_labels"] == ["box", "disc", "background"]
+    assert board["pr_curves"] == {"bbox": {"box": curve, "disc": curve}}
+    worst = board["worst_images"]
+    assert len(worst) == 1 and worst[0]["image_id"] == 4 and worst[0]["counts"]["missed"] == 2
+    assert worst[0]["file_name"] is None  # the model names no dataset
+
+
 # --- uploads ----------------------------------------------------------------------------------------------
 
 

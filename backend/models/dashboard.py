@@ -11,10 +11,14 @@ from sqlalchemy.orm import Session
 
 from backend.datasets.service import image_summaries
 from backend.db.tables import Artifact, Dataset, JobMetric, TrainedModel
-from backend.models.schemas import CurvePoint, DashboardClass, ModelDashboard, WorstImage
+from backend.models.schemas import CurvePoint, DashboardClass, ModelDashboard, PRCurve, WorstImage
 
 # The headline figures and per-class columns of each task, in the order they are shown.
+_BOX = ("bbox/mAP", "bbox/mAP_50", "bbox/mAP_75", "bbox/AR_100")
+_MASK = ("segm/mAP", "segm/mAP_50", "segm/mAP_75")
 SUMMARY = {
+    "object_detection": (*_BOX, "loss"),
+    "instance_segmentation": (*_MASK, *_BOX, "loss"),
     "classification": (
         "accuracy/top1",
         "accuracy/top5",
@@ -26,6 +30,8 @@ SUMMARY = {
     "semantic_segmentation": ("mIoU", "mDice", "mAcc", "aAcc", "loss"),
 }
 COLUMNS = {
+    "object_detection": ("bbox/AP", "bbox/AP50", "bbox/AP75", "bbox/AR", "objects"),
+    "instance_segmentation": ("segm/AP", "segm/AP50", "bbox/AP", "bbox/AP50", "bbox/AR", "objects"),
     "classification": ("precision", "recall", "f1", "support"),
     "semantic_segmentation": ("iou", "dice", "acc", "pixels"),
 }
@@ -82,6 +88,28 @@ def _confusion(best: dict[str, Any]) -> list[list[int]] | None:
     return None
 
 
+def _confusion_labels(best: dict[str, Any], class_names: list[str], size: int) -> list[str]:
+    labels = best.get("confusion_labels")
+    if isinstance(labels, list) and len(labels) == size and all(isinstance(x, str) for x in labels):
+        return labels
+    return class_names[:size] + [f"class {i}" for i in range(len(class_names), size)]
+
+
+def _pr_curves(best: dict[str, Any]) -> dict[str, dict[str, PRCurve]]:
+    """Detection: precision over recall at IoU 0.5, per class, for boxes and (instance masks) masks."""
+    out: dict[str, dict[str, PRCurve]] = {}
+    for kind in ("bbox", "segm"):
+        curves = best.get(f"{kind}/pr_curve")
+        if not isinstance(curves, dict):
+            continue
+        out[kind] = {
+            name: PRCurve(recall=list(c.get("recall", [])), precision=list(c.get("precision", [])))
+            for name, c in curves.items()
+            if isinstance(c, dict)
+        }
+    return out
+
+
 def _curves(session: Session, job_id: int | None) -> dict[str, list[CurvePoint]]:
     if job_id is None:
         return {}
@@ -127,9 +155,15 @@ def _worst(session: Session, model: TrainedModel, metrics: dict[str, Any]) -> li
         image_id = item["image_id"]
         summary = images.get(image_id)
         base = f"worst/{image_id}/"
+        counts = {
+            k: n
+            for k in ("missed", "objects", "detections", "false_detections")
+            if (n := _number(item.get(k))) is not None
+        }
         out.append(
             WorstImage(
                 image_id=image_id,
+                counts=counts,
                 file_name=summary.file_name if summary else None,
                 split=summary.split if summary else None,
                 score=_number(item.get("iou", item.get("score"))),
@@ -151,6 +185,7 @@ def model_dashboard(session: Session, model: TrainedModel) -> ModelDashboard:
     metrics = model.metrics if isinstance(model.metrics, dict) else {}
     best = _best(metrics)
     columns, rows = _per_class(model.task, best, list(model.class_names or []))
+    confusion = _confusion(best)
     return ModelDashboard(
         model_id=model.id,
         task=model.task,
@@ -158,7 +193,11 @@ def model_dashboard(session: Session, model: TrainedModel) -> ModelDashboard:
         summary=_summary(model.task, best),
         columns=columns,
         per_class=rows,
-        confusion_matrix=_confusion(best),
+        confusion_matrix=confusion,
+        confusion_labels=_confusion_labels(best, list(model.class_names or []), len(confusion))
+        if confusion
+        else [],
+        pr_curves=_pr_curves(best),
         curves=_curves(session, model.job_id),
         worst_images=_worst(session, model, metrics),
     )

@@ -80,6 +80,9 @@ class WorstImage(BaseModel):
     """A validation image the model did worst on, with its true and predicted labels drawn."""
 
     image_id: int
+    counts: dict[str, float] = Field(
+        default_factory=dict, description="Detection: missed, objects, detections, false_detections"
+    )
     file_name: str | None = Field(description="None once the dataset version is deleted")
     split: str | None
     score: float | None = Field(description="The image's own score (segmentation: its mIoU)")
@@ -88,6 +91,11 @@ class WorstImage(BaseModel):
     predicted_overlay_url: str | None
     true_mask_url: str | None = Field(description="Palette PNG, pixel value = index in class_names")
     predicted_mask_url: str | None
+
+
+class PRCurve(BaseModel):
+    recall: list[float]
+    precision: list[float]
 
 
 class ModelDashboard(BaseModel):
@@ -102,5 +110,11 @@ class ModelDashboard(BaseModel):
     columns: list[str] = Field(description="The per-class columns, in order")
     per_class: list[DashboardClass]
     confusion_matrix: list[list[int]] | None = Field(description="Rows: true class; columns: predicted")
+    confusion_labels: list[str] = Field(
+        default_factory=list, description="The matrix's classes in order (detection adds 'background')"
+    )
+    pr_curves: dict[str, dict[str, PRCurve]] = Field(
+        default_factory=dict, description="Detection: 'bbox' / 'segm', class, precision over recall at IoU .5"
+    )
     curves: dict[str, list[CurvePoint]] = Field(description="Validation metrics and training loss by step")
     worst_images: list[WorstImage]

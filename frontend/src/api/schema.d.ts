@@ -1347,6 +1347,11 @@ export interface components {
              */
             columns: string[];
             /**
+             * Confusion Labels
+             * @description The matrix's classes in order (detection adds 'background')
+             */
+            confusion_labels?: string[];
+            /**
              * Confusion Matrix
              * @description Rows: true class; columns: predicted
              */
@@ -1364,6 +1369,15 @@ export interface components {
             model_id: number;
             /** Per Class */
             per_class: components["schemas"]["DashboardClass"][];
+            /**
+             * Pr Curves
+             * @description Detection: 'bbox' / 'segm', class, precision over recall at IoU .5
+             */
+            pr_curves?: {
+                [key: string]: {
+                    [key: string]: components["schemas"]["PRCurve"];
+                };
+            };
             /**
              * Summary
              * @description Headline figures of the kept weights
@@ -1512,6 +1526,13 @@ export interface components {
              * @enum {string}
              */
             type: "int" | "float" | "bool" | "choice";
+        };
+        /** PRCurve */
+        PRCurve: {
+            /** Precision */
+            precision: number[];
+            /** Recall */
+            recall: number[];
         };
         /**
          * PredictResult
@@ -1726,6 +1747,13 @@ export interface components {
          * @description A validation image the model did worst on, with its true and predicted labels drawn.
          */
         WorstImage: {
+            /**
+             * Counts
+             * @description Detection: missed, objects, detections, false_detections
+             */
+            counts?: {
+                [key: string]: number;
+            };
             /**
              * File Name
              * @description None once the dataset version is deleted

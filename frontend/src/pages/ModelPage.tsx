@@ -19,7 +19,7 @@ import { StatusBadge } from "../components/StatusBadge";
 import { formatBytes, statusTone, taskLabel } from "../datasets/format";
 import { formatDateTime } from "../time";
 import { ConfusionMatrix } from "../training/ConfusionMatrix";
-import { CamGallery, ClassTable, CurvesOverRun, SummaryTiles, WorstImages } from "../training/Dashboard";
+import { CamGallery, ClassTable, CurvesOverRun, PrCurves, SummaryTiles, WorstImages } from "../training/Dashboard";
 import { NotFoundPage } from "./NotFoundPage";
 
 function Tile({ label, value, testId }: { label: string; value: string; testId: string }) {
@@ -324,8 +324,11 @@ export function ModelPage() {
         <div className="card" data-testid="validation-metrics">
           <h2>Validation metrics</h2>
           <div className="grid grid--2 grid--tight">
-            {board.data.confusion_matrix && board.data.confusion_matrix.length === model.class_names.length ? (
-              <ConfusionMatrix matrix={board.data.confusion_matrix} classNames={model.class_names} />
+            {board.data.confusion_matrix?.length ? (
+              <ConfusionMatrix
+                matrix={board.data.confusion_matrix}
+                classNames={board.data.confusion_labels?.length ? board.data.confusion_labels : model.class_names}
+              />
             ) : null}
             {board.data.per_class.length ? <ClassTable board={board.data} /> : null}
           </div>
@@ -338,6 +341,7 @@ export function ModelPage() {
         </div>
       ) : null}
 
+      {board.data ? <PrCurves board={board.data} /> : null}
       {board.data ? <WorstImages board={board.data} /> : null}
       {ready ? <CamGallery model={model} splits={["val", "test", "train"]} /> : null}
 

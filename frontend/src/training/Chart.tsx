@@ -16,6 +16,8 @@ interface ChartProps {
   logY?: boolean;
   height?: number;
   testId?: string;
+  /** The x axis is a fraction (e.g. recall), not a step count. */
+  fractionX?: boolean;
 }
 
 const STEP_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7, 1e8];
@@ -31,7 +33,7 @@ function aligned(series: ChartSeries[]): (number | null)[][] {
  * A line chart (uPlot) of step-indexed series. uPlot is loaded on first use (it needs a real browser);
  * new points update the chart in place, and `data-points` on the figure counts what is drawn.
  */
-export function Chart({ title, series, xLabel = "step", logY = false, height = 220, testId }: ChartProps) {
+export function Chart({ title, series, xLabel = "step", logY = false, height = 220, testId, fractionX = false }: ChartProps) {
   const holder = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlotType | null>(null);
   const [failed, setFailed] = useState(false);
@@ -52,9 +54,9 @@ export function Chart({ title, series, xLabel = "step", logY = false, height = 2
         const opts: uPlotType.Options = {
           width,
           height,
-          scales: { x: { time: false }, y: logY ? { distr: 3 } : {} },
+          scales: { x: fractionX ? { time: false, range: [0, 1] } : { time: false }, y: logY ? { distr: 3 } : {} },
           // Steps are whole numbers: no tick at 2.5.
-          axes: [{ label: xLabel, incrs: STEP_INCRS }, { size: 60 }],
+          axes: [fractionX ? { label: xLabel } : { label: xLabel, incrs: STEP_INCRS }, { size: 60 }],
           legend: { show: true },
           series: [
             { label: xLabel },
@@ -85,7 +87,7 @@ export function Chart({ title, series, xLabel = "step", logY = false, height = 2
       plot.current = null;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [labels, logY, height, xLabel]);
+  }, [labels, logY, height, xLabel, fractionX]);
 
   useEffect(() => {
     plot.current?.setData(data as uPlotType.AlignedData);

@@ -1,7 +1,7 @@
 import { render, screen, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import type { ModelDashboard } from "../api/training";
-import { ClassTable, formatMetric, SummaryTiles, WorstImages } from "./Dashboard";
+import { ClassTable, formatMetric, metricLabel, SummaryTiles, WorstImages } from "./Dashboard";
 
 const board: ModelDashboard = {
   model_id: 7,
@@ -73,5 +73,28 @@ describe("model dashboard", () => {
   it("draws nothing when the run found no worst images", () => {
     const { container } = render(<WorstImages board={{ ...board, worst_images: [] }} />);
     expect(container).toBeEmptyDOMElement();
+  });
+});
+
+describe("detection dashboard", () => {
+  it("names box and mask figures plainly", () => {
+    expect(metricLabel("bbox/mAP")).toBe("box mAP");
+    expect(metricLabel("bbox/mAP_50")).toBe("box mAP@0.5");
+    expect(metricLabel("segm/mAP_75")).toBe("mask mAP@0.75");
+    expect(metricLabel("bbox/AP50")).toBe("box AP@0.5");
+    expect(metricLabel("bbox/AR_100")).toBe("box AR@100");
+    expect(metricLabel("segm/mAP_s")).toBe("mask mAP (s)");
+    expect(metricLabel("objects")).toBe("objects");
+  });
+
+  it("shows a worst image's missed objects, not an IoU", () => {
+    const det: ModelDashboard = {
+      ...board,
+      task: "object_detection",
+      worst_images: [{ ...board.worst_images[0]!, score: null, counts: { missed: 2, objects: 3, detections: 1, false_detections: 0 } }],
+    };
+    render(<WorstImages board={det} />);
+    expect(screen.getByTestId("worst-score")).toHaveTextContent("missed 2 of 3 · 0 false");
+    expect(screen.getByText(/Most missed objects first/)).toBeInTheDocument();
   });
 });

@@ -36,8 +36,23 @@ const LABELS: Record<string, string> = {
   support: "support",
 };
 
+const KINDS: Record<string, string> = { bbox: "box", segm: "mask" };
+
+/** ``bbox/mAP_50`` → "box mAP@0.5", ``segm/AP`` → "mask AP"; the studio's other keys from the table. */
 export function metricLabel(key: string): string {
-  return LABELS[key] ?? key.replace(/[/_]/g, " ");
+  if (LABELS[key]) return LABELS[key]!;
+  const m = /^(bbox|segm)\/(.+)$/.exec(key);
+  if (m) {
+    const name = m[2]!
+      .replace(/^mAP_(\d)(\d)$/, "mAP@0.$1$2")
+      .replace(/^AP(\d)(\d)$/, "AP@0.$1$2")
+      .replace(/^mAP_([sml])$/, "mAP ($1)")
+      .replace(/^AR_(\d+)$/, "AR@$1")
+      .replace(/^AR_([sml])$/, "AR ($1)")
+      .replace("@0.50", "@0.5");
+    return `${KINDS[m[1]!]} ${name}`;
+  }
+  return key.replace(/[/_]/g, " ");
 }
 
 export function formatMetric(key: string, value: number | null | undefined): string {
@@ -124,7 +139,11 @@ function toMap(points: { step: number; value: number }[] | undefined): Map<numbe
 /** Validation metrics over the run (one chart), and the training and validation loss (another). */
 export function CurvesOverRun({ board }: { board: ModelDashboard }) {
   const names = Object.keys(board.curves);
-  const metrics = names.filter((n) => n.startsWith("val/") && !n.endsWith("loss") && n !== "val/samples");
+  // The headline figures' curves where the run logged them (detection logs twelve per kind), else all.
+  const headline = names.filter((n) => n.startsWith("val/") && n.slice(4) in board.summary && !n.endsWith("loss"));
+  const metrics = headline.length
+    ? headline
+    : names.filter((n) => n.startsWith("val/") && !n.endsWith("loss") && n !== "val/samples");
   const losses = names.filter((n) => n.endsWith("loss"));
   if (!names.length) return <p className="muted small">The run recorded no curves.</p>;
   return (
@@ -154,7 +173,11 @@ export function WorstImages({ board }: { board: ModelDashboard }) {
   return (
     <div className="card" data-testid="worst-images">
       <h2>Worst validation images</h2>
-      <p className="muted small">Lowest IoU first, predicted by the kept weights. Left to right: image, true mask, predicted mask.</p>
+      <p className="muted small">
+        {board.task === "semantic_segmentation"
+          ? "Lowest IoU first, predicted by the kept weights. Left to right: image, true mask, predicted mask."
+          : "Most missed objects first. Left to right: image, its labels, the prediction."}
+      </p>
       <ul className="worst">
         {board.worst_images.map((w) => (
           <li key={w.image_id} className="worst__row" data-testid="worst-row">
@@ -163,7 +186,9 @@ export function WorstImages({ board }: { board: ModelDashboard }) {
                 {w.file_name ?? `image ${w.image_id}`}
               </span>
               <span className="worst__score" data-testid="worst-score">
-                IoU {w.score == null ? "—" : w.score.toFixed(3)}
+                {w.counts && "missed" in w.counts
+                  ? `missed ${w.counts.missed} of ${w.counts.objects ?? "?"} · ${w.counts.false_detections ?? 0} false`
+                  : `IoU ${w.score == null ? "—" : w.score.toFixed(3)}`}
               </span>
             </div>
             <div className="worst__images">
@@ -176,6 +201,35 @@ export function WorstImages({ board }: { board: ModelDashboard }) {
           </li>
         ))}
       </ul>
+    </div>
+  );
+}
+
+/** Detection: precision over recall at IoU 0.5, a chart per kind (boxes, masks), a line per class. */
+export function PrCurves({ board }: { board: ModelDashboard }) {
+  const kinds = Object.keys(board.pr_curves ?? {});
+  if (!kinds.length) return null;
+  return (
+    <div className="card" data-testid="pr-curves">
+      <h2>Precision–recall at IoU 0.5</h2>
+      <div className="grid grid--2 grid--tight">
+        {kinds.map((kind) => {
+          const curves = board.pr_curves?.[kind] ?? {};
+          return (
+            <Chart
+              key={kind}
+              title={`${KINDS[kind] ?? kind} precision over recall`}
+              testId={`chart-pr-${kind}`}
+              xLabel="recall"
+              fractionX
+              series={Object.entries(curves).map(([name, c]) => ({
+                label: name,
+                points: new Map(c.recall.map((r, i) => [r, c.precision[i] ?? 0])),
+              }))}
+            />
+          );
+        })}
+      </div>
     </div>
   );
 }
