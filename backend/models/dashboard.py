@@ -36,6 +36,7 @@ COLUMNS = {
     "semantic_segmentation": ("iou", "dice", "acc", "pixels"),
 }
 MAX_CURVE_POINTS = 20_000
+DETECTION_TASKS = ("object_detection", "instance_segmentation")
 
 
 def _number(value: Any) -> float | None:
@@ -172,7 +173,13 @@ def _worst(session: Session, model: TrainedModel, metrics: dict[str, Any]) -> li
                     if summary
                     else None
                 ),
-                true_overlay_url=urls.get(base + "true.png"),
+                # Detection's ground truth is the dataset's own drawing of its boxes and outlines.
+                true_overlay_url=urls.get(base + "true.png")
+                or (
+                    f"/api/datasets/{model.dataset_id}/images/{image_id}/render?overlay=true"
+                    if summary and model.task in DETECTION_TASKS
+                    else None
+                ),
                 predicted_overlay_url=urls.get(base + "pred.png"),
                 true_mask_url=urls.get(base + "true_mask.png"),
                 predicted_mask_url=urls.get(base + "pred_mask.png"),
