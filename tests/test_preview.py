@@ -77,3 +77,38 @@ def test_segmentation_preview_paints_the_augmented_masks(
         assert set(item["label"].split(", ")) <= {"circle", "square", "triangle", "background only"}, item
         png = client.get(item["url"])
         assert png.status_code == 200 and Image.open(io.BytesIO(png.content)).size == (32, 32)
+
+
+def test_detection_preview_draws_the_kept_objects(
+    sqlite_stack: Stack, client: TestClient, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    """Image, boxes and masks go through the training transform together, at the run's scale; each
+    picture is named by the objects it still holds."""
+    import re
+
+    from tests.worker.detection_data import make_detection_project
+
+    start_worker(sqlite_stack)
+    sign_up(client)
+    make_detection_project(tmp_path / "det", 10, size=128, seed=1, negatives=1)
+    with zip_folder(tmp_path / "det", tmp_path / "det.zip").open("rb") as fh:
+        started = client.post("/api/datasets", files={"file": ("det.zip", fh, "application/zip")}).json()
+    wait_for(lambda: client.get(f"/api/jobs/{started['job_id']}").json()["status"] == "succeeded", 90)
+    config = {
+        "task": "instance_segmentation",
+        "model": {"architecture": "maskrcnn_mobilenet_v3_large_fpn"},
+        "data": {
+            "dataset_id": started["dataset"]["id"],
+            "scales": [96],
+            "max_size": 160,
+            "augment": [{"name": "horizontal_flip"}, {"name": "random_crop", "p": 1.0, "min_scale": 0.6}],
+        },
+    }
+    r = client.post("/api/configs/preview", json={"config": config, "count": 3, "seed": 2})
+    assert r.status_code == 200, r.text
+    images = r.json()["images"]
+    assert len(images) == 3
+    for item in images:
+        assert re.fullmatch(r"\d+ objects?(, \d+ dropped)?", item["label"]), item
+        png = client.get(item["url"])
+        assert png.status_code == 200 and min(Image.open(io.BytesIO(png.content)).size) == 96
