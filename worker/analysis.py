@@ -53,7 +53,9 @@ def _shapes_only(name: str, classes: int) -> nn.Module:
     meta device it cannot run; their FLOPs are those of a real pass over a blank image, and depend on how
     many proposals survive (convolutions and the heads count, NMS and RoIAlign do not)."""
     if get_entry(name).task in DETECTION_TASKS:
-        return build_model(name, classes)
+        # No parameter needs a gradient to be counted; without them the counter's module tracker sets no
+        # backward hooks, which transformers' Deformable DETR trips over.
+        return build_model(name, classes).requires_grad_(False)
     try:
         with torch.device("meta"):
             return build_model(name, classes)

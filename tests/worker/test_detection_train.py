@@ -237,6 +237,9 @@ def test_deformable_detr_trains_through_the_same_job_and_refuses_export_plainly(
         losses = s.scalars(select(JobMetric.value).where(JobMetric.name == "train/loss_detr")).all()
     assert losses and all(v == v and v > 0 for v in losses)
     with session_scope() as s:
+        model = s.get(TrainedModel, result["model_id"])
+        assert model is not None and model.flops is not None and model.flops > 0  # counted, as for the others
+    with session_scope() as s:
         owner_row = s.get(User, owner)
         assert owner_row is not None
         job_id = create_job(

@@ -256,7 +256,11 @@ def count_flops(model: torch.nn.Module, input_size: int, device: torch.device) -
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = model.training
+    needs_grad = [p.requires_grad for p in model.parameters()]
     model.eval()
+    # Counting needs no gradients; with none required the counter sets no backward hooks (which some
+    # transformers models, Deformable DETR among them, trip over).
+    model.requires_grad_(False)
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(torch.zeros(1, 3, input_size, input_size, device=device))
@@ -266,6 +270,8 @@ def count_flops(model: torch.nn.Module, input_size: int, device: torch.device) -
         return None
     finally:
         model.train(was_training)
+        for param, flag in zip(model.parameters(), needs_grad, strict=True):
+            param.requires_grad_(flag)
 
 
 def record_model(
