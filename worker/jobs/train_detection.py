@@ -35,6 +35,7 @@ from worker.engine.callbacks import (
     MetricsLogger,
     ProgressReporter,
 )
+from worker.engine.checkpoint import load_file
 from worker.jobs.train import (
     TRAIN_SPAN,
     DatasetInfo,
@@ -213,12 +214,21 @@ def train_detection(ctx: JobContext, config: DetectionConfig) -> dict[str, Any]:
         total_steps = (sched.epochs or 1) * steps_per_epoch
     scheduler = build_scheduler(optimizer, sched, total_steps, steps_per_epoch)
     step = DetectionStep()
+    last = ctx.work_dir / "last.pt"
+    if last.exists():  # a resumed run keeps counting the boxes its first worker dropped
+        step.dropped = int((load_file(last).get("extra") or {}).get("dropped_boxes", 0))
     ev = config.evaluation
     callbacks: list[Any] = [
         CancelCheck(ctx),
         MetricsLogger(ctx, rt.log_interval),
         LossPartsLogger(ctx, step, rt.log_interval),
-        Checkpointer(ctx, ctx.work_dir, rt.checkpoint_interval, rt.best_metric),
+        Checkpointer(
+            ctx,
+            ctx.work_dir,
+            rt.checkpoint_interval,
+            rt.best_metric,
+            extra=lambda: {"dropped_boxes": step.dropped},
+        ),
         ProgressReporter(ctx, span=TRAIN_SPAN),
     ]
     if data.val_loader is not None:
