@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,24 @@ def load_results(coco_gt: Any, detections: list[dict[str, Any]]) -> Any:
 def coco_evaluate(gt: Any, detections: Any, iou_type: str) -> CocoResult:
     """COCOeval (faster-coco-eval) of ``detections`` (COCO results: a list of dicts, a JSON file, or a
     loaded COCO) against ``gt`` (a COCO dict, a JSON file, or a loaded COCO)."""
+    with _no_gc():
+        return _coco_evaluate(gt, detections, iou_type)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused: results files make a hundred thousand small dicts (no
+    cycles among them), and the collector's passes over them cost a third of an evaluation."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _coco_evaluate(gt: Any, detections: Any, iou_type: str) -> CocoResult:
     from faster_coco_eval import COCOeval_faster
 
     if isinstance(gt, str | Path):
