@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -303,3 +304,74 @@ def test_detection_runs_are_checked_before_they_are_queued(client: TestClient, t
     _rewrite(ds, only_in_val)
     message = detail(det_run(ds))
     assert "class disc appears only in the val split" in message
+
+
+# ----------------------------------------------------------------------------------- the one Trainer
+
+
+def test_detector_trains_evaluates_and_resumes_through_the_one_trainer(tmp_path: Path) -> None:
+    """The ``train_step`` hook: list batches, the detector's own losses; evaluation has no loss (NaN)
+    and COCO metrics; a run stopped after its epoch-2 checkpoint resumes to the uninterrupted weights."""
+    from tests.worker.test_engine import StubContext
+    from worker.engine.callbacks import Checkpointer, Evaluator
+    from worker.engine.checkpoint import load_file
+    from worker.engine.loop import Trainer
+    from worker.jobs.train_detection import DetectionStep, _no_loss
+    from worker.zoo import build_model
+
+    folder, canonical, _ = _canonical(tmp_path, n=8)
+    tiny = {
+        "min_size": 64,
+        "max_size": 64,
+        "fpn_channels": 16,
+        "box_head_size": 32,
+        "rpn_proposals_train": 30,
+        "rpn_proposals_test": 10,
+        "box_samples_per_image": 16,
+    }
+
+    def trainer(work: Path, ctx: Any) -> tuple[Trainer, DetectionStep]:
+        from worker.detection.data import eval_loader, train_loader
+
+        torch.manual_seed(0)
+        model = build_model("fasterrcnn_mobilenet_v3_large_fpn", 2, tiny)
+        transform = DetTrainTransform([DetAugmentStep(name="horizontal_flip")], [64], 64, 2.0)
+        train = DetectionDataset(folder, canonical, None, transform, masks=False, training=True)
+        val = DetectionDataset(folder, canonical, None, DetEvalTransform(), masks=False, training=False)
+        step = DetectionStep()
+        callbacks = [
+            Evaluator(ctx, eval_loader(val, 4), DetectionMetrics(["box", "disc"]), interval=2),
+            Checkpointer(ctx, work, 1, "bbox/mAP_50"),
+        ]
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        loader = train_loader(train, 4, 0, seed=0, group=True)
+        run = Trainer(
+            model, opt, _no_loss, loader, callbacks=callbacks, max_epochs=4, epoch_seed=0, train_step=step
+        )
+        return run, step
+
+    whole, step = trainer(tmp_path / "whole", StubContext())
+    whole.fit()
+    assert step.take_means().keys() >= {"loss_classifier", "loss_box_reg", "loss_objectness"}
+    metrics = whole.state.last_metrics
+    assert math.isnan(metrics["loss"]) and 0 <= metrics["bbox/mAP_50"] <= 1 and metrics["samples"] == 8
+
+    class StopAfter(Checkpointer):
+        def on_epoch_end(self, trainer: Any) -> None:
+            super().on_epoch_end(trainer)
+            if trainer.state.epoch == 2:
+                raise KeyboardInterrupt
+
+    first, _ = trainer(tmp_path / "run", StubContext())
+    first.callbacks = [
+        StopAfter(c.ctx, c.folder, 1, "bbox/mAP_50") if isinstance(c, Checkpointer) else c
+        for c in first.callbacks
+    ]
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    torch.manual_seed(123)
+    second, _ = trainer(tmp_path / "run", StubContext())
+    second.load_state_dict(load_file(tmp_path / "run" / "last.pt"))
+    second.fit()
+    for (key, a), b in zip(whole.model.state_dict().items(), second.model.state_dict().values(), strict=True):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5), key
