@@ -129,6 +129,34 @@ def test_faster_rcnn_learns_rectangles_and_discs_to_map50_050(sqlite_stack: Stac
         "train/loss",
         "train/loss_classifier",
     } <= names
+    _dashboard(result["model_id"])
+
+
+def _dashboard(model_id: int) -> None:
+    """The dashboard's worst images are those the metrics name (most missed first), each with the
+    dataset's drawing of its labels and the kept weights' detections drawn at the image's size."""
+    from PIL import Image
+
+    from backend.db.tables import Artifact
+    from backend.models.dashboard import model_dashboard
+
+    with session_scope() as s:
+        model = s.get(TrainedModel, model_id)
+        assert model is not None
+        board = model_dashboard(s, model)
+        listed = model.metrics["worst_images"]
+        paths = {a.id: Path(a.path) for a in s.scalars(select(Artifact).where(Artifact.model_id == model_id))}
+    assert board.summary["bbox/mAP_50"] == model.metrics["best"]["bbox/mAP_50"]
+    assert board.columns[-1] == "objects" and {r.name for r in board.per_class} == {"box", "disc"}
+    assert set(board.pr_curves["bbox"]) == {"box", "disc"}
+    assert board.worst_images and [w.image_id for w in board.worst_images] == [w["image_id"] for w in listed]
+    for w in board.worst_images:
+        assert w.counts["missed"] + w.counts["false_detections"] >= 1
+        assert w.true_overlay_url and w.true_overlay_url.endswith("/render?overlay=true")
+        assert w.predicted_overlay_url
+        drawn = paths[int(w.predicted_overlay_url.rsplit("/", 1)[1])]
+        with Image.open(drawn) as png:
+            assert png.size == (128, 128) and png.mode == "RGB"
 
 
 @pytest.mark.timeout(900)

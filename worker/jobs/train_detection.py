@@ -27,6 +27,7 @@ from worker.detection.data import (
     train_loader,
 )
 from worker.detection.transforms import DetEvalTransform, DetTrainTransform
+from worker.detection.worst import render_detection_worst
 from worker.engine.callbacks import (
     Callback,
     CancelCheck,
@@ -51,6 +52,7 @@ from worker.jobs.train import (
 )
 from worker.metrics.detection import COCO_NUMBERS, DetectionMetrics
 from worker.optim import build_optimizer, build_scheduler
+from worker.segmentation.worst import attach_kept, attach_worst, keep_rendered
 from worker.zoo import build_model, count_params
 from worker.zoo.detection import Detector, resolved_sizes
 
@@ -168,6 +170,7 @@ def train_detection(ctx: JobContext, config: DetectionConfig) -> dict[str, Any]:
     started = time.monotonic()
     done = existing_model(ctx.job_id)
     if done is not None and done.status == "ready":
+        attach_kept(ctx, done.id)  # stopped between recording the model and attaching its worst images
         return {"model_id": done.id, "resumed": "model already recorded", "metrics": done.metrics}
     rt, sched = config.runtime, config.schedule
     metric_names = detection_metric_names(config.task)
@@ -243,6 +246,21 @@ def train_detection(ctx: JobContext, config: DetectionConfig) -> dict[str, Any]:
         ctx, model, optimizer, _no_loss, scheduler, device, data, callbacks, sched, rt, train_step=step
     )
     state, resumed_from, weights, final_metrics, best_metrics, checkpoint = fitted
+    drawn: list[dict[str, Any]] = []
+    if data.val is not None and best_metrics.get("worst_images"):
+        ctx.progress(TRAIN_SPAN[1], "drawing the worst validation images", force=True)
+        model.load_state_dict(weights)
+        drawn = render_detection_worst(
+            model,
+            data.val,
+            [w["image_id"] for w in best_metrics["worst_images"]],
+            class_names,
+            ev.score_threshold,
+            ctx.work_dir,
+            device,
+            ev.mask_threshold,
+        )
+        keep_rendered(ctx, drawn)
     summary = {
         "final": final_metrics,
         "best": {
@@ -277,6 +295,7 @@ def train_detection(ctx: JobContext, config: DetectionConfig) -> dict[str, Any]:
         best_checkpoint=checkpoint,
         inference=inference,
     )
+    attach_worst(ctx.owner_id, ctx.job_id, model_id, drawn)
     result: dict[str, Any] = {
         "model_id": model_id,
         "epochs": state.epoch,

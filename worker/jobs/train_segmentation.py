@@ -5,7 +5,6 @@ aAcc, per class, worst images) and how validation runs the model (whole image or
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,15 +31,10 @@ from worker.optim import build_optimizer, build_scheduler
 from worker.segmentation.data import build_segmentation_data, output_classes
 from worker.segmentation.inference import InferenceSettings, segment_logits
 from worker.segmentation.losses import SegmentationLoss
-from worker.segmentation.worst import attach_worst, render_worst
+from worker.segmentation.worst import attach_kept, attach_worst, keep_rendered, render_worst
 from worker.zoo import build_model, count_params
 
 METRICS = ("mIoU", "mDice", "mAcc", "aAcc")
-WORST_FILE = "worst.json"  # the drawn worst images, kept until they are attached to the model
-
-
-def _paths(saved: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**w, "files": {k: Path(v) for k, v in w["files"].items()}} for w in saved]
 
 
 def inference_settings(config: SegmentationConfig) -> InferenceSettings:
@@ -70,9 +64,7 @@ def train_segmentation(ctx: JobContext, config: SegmentationConfig) -> dict[str,
     started = time.monotonic()
     done = existing_model(ctx.job_id)
     if done is not None and done.status == "ready":
-        saved = ctx.load_json(WORST_FILE)
-        if saved is not None:  # stopped between recording the model and attaching its worst images
-            attach_worst(ctx.owner_id, ctx.job_id, done.id, _paths(saved))
+        attach_kept(ctx, done.id)  # stopped between recording the model and attaching its worst images
         return {"model_id": done.id, "resumed": "model already recorded", "metrics": done.metrics}
     rt, sched = config.runtime, config.schedule
     if rt.best_metric not in METRICS:
@@ -127,7 +119,7 @@ def train_segmentation(ctx: JobContext, config: SegmentationConfig) -> dict[str,
             ctx.work_dir,
             device,
         )
-        ctx.save_json(WORST_FILE, [{**w, "files": {k: str(v) for k, v in w["files"].items()}} for w in worst])
+        keep_rendered(ctx, worst)
     summary = {
         "final": final_metrics,
         "best": {

@@ -20,12 +20,14 @@ from backend.db.session import session_scope
 from backend.db.tables import Artifact
 from backend.files import atomic_write_bytes
 from backend.models.contract import ArtifactKind
+from worker.context import JobContext
 from worker.metrics.segmentation import IGNORE_INDEX, confusion_matrix, scores
 from worker.segmentation.data import SegmentationDataset
 from worker.segmentation.inference import InferenceSettings, segment_logits
 from worker.segmentation.predict import mask_overlay, palette_mask
 
 WORST_DIR = "worst"
+WORST_FILE = "worst.json"  # a job's drawn worst images, kept until they are attached to its model
 # name suffix → (artifact kind, what it shows)
 FILES = {
     "true_mask.png": ArtifactKind.mask,
@@ -40,7 +42,7 @@ def worst_name(image_id: int, suffix: str) -> str:
     return f"{WORST_DIR}/{image_id}/{suffix}"
 
 
-def _png(image: Image.Image) -> bytes:
+def png_bytes(image: Image.Image) -> bytes:
     buf = BytesIO()
     image.save(buf, format="PNG", optimize=False, compress_level=6)
     return buf.getvalue()
@@ -93,7 +95,7 @@ def render_worst(
             files: dict[str, Path] = {}
             for suffix, img in images.items():
                 path = folder / WORST_DIR / str(image_id) / suffix
-                atomic_write_bytes(path, _png(img))
+                atomic_write_bytes(path, png_bytes(img))
                 files[suffix] = path
             out.append({"image_id": image_id, "iou": value, "files": files})
     finally:
@@ -137,3 +139,17 @@ def attach_worst(
                 }
             )
     return summary
+
+
+def keep_rendered(ctx: JobContext, rendered: list[dict[str, Any]]) -> None:
+    """Note the drawn files in the job's folder: a job stopped after recording its model attaches them
+    when it is delivered again (see :func:`attach_kept`)."""
+    ctx.save_json(WORST_FILE, [{**w, "files": {k: str(v) for k, v in w["files"].items()}} for w in rendered])
+
+
+def attach_kept(ctx: JobContext, model_id: int) -> None:
+    """Attach the files :func:`keep_rendered` noted, if any (a re-delivered job whose model is ready)."""
+    saved = ctx.load_json(WORST_FILE)
+    if saved:
+        rendered = [{**w, "files": {k: Path(v) for k, v in w["files"].items()}} for w in saved]
+        attach_worst(ctx.owner_id, ctx.job_id, model_id, rendered)
