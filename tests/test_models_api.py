@@ -226,6 +226,20 @@ def test_dashboard_arranges_a_detectors_figures(client: TestClient, owner: int) 
     assert worst[0]["file_name"] is None  # the model names no dataset
 
 
+def test_grad_cam_of_a_detector_is_refused_naming_why(client: TestClient, owner: int) -> None:
+    model_id = make_model(owner, task="object_detection", architecture="fasterrcnn_mobilenet_v3_large_fpn")
+    dataset_id = make_dataset(owner, tasks=("object_detection",))
+    one = client.post(f"/api/models/{model_id}/cam", files={"image": ("a.png", png_bytes())})
+    assert one.status_code == 422 and "not detectors" in one.json()["detail"], one.text
+    split = client.post(
+        "/api/jobs",
+        json={"kind": "cam", "config": {"model_id": model_id, "dataset_id": dataset_id, "split": "val"}},
+    )
+    assert split.status_code == 422 and split.json()["detail"].startswith("config.model_id:"), split.text
+    assert jobs_of("cam_image") == [] and jobs_of("cam") == []
+    assert list(requests_dir(get_settings().data_dir).rglob("*.png")) == []  # the upload is not kept
+
+
 # --- uploads ----------------------------------------------------------------------------------------------
 
 

@@ -44,6 +44,21 @@ def _target_class(model: TrainedModel, target: str | None) -> None:
         )
 
 
+DETECTION_TASKS = ("object_detection", "instance_segmentation")
+
+
+def _explainable(model: TrainedModel) -> None:
+    """Grad-CAM explains a classifier's class score or a segmenter's class region; a detector's outputs
+    (boxes after non-maximum suppression) have no such score to take gradients of."""
+    if model.task in DETECTION_TASKS:
+        raise field_error(
+            ("model_id",),
+            f"model {model.id} is a {model.task.replace('_', ' ')} model: Grad-CAM explains classification "
+            "and segmentation models, not detectors",
+            kind="unsupported",
+        )
+
+
 def check_evaluate(session: Session, owner: User, config: EvaluateConfig) -> None:
     """Metrics only mean something on the classes the model was trained on, in the same order."""
     model, dataset = _model_and_split(session, owner, config.model_id, config.dataset_id, config.split)
@@ -64,6 +79,7 @@ def check_predict(session: Session, owner: User, config: PredictConfig) -> None:
 
 def check_cam(session: Session, owner: User, config: CamConfig) -> None:
     model, _ = _model_and_split(session, owner, config.model_id, config.dataset_id, config.split)
+    _explainable(model)
     _target_class(model, config.target_class)
 
 
@@ -77,6 +93,7 @@ def check_image_job(session: Session, owner: User, config: PredictImageConfig) -
 
 def check_cam_image(session: Session, owner: User, config: CamImageConfig) -> None:
     model = owned_model(session, owner, config.model_id, ("model_id",))
+    _explainable(model)
     _target_class(model, config.target_class)
 
 

@@ -84,6 +84,13 @@ function useObjectUrl(): [string | null, (url: string | null) => void] {
   return [url, set];
 }
 
+const DETECTION_TASKS = ["object_detection", "instance_segmentation"];
+
+/** Grad-CAM explains a classifier's score or a segmenter's class region; a detector has neither. */
+function explainable(model: ModelDetail): boolean {
+  return !DETECTION_TASKS.includes(model.task);
+}
+
 function TryIt({ model }: { model: ModelDetail }) {
   const [file, setFile] = useState<File | null>(null);
   const [dragging, setDragging] = useState(false);
@@ -127,7 +134,8 @@ function TryIt({ model }: { model: ModelDetail }) {
       .catch((err: unknown) => setErrors((e) => ({ ...e, overlay: `${f.name}: ${errorMessage(err)}` })));
     await Promise.all([p, o]);
     setBusy((b) => ({ ...b, predict: false }));
-    await runCam(f, target);
+    if (explainable(model)) await runCam(f, target);
+    else setBusy((b) => ({ ...b, cam: false }));
   };
 
   const max = Math.max(1e-9, ...(scores ?? []).map((s) => s.score));
@@ -163,7 +171,13 @@ function TryIt({ model }: { model: ModelDetail }) {
       {file ? (
         <div className="grid grid--3 grid--tight try-it__results">
           <div>
-            <h3>{model.task === "semantic_segmentation" ? "Classes found (share of pixels)" : "Top classes"}</h3>
+            <h3>
+              {model.task === "semantic_segmentation"
+                ? "Classes found (share of pixels)"
+                : DETECTION_TASKS.includes(model.task)
+                  ? "Objects found (best score per class)"
+                  : "Top classes"}
+            </h3>
             {busy.predict && !scores ? <Loading label="Predicting…" /> : null}
             {errors.predict ? (
               <p className="field__error" role="alert" data-testid="predict-error">
@@ -187,10 +201,13 @@ function TryIt({ model }: { model: ModelDetail }) {
             ) : null}
           </div>
           <div>
-            <h3>{model.task === "semantic_segmentation" ? "Predicted mask" : "Prediction drawn"}</h3>
+            <h3>
+              {model.task === "semantic_segmentation" ? "Predicted mask" : DETECTION_TASKS.includes(model.task) ? "Detections drawn" : "Prediction drawn"}
+            </h3>
             {errors.overlay ? <p className="field__error">{errors.overlay}</p> : null}
             {overlay ? <img className="try-it__img" src={overlay} alt="The image with its prediction drawn on" data-testid="overlay-img" /> : busy.predict ? <Loading label="Drawing…" /> : null}
           </div>
+          {explainable(model) ? (
           <div>
             <h3>Grad-CAM</h3>
             <div className="field field--inline">
@@ -218,6 +235,7 @@ function TryIt({ model }: { model: ModelDetail }) {
             ) : null}
             {cam ? <img className="try-it__img" src={cam} alt="Grad-CAM heat map over the image" data-testid="cam-img" /> : busy.cam ? <Loading label="Computing Grad-CAM…" /> : null}
           </div>
+          ) : null}
         </div>
       ) : null}
     </div>
@@ -343,7 +361,7 @@ export function ModelPage() {
 
       {board.data ? <PrCurves board={board.data} /> : null}
       {board.data ? <WorstImages board={board.data} /> : null}
-      {ready ? <CamGallery model={model} splits={["val", "test", "train"]} /> : null}
+      {ready && explainable(model) ? <CamGallery model={model} splits={["val", "test", "train"]} /> : null}
 
       <div className="grid grid--2 grid--tight">
         <div className="card">

@@ -184,7 +184,10 @@ export function TrainPage() {
   const importRef = useRef<HTMLInputElement>(null);
 
   const root = schema.data;
-  const schemaTask = root ? (resolve(root, root.properties?.task ?? {}).const as string | undefined) : undefined;
+  // The task(s) this schema trains: a const, or an enum where one config serves two tasks (detection).
+  const taskSchema = root ? resolve(root, root.properties?.task ?? {}) : undefined;
+  const schemaTasks = (taskSchema?.const !== undefined ? [taskSchema.const] : (taskSchema?.enum ?? [])) as unknown[];
+  const schemaTask = task && schemaTasks.includes(task) ? task : undefined;
 
   // Pick the first ready dataset, and a task it supports (classification first, where it can).
   useEffect(() => {

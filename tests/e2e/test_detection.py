@@ -1,0 +1,109 @@
+"""Detection in the browser: upload a labelme project of rectangles and discs, choose object detection
+and a light Faster R-CNN in the generated form, preview the augmentations with their boxes, train with
+live curves, then read the dashboard (box mAP tiles, per-class AP with object counts, the confusion matrix
+with its background row, precision-recall curves, the images with missed objects drawn next to their
+labels), try a new image (detections drawn; no Grad-CAM for detectors) and export TorchScript.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.datasets.synth import zip_folder
+from tests.e2e.test_segmentation import ALL_LOADED
+from tests.e2e.test_training import (
+    CHART_HAS_POINTS,
+    DATASET_URL,
+    IMG_LOADED,
+    IMPORT_WAIT_MS,
+    JOB_URL,
+    MODEL_URL,
+    TRAIN_WAIT_MS,
+    WORKER_WAIT_MS,
+    _new_image,
+    _sign_up,
+)
+from tests.worker.detection_data import make_detection_project
+
+expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
+
+
+def test_detect_train_dashboard_predict_export(
+    e2e_page: Any, shot: Callable[[str], None], tmp_path: Path
+) -> None:
+    page = e2e_page
+    nav = page.get_by_role("navigation", name="Main")
+    _sign_up(page)
+
+    root = tmp_path / "objects"
+    make_detection_project(root, 40, size=128, seed=4, negatives=2)
+    nav.get_by_role("link", name="Datasets").click()
+    panel = page.get_by_test_id("upload-panel")
+    panel.get_by_label("Zip file").set_input_files(str(zip_folder(root, tmp_path / "objects.zip")))
+    panel.get_by_label("Name").fill("objects")
+    panel.get_by_label("Format").select_option("labelme")
+    panel.get_by_role("button", name="Upload and import").click()
+    expect(page).to_have_url(DATASET_URL, timeout=IMPORT_WAIT_MS)
+    expect(page.get_by_test_id("dataset-status")).to_have_text("ready", timeout=IMPORT_WAIT_MS)
+
+    nav.get_by_role("link", name="Train").click()
+    page.get_by_label("Task").select_option("object_detection")
+    row = page.locator("[data-testid=catalog-row][data-name=fasterrcnn_mobilenet_v3_large_fpn]")
+    expect(row).to_be_visible()
+    row.get_by_role("radio").check()
+    form = page.get_by_role("form", name="Run config")
+    data = form.get_by_role("group", name="data", exact=True)
+    schedule = form.get_by_role("group", name="schedule", exact=True)
+    data.get_by_label("batch_size", exact=True).fill("8")
+    data.get_by_label("workers", exact=True).fill("0")
+    schedule.get_by_label("epochs", exact=True).fill("3")
+    form.get_by_label("name", exact=True).first.fill("boxes <e2e>")
+    form.get_by_role("button", name="Preview augmentations").click()
+    expect(form.get_by_test_id("preview-img").first).to_be_visible(timeout=TRAIN_WAIT_MS)
+    shot("detection-form")
+
+    form.get_by_role("button", name="Start training").click()
+    expect(page).to_have_url(JOB_URL)
+    page.wait_for_function(CHART_HAS_POINTS, arg="chart-loss", timeout=TRAIN_WAIT_MS)
+    expect(page.get_by_test_id("job-status")).to_have_text("succeeded", timeout=TRAIN_WAIT_MS)
+    expect(page.get_by_test_id("job-config-yaml")).to_contain_text("task: object_detection")
+    shot("detection-run")
+
+    page.get_by_test_id("model-link").click()
+    expect(page).to_have_url(MODEL_URL)
+    expect(page.get_by_test_id("summary-bbox-mAP")).to_have_text(re.compile(r"^\d+\.\d%$"))
+    expect(page.get_by_test_id("per-class").get_by_role("columnheader")).to_have_text(
+        ["Class", "box AP", "box AP@0.5", "box AP@0.75", "box AR", "objects"]
+    )
+    expect(page.get_by_test_id("per-class-row").locator(".per-class__name")).to_have_text(["box", "disc"])
+    expect(page.get_by_test_id("confusion-matrix").get_by_test_id("cm-row")).to_have_text(
+        ["box", "disc", "background"]
+    )
+    expect(page.get_by_test_id("pr-curves")).to_be_visible()
+    page.wait_for_function(CHART_HAS_POINTS, arg="chart-val-metrics", timeout=10_000)
+    worst = page.get_by_test_id("worst-row")
+    expect(worst.first.get_by_test_id("worst-score")).to_have_text(
+        re.compile(r"^missed \d+ of \d+ · \d+ false$")
+    )
+    page.wait_for_function(ALL_LOADED, arg="worst-images", timeout=10_000)
+    expect(page.get_by_test_id("cam-gallery")).to_have_count(0)  # detectors are not explained by CAM
+    shot("detection-dashboard")
+
+    try_it = page.get_by_test_id("try-it")
+    try_it.get_by_label("Image to classify").set_input_files(str(_new_image(tmp_path / "new.png")))
+    page.wait_for_function(IMG_LOADED, arg="overlay-img", timeout=WORKER_WAIT_MS)
+    expect(try_it.get_by_role("heading", name="Detections drawn")).to_be_visible()
+    expect(try_it.get_by_test_id("cam-img")).to_have_count(0)
+    shot("detection-try-it")
+
+    with page.expect_download(timeout=WORKER_WAIT_MS) as download_info:
+        page.get_by_role("button", name="Export TorchScript").click()
+    assert download_info.value.suggested_filename.endswith(".pt")
+    expect(page.get_by_test_id("export-torchscript-state")).to_contain_text("Downloaded")
+    shot("detection-exported")
+    assert page.page_errors == [], f"uncaught errors in the page: {page.page_errors}"
