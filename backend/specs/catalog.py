@@ -34,7 +34,10 @@ class CatalogEntry(BaseModel):
     default_input_size: int
     min_input_size: int = 32
     input_multiple: int = 1
-    pretrained_weights: str | None = Field(default=None, description="torchvision weights enum, if any")
+    pretrained_weights: str | None = Field(
+        default=None,
+        description="torchvision weights enum, if any (a detector's: its backbone's ImageNet weights)",
+    )
     options: list[OptionSpec] = Field(default_factory=list)
     description: str = ""
     cam_layer: str | None = Field(default=None, description="Default Grad-CAM target layer (module path)")
@@ -463,6 +466,7 @@ def _det(
     desc: str = "",
     options: list[OptionSpec] | None = None,
     source: Literal["torchvision", "transformers"] = "torchvision",
+    backbone: str | None = None,
 ) -> CatalogEntry:
     return CatalogEntry(
         name=name,
@@ -476,7 +480,12 @@ def _det(
         options=options if options is not None else _det_options(size=size),
         light=light,
         description=desc,
+        pretrained_weights=backbone,  # the backbone's ImageNet weights; the heads start afresh
     )
+
+
+_R50 = "ResNet50_Weights.IMAGENET1K_V1"
+_MBV3 = "MobileNet_V3_Large_Weights.IMAGENET1K_V1"
 
 
 _OD, _IS = Task.object_detection, Task.instance_segmentation
@@ -487,6 +496,7 @@ CATALOG += [
         _OD,
         "Faster R-CNN",
         "fasterrcnn_resnet50_fpn_v2",
+        backbone=_R50,
         desc="Faster R-CNN, ResNet-50-FPN v2 (Li et al. 2021), torchvision",
     ),
     _det(
@@ -497,6 +507,7 @@ CATALOG += [
         size=512,
         light=True,
         options=_det_options(light_heads=True, size=512),
+        backbone=_MBV3,
         desc="Faster R-CNN on a MobileNetV3-Large FPN with trainable BatchNorm: trains on a CPU",
     ),
     _det(
@@ -505,6 +516,7 @@ CATALOG += [
         "RetinaNet",
         "retinanet_resnet50_fpn_v2",
         options=_det_options(proposals=False),
+        backbone=_R50,
         desc="RetinaNet, ResNet-50-FPN v2, focal loss, torchvision",
     ),
     _det(
@@ -513,6 +525,7 @@ CATALOG += [
         "FCOS",
         "fcos_resnet50_fpn",
         options=_det_options(anchors=False, proposals=False),
+        backbone=_R50,
         desc="FCOS, anchor-free, ResNet-50-FPN, torchvision",
     ),
     _det(
@@ -539,6 +552,7 @@ CATALOG += [
         _IS,
         "Mask R-CNN",
         "maskrcnn_resnet50_fpn_v2",
+        backbone=_R50,
         desc="Mask R-CNN, ResNet-50-FPN v2, torchvision",
     ),
     _det(
@@ -549,6 +563,7 @@ CATALOG += [
         size=512,
         light=True,
         options=_det_options(light_heads=True, mask=True, size=512),
+        backbone=_MBV3,
         desc="Mask R-CNN on a MobileNetV3-Large FPN with trainable BatchNorm: the light option",
     ),
     _det(

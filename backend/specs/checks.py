@@ -282,10 +282,11 @@ def check_detection(session: Session, owner: User, config: DetectionConfig) -> N
     require_task(dataset, config.task, ("task",))
     entry = catalog_entry(config.model.architecture, config.task, ("model", "architecture"))
     check_options(entry, config.model.options, ("model", "options"))
-    if config.model.pretrained:
+    if config.model.pretrained and not entry.pretrained_weights:
         raise field_error(
             ("model", "pretrained"),
-            f"{entry.name}: the studio downloads no weights; start from a studio model with load_from",
+            f"{entry.name} has no pretrained backbone weights in the catalog; start from a studio model "
+            "with load_from",
         )
     check_start_model(session, owner, config, entry)
     known = detection_metrics(config.task)

@@ -283,6 +283,9 @@ def test_detection_runs_are_checked_before_they_are_queued(client: TestClient, t
     assert "config.model.options.fpn_channels" in detail(det_run(ds, model={"options": {"fpn_channels": 4}}))
     assert "config.runtime.best_metric" in detail(det_run(ds, runtime={"best_metric": "segm/mAP"}))
     assert "config.data.scales.0" in detail(det_run(ds, data={"dataset_id": ds, "scales": [8]}))
+    ssd = {"architecture": "ssdlite320_mobilenet_v3_large", "pretrained": True}
+    assert "no pretrained backbone weights" in detail(det_run(ds, model=ssd))
+    assert _post(client, det_run(ds, model={"pretrained": True})).status_code == 201  # MobileNetV3's
 
     def zero_area(c: CanonicalDataset) -> None:
         c.annotations[0].bbox[2] = 0.0

@@ -182,3 +182,40 @@ def test_every_detection_entry_builds_trains_and_detects(entry: object) -> None:
     other = build_model(entry.name, 4, options)
     missing, unexpected = load_weights(other, model.state_dict())
     assert missing and not unexpected
+
+
+@pytest.mark.parametrize(
+    ("architecture", "backbone", "prefix"),
+    [
+        ("fasterrcnn_mobilenet_v3_large_fpn", "mobilenet_v3_large", "features."),
+        ("fcos_resnet50_fpn", "resnet50", ""),
+    ],
+)
+def test_pretrained_backbone_comes_from_the_local_hub_cache_only(
+    architecture: str, backbone: str, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pretrained`` loads the backbone's ImageNet file from the torch hub cache (here a file this test
+    saves under the name torchvision gives it), never from the network; heads start afresh."""
+    import torchvision
+    from torchvision.models import get_weight
+
+    from backend.specs.catalog import get_entry
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path))
+    entry = get_entry(architecture)
+    assert entry.pretrained_weights
+    with pytest.raises(FileNotFoundError, match="not in the local torch hub cache"):
+        build_model(architecture, 2, pretrained=True)
+
+    torch.manual_seed(7)
+    imagenet = getattr(torchvision.models, backbone)(weights=None).state_dict()
+    url = get_weight(entry.pretrained_weights).url
+    (tmp_path / "checkpoints").mkdir()
+    torch.save(imagenet, tmp_path / "checkpoints" / os.path.basename(url))
+    model = build_model(architecture, 2, pretrained=True)
+    body = model.net.backbone.body.state_dict()
+    first = next(k for k in body if k.endswith("weight"))
+    assert torch.equal(body[first], imagenet[prefix + first])
+    assert all(torch.equal(v, imagenet[prefix + k]) for k, v in body.items() if "num_batches" not in k)
+    fresh = build_model(architecture, 2)
+    assert not torch.equal(fresh.net.backbone.body.state_dict()[first], imagenet[prefix + first])

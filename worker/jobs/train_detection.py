@@ -201,7 +201,9 @@ def train_detection(ctx: JobContext, config: DetectionConfig) -> dict[str, Any]:
     device = resolve_device(rt.device)
     seed_everything(rt.seed, rt.deterministic)
     data = build_detection_data(ds, config, scales, train_max, rt.seed, device.type == "cuda")
-    model = build_model(config.model.architecture, len(class_names), options)
+    model = build_model(
+        config.model.architecture, len(class_names), options, pretrained=config.model.pretrained
+    )
     assert isinstance(model, Detector)  # noqa: S101 - the zoo builds a Detector for these tasks
     model.set_normalize(config.data.normalize_mean, config.data.normalize_std)
     notes: dict[str, Any] = {}

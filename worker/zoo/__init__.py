@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from backend.specs.catalog import CatalogEntry, get_entry, list_models
-from worker.zoo.detection import build_detection
+from worker.zoo.detection import build_detection, load_backbone_weights
 from worker.zoo.segmentation import build_segmentation
 from worker.zoo.tiny_cnn import TinyCNN
 
@@ -156,11 +156,12 @@ def build_model(
             )
         return build_segmentation(entry, num_classes, opts)
     if entry.task in DETECTION_TASKS:
+        detector = build_detection(entry, num_classes, opts)
         if pretrained:
-            raise ValueError(
-                f"{architecture}: no pretrained weights are loaded; start from a model (load_from)"
-            )
-        return build_detection(entry, num_classes, opts)
+            if not entry.pretrained_weights:
+                raise ValueError(f"{architecture} has no pretrained backbone weights the studio can load")
+            load_backbone_weights(detector, entry, _cached_torchvision_state(entry.pretrained_weights))
+        return detector
     dropout = float(opts.get("dropout", 0.0))
     if entry.source == "studio":
         model: nn.Module = TinyCNN(num_classes=num_classes, dropout=dropout)

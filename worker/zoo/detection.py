@@ -332,3 +332,26 @@ def build_detection(entry: CatalogEntry, num_classes: int, options: Mapping[str,
     model = Detector(net, str(entry.task), has_masks=masks)
     model.studio_heads = _HEADS[entry.name]  # type: ignore[assignment]
     return model
+
+
+def load_backbone_weights(detector: Detector, entry: CatalogEntry, state: Mapping[str, torch.Tensor]) -> int:
+    """ImageNet weights of a ResNet-50 or MobileNetV3-Large into a torchvision detector's backbone body
+    (the FPN and heads start afresh). Every body tensor must be found, or nothing is changed: a partial
+    load would pass for pretrained. Answers the number of tensors loaded."""
+    body = detector.net.backbone.body
+    prefix = "features." if "mobilenet" in entry.name else ""
+    wanted = {k: v for k, v in body.state_dict().items() if not k.endswith("num_batches_tracked")}
+    found = {k: state[prefix + k] for k in wanted if prefix + k in state}
+    missing = sorted(set(wanted) - set(found))
+    if missing:
+        raise ValueError(
+            f"{entry.name}: the backbone weights lack {len(missing)} tensors, e.g. {missing[:3]}"
+        )
+    for key, value in found.items():
+        if value.shape != wanted[key].shape:
+            raise ValueError(
+                f"{entry.name}: backbone tensor {key} is {tuple(value.shape)}, expected "
+                f"{tuple(wanted[key].shape)}"
+            )
+    body.load_state_dict(found, strict=False)
+    return len(found)

@@ -914,7 +914,7 @@ export interface components {
             params?: number | null;
             /**
              * Pretrained Weights
-             * @description torchvision weights enum, if any
+             * @description torchvision weights enum, if any (a detector's: its backbone's ImageNet weights)
              */
             pretrained_weights?: string | null;
             /**
