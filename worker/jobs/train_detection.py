@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from backend.specs.catalog import CatalogEntry, get_entry
+from backend.specs.checks import detection_metrics
 from backend.specs.config import DetectionConfig
 from worker.context import JobContext
 from worker.detection.data import (
@@ -50,7 +51,7 @@ from worker.jobs.train import (
     seed_everything,
     start_weights,
 )
-from worker.metrics.detection import COCO_NUMBERS, DetectionMetrics
+from worker.metrics.detection import DetectionMetrics
 from worker.optim import build_optimizer, build_scheduler
 from worker.segmentation.worst import attach_kept, attach_worst, keep_rendered
 from worker.zoo import build_model, count_params
@@ -139,11 +140,6 @@ def _no_loss(outputs: Any, targets: Any) -> None:
     return None
 
 
-def detection_metric_names(task: str) -> list[str]:
-    kinds = ("bbox", "segm") if task == "instance_segmentation" else ("bbox",)
-    return [f"{kind}/{name}" for kind in kinds for name in COCO_NUMBERS]
-
-
 def build_detection_data(
     ds: DatasetInfo,
     config: DetectionConfig,
@@ -173,7 +169,7 @@ def train_detection(ctx: JobContext, config: DetectionConfig) -> dict[str, Any]:
         attach_kept(ctx, done.id)  # stopped between recording the model and attaching its worst images
         return {"model_id": done.id, "resumed": "model already recorded", "metrics": done.metrics}
     rt, sched = config.runtime, config.schedule
-    metric_names = detection_metric_names(config.task)
+    metric_names = detection_metrics(config.task)
     if rt.best_metric not in metric_names:
         raise ValueError(
             f"runtime.best_metric: choose one of {', '.join(metric_names)}, not {rt.best_metric!r}"

@@ -23,20 +23,8 @@ import torch
 from pycocotools import mask as mask_utils
 from torchvision.ops import box_iou
 
-COCO_NUMBERS = (
-    "mAP",
-    "mAP_50",
-    "mAP_75",
-    "mAP_s",
-    "mAP_m",
-    "mAP_l",
-    "AR_1",
-    "AR_10",
-    "AR_100",
-    "AR_s",
-    "AR_m",
-    "AR_l",
-)
+from backend.specs.checks import COCO_NUMBERS
+
 WORST_IMAGES = 10
 PR_POINTS = 101  # COCO's recall thresholds 0, 0.01, ..., 1
 
