@@ -253,16 +253,21 @@ export function CamGallery({ model, splits }: { model: ModelDetail; splits: stri
     () => (jobs.data ?? []).filter((j) => (j.config as { model_id?: number }).model_id === model.id).sort((a, b) => b.id - a.id)[0],
     [jobs.data, model.id],
   );
-  const job = useJob(latest?.id ?? 0);
+  const latestId = latest?.id ?? 0;
+  const job = useJob(latestId);
   const running = !!job.data && !isFinished(job.data.status);
   const artifacts = useJobArtifacts(latest?.id ?? 0, !!latest);
   const refetch = artifacts.refetch;
-  // Poll the job's files while it draws; the job query polls its own status.
+  // Poll the job's files while it draws (the job query polls its own status), and read them once more
+  // when it has ended, so the overlays drawn after the last poll appear too.
   useEffect(() => {
-    if (!running) return undefined;
+    if (!running) {
+      if (latestId) void refetch();
+      return undefined;
+    }
     const t = setInterval(() => void refetch(), 1500);
     return () => clearInterval(t);
-  }, [running, refetch]);
+  }, [running, refetch, latestId]);
   const entries = new Map<number, CamEntry>();
   const overlays = (job.data?.result as { overlays?: CamEntry[] } | null)?.overlays ?? [];
   for (const e of overlays) entries.set(e.artifact_id, e);
