@@ -29,6 +29,7 @@ from backend.specs.config import (
     AnyTrainConfig,
     ClassificationConfig,
     DetectionConfig,
+    RuntimeSpec,
     SegmentationConfig,
     parse_train_config,
     to_yaml,
@@ -187,47 +188,20 @@ def train_classification(ctx: JobContext, config: ClassificationConfig) -> dict[
             Evaluator(ctx, data.val_loader, ClassificationMetrics(class_names, device), rt.eval_interval)
         )
     fitted = fit(ctx, model, optimizer, loss_fn, scheduler, device, data, callbacks, sched, rt)
-    state, resumed_from, weights, final_metrics, best_metrics, checkpoint = fitted
-    summary = {
-        "final": final_metrics,
-        "best": {
-            "metric": rt.best_metric,
-            "score": state.best_score,
-            "epoch": state.best_epoch,
-            **{k: v for k, v in best_metrics.items() if k != "confusion_matrix"},
-            "confusion_matrix": best_metrics.get("confusion_matrix"),
-        },
-        "history": state.history,
-        "epochs": state.epoch,
-        "iterations": state.iteration,
-        "train_images": len(data.train),
-        "val_images": len(data.val) if data.val is not None else 0,
-        "skipped_images": data.train.skipped + (data.val.skipped if data.val is not None else 0),
-    }
+    skipped = data.train.skipped + (data.val.skipped if data.val is not None else 0)
+    summary = run_summary(fitted, rt, data, skipped_images=skipped)
     model_id = record_model(
         ctx,
         config,
         ds,
         class_names,
-        weights,
+        fitted.weights,
         summary,
         params=count_params(model),
         flops=count_flops(model, config.data.input_size, device),
-        best_checkpoint=checkpoint,
+        best_checkpoint=fitted.checkpoint,
     )
-    result: dict[str, Any] = {
-        "model_id": model_id,
-        "epochs": state.epoch,
-        "iterations": state.iteration,
-        "resumed_from_epoch": resumed_from,
-        "final": final_metrics,
-        "best": {"metric": rt.best_metric, "score": state.best_score, "epoch": state.best_epoch},
-        "seconds": round(time.monotonic() - started, 3),
-        "device": str(device),
-    }
-    if notes:
-        result["load_from"] = notes
-    return json_safe(result)  # type: ignore[no-any-return]
+    return run_result(fitted, rt, model_id, started, device, notes)
 
 
 def json_safe(value: Any) -> Any:
@@ -374,6 +348,54 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
 
         return train_detection(ctx, config)
     return train_classification(ctx, config)
+
+
+def run_summary(fitted: Fitted, rt: RuntimeSpec, data: Any, **extra: Any) -> dict[str, Any]:
+    """What every run records in its model's metrics: the final and best evaluations, the history and
+    the counts; ``extra`` adds the task's own entries."""
+    state = fitted.state
+    return {
+        "final": fitted.final_metrics,
+        "best": {
+            "metric": rt.best_metric,
+            "score": state.best_score,
+            "epoch": state.best_epoch,
+            **fitted.best_metrics,
+        },
+        **extra,
+        "history": state.history,
+        "epochs": state.epoch,
+        "iterations": state.iteration,
+        "train_images": len(data.train),
+        "val_images": len(data.val) if data.val is not None else 0,
+    }
+
+
+def run_result(
+    fitted: Fitted,
+    rt: RuntimeSpec,
+    model_id: int,
+    started: float,
+    device: torch.device,
+    notes: dict[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    """A train job's result (JSON-safe): the model, how far it ran, its scores; ``extra`` the task's."""
+    state = fitted.state
+    result: dict[str, Any] = {
+        "model_id": model_id,
+        "epochs": state.epoch,
+        "iterations": state.iteration,
+        "resumed_from_epoch": fitted.resumed_from,
+        "final": fitted.final_metrics,
+        "best": {"metric": rt.best_metric, "score": state.best_score, "epoch": state.best_epoch},
+        **extra,
+        "seconds": round(time.monotonic() - started, 3),
+        "device": str(device),
+    }
+    if notes:
+        result["load_from"] = notes
+    return json_safe(result)  # type: ignore[no-any-return]
 
 
 class Fitted(NamedTuple):

@@ -44,10 +44,11 @@ from worker.jobs.train import (
     count_flops,
     existing_model,
     fit,
-    json_safe,
     load_dataset,
     record_model,
     resolve_device,
+    run_result,
+    run_summary,
     seed_everything,
     start_weights,
 )
@@ -243,7 +244,7 @@ def train_detection(ctx: JobContext, config: DetectionConfig) -> dict[str, Any]:
     fitted = fit(
         ctx, model, optimizer, _no_loss, scheduler, device, data, callbacks, sched, rt, train_step=step
     )
-    state, resumed_from, weights, final_metrics, best_metrics, checkpoint = fitted
+    weights, best_metrics = fitted.weights, fitted.best_metrics
     drawn: list[dict[str, Any]] = []
     if data.val is not None and best_metrics.get("worst_images"):
         ctx.progress(TRAIN_SPAN[1], "drawing the worst validation images", force=True)
@@ -259,27 +260,18 @@ def train_detection(ctx: JobContext, config: DetectionConfig) -> dict[str, Any]:
             ev.mask_threshold,
         )
         keep_rendered(ctx, drawn)
-    summary = {
-        "final": final_metrics,
-        "best": {
-            "metric": rt.best_metric,
-            "score": state.best_score,
-            "epoch": state.best_epoch,
-            **best_metrics,
-        },
-        "worst_images": best_metrics.get("worst_images", []),
-        "history": state.history,
-        "epochs": state.epoch,
-        "iterations": state.iteration,
-        "train_images": len(data.train),
-        "val_images": len(data.val) if data.val is not None else 0,
-        "negative_images": {
+    summary = run_summary(
+        fitted,
+        rt,
+        data,
+        worst_images=best_metrics.get("worst_images", []),
+        negative_images={
             "train": data.train.negatives,
             "val": data.val.negatives if data.val is not None else 0,
         },
-        "dropped_boxes": step.dropped,
-        "options": options,
-    }
+        dropped_boxes=step.dropped,
+        options=options,
+    )
     inference = {"score_threshold": ev.score_threshold, "mask_threshold": ev.mask_threshold}
     model_id = record_model(
         ctx,
@@ -290,24 +282,19 @@ def train_detection(ctx: JobContext, config: DetectionConfig) -> dict[str, Any]:
         summary,
         params=count_params(model),
         flops=count_flops(model, min_size, device),
-        best_checkpoint=checkpoint,
+        best_checkpoint=fitted.checkpoint,
         inference=inference,
     )
     attach_worst(ctx.owner_id, ctx.job_id, model_id, drawn)
-    result: dict[str, Any] = {
-        "model_id": model_id,
-        "epochs": state.epoch,
-        "iterations": state.iteration,
-        "resumed_from_epoch": resumed_from,
-        "final": final_metrics,
-        "best": {"metric": rt.best_metric, "score": state.best_score, "epoch": state.best_epoch},
-        "worst_images": summary["worst_images"],
-        "negative_images": summary["negative_images"],
-        "dropped_boxes": step.dropped,
-        "options": options,
-        "seconds": round(time.monotonic() - started, 3),
-        "device": str(device),
-    }
-    if notes:
-        result["load_from"] = notes
-    return json_safe(result)  # type: ignore[no-any-return]
+    return run_result(
+        fitted,
+        rt,
+        model_id,
+        started,
+        device,
+        notes,
+        worst_images=summary["worst_images"],
+        negative_images=summary["negative_images"],
+        dropped_boxes=step.dropped,
+        options=options,
+    )

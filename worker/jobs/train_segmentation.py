@@ -19,10 +19,11 @@ from worker.jobs.train import (
     count_flops,
     existing_model,
     fit,
-    json_safe,
     load_dataset,
     record_model,
     resolve_device,
+    run_result,
+    run_summary,
     seed_everything,
     start_weights,
 )
@@ -105,7 +106,7 @@ def train_segmentation(ctx: JobContext, config: SegmentationConfig) -> dict[str,
             Evaluator(ctx, data.val_loader, metrics, rt.eval_interval, infer=SegmentInfer(settings))
         )
     fitted = fit(ctx, model, optimizer, loss_fn, scheduler, device, data, callbacks, sched, rt)
-    state, resumed_from, weights, final_metrics, best_metrics, checkpoint = fitted
+    weights, best_metrics = fitted.weights, fitted.best_metrics
     worst: list[dict[str, Any]] = []
     if data.val is not None and best_metrics.get("worst_images"):
         ctx.progress(TRAIN_SPAN[1], "drawing the worst validation images", force=True)
@@ -120,21 +121,9 @@ def train_segmentation(ctx: JobContext, config: SegmentationConfig) -> dict[str,
             device,
         )
         keep_rendered(ctx, worst)
-    summary = {
-        "final": final_metrics,
-        "best": {
-            "metric": rt.best_metric,
-            "score": state.best_score,
-            "epoch": state.best_epoch,
-            **best_metrics,
-        },
-        "worst_images": [{"image_id": w["image_id"], "iou": w["iou"]} for w in worst],
-        "history": state.history,
-        "epochs": state.epoch,
-        "iterations": state.iteration,
-        "train_images": len(data.train),
-        "val_images": len(data.val) if data.val is not None else 0,
-    }
+    summary = run_summary(
+        fitted, rt, data, worst_images=[{"image_id": w["image_id"], "iou": w["iou"]} for w in worst]
+    )
     inference = {
         "mode": settings.mode,
         "crop_size": settings.crop_size,
@@ -151,21 +140,8 @@ def train_segmentation(ctx: JobContext, config: SegmentationConfig) -> dict[str,
         summary,
         params=count_params(model),
         flops=count_flops(model, config.data.input_size, device),
-        best_checkpoint=checkpoint,
+        best_checkpoint=fitted.checkpoint,
         inference=inference,
     )
     attach_worst(ctx.owner_id, ctx.job_id, model_id, worst)
-    result: dict[str, Any] = {
-        "model_id": model_id,
-        "epochs": state.epoch,
-        "iterations": state.iteration,
-        "resumed_from_epoch": resumed_from,
-        "final": final_metrics,
-        "best": {"metric": rt.best_metric, "score": state.best_score, "epoch": state.best_epoch},
-        "worst_images": summary["worst_images"],
-        "seconds": round(time.monotonic() - started, 3),
-        "device": str(device),
-    }
-    if notes:
-        result["load_from"] = notes
-    return json_safe(result)  # type: ignore[no-any-return]
+    return run_result(fitted, rt, model_id, started, device, notes, worst_images=summary["worst_images"])
