@@ -13,6 +13,7 @@ import {
 } from "../api/datasets";
 import { ApiError, errorMessage } from "../api/errors";
 import type { DatasetDetail } from "../api/types";
+import { ConfirmDelete } from "../components/ConfirmDelete";
 import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
 import { ClassBars } from "../datasets/ClassBars";
@@ -121,33 +122,16 @@ function Versions({ dataset }: { dataset: DatasetDetail }) {
 }
 
 function DeleteButton({ dataset }: { dataset: DatasetDetail }) {
-  const [confirming, setConfirming] = useState(false);
   const remove = useDeleteDataset();
   const navigate = useNavigate();
   if (dataset.status === "importing") return null;
   return (
-    <span className="delete">
-      {remove.isError ? <span className="field__error">{errorMessage(remove.error)} </span> : null}
-      {confirming ? (
-        <>
-          <button
-            type="button"
-            className="button button--danger"
-            disabled={remove.isPending}
-            onClick={() => remove.mutate(dataset.id, { onSuccess: () => navigate("/datasets", { replace: true }) })}
-          >
-            {remove.isPending ? "Deleting…" : `Delete version ${dataset.version}`}
-          </button>
-          <button type="button" className="button button--ghost" onClick={() => setConfirming(false)}>
-            Cancel
-          </button>
-        </>
-      ) : (
-        <button type="button" className="button button--ghost" onClick={() => setConfirming(true)}>
-          Delete…
-        </button>
-      )}
-    </span>
+    <ConfirmDelete
+      label={`Delete version ${dataset.version}`}
+      pending={remove.isPending}
+      error={remove.isError ? remove.error : null}
+      onConfirm={() => remove.mutate(dataset.id, { onSuccess: () => navigate("/datasets", { replace: true }) })}
+    />
   );
 }
 

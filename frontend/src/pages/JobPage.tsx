@@ -4,10 +4,10 @@ import { isFinished } from "../api/datasets";
 import { ApiError, errorMessage } from "../api/errors";
 import { useCancelJob, useConfigYaml, useJob, useJobArtifacts, useJobStream, useModels } from "../api/training";
 import type { Job } from "../api/types";
+import { ArtifactList } from "../components/ArtifactList";
 import { Loading } from "../components/Loading";
 import { ProgressBar } from "../components/ProgressBar";
 import { StatusBadge } from "../components/StatusBadge";
-import { formatBytes } from "../datasets/format";
 import { formatDateTime } from "../time";
 import { Chart } from "../training/Chart";
 import { lastValue, type MetricSeries } from "../training/metrics";
@@ -62,18 +62,7 @@ function Artifacts({ job }: { job: Job }) {
   return (
     <div className="card">
       <h2>Files</h2>
-      <ul className="artifacts" data-testid="job-artifacts">
-        {artifacts.data.map((a) => (
-          <li key={a.id}>
-            <a href={a.url} download={a.media_type.startsWith("image/") ? undefined : a.name}>
-              {a.name}
-            </a>{" "}
-            <span className="muted small">
-              {a.kind} · {formatBytes(a.size_bytes)}
-            </span>
-          </li>
-        ))}
-      </ul>
+      <ArtifactList artifacts={artifacts.data} testId="job-artifacts" />
     </div>
   );
 }

@@ -14,9 +14,11 @@ import {
   type ExportFormat,
   type ModelDetail,
 } from "../api/training";
+import { ArtifactList } from "../components/ArtifactList";
+import { ConfirmDelete } from "../components/ConfirmDelete";
 import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
-import { formatBytes, statusTone, taskLabel } from "../datasets/format";
+import { statusTone, taskLabel } from "../datasets/format";
 import { formatDateTime } from "../time";
 import { ConfusionMatrix } from "../training/ConfusionMatrix";
 import { CamGallery, ClassTable, CurvesOverRun, PrCurves, SummaryTiles, WorstImages } from "../training/Dashboard";
@@ -243,32 +245,15 @@ function TryIt({ model }: { model: ModelDetail }) {
 }
 
 function DeleteModel({ model }: { model: ModelDetail }) {
-  const [confirming, setConfirming] = useState(false);
   const remove = useDeleteModel();
   const navigate = useNavigate();
   return (
-    <span className="delete">
-      {remove.isError ? <span className="field__error">{errorMessage(remove.error)} </span> : null}
-      {confirming ? (
-        <>
-          <button
-            type="button"
-            className="button button--danger"
-            disabled={remove.isPending}
-            onClick={() => remove.mutate(model.id, { onSuccess: () => navigate("/models", { replace: true }) })}
-          >
-            {remove.isPending ? "Deleting…" : "Delete model"}
-          </button>
-          <button type="button" className="button button--ghost" onClick={() => setConfirming(false)}>
-            Cancel
-          </button>
-        </>
-      ) : (
-        <button type="button" className="button button--ghost" onClick={() => setConfirming(true)}>
-          Delete…
-        </button>
-      )}
-    </span>
+    <ConfirmDelete
+      label="Delete model"
+      pending={remove.isPending}
+      error={remove.isError ? remove.error : null}
+      onConfirm={() => remove.mutate(model.id, { onSuccess: () => navigate("/models", { replace: true }) })}
+    />
   );
 }
 
@@ -372,18 +357,7 @@ export function ModelPage() {
         <div className="card">
           <h2>Files</h2>
           {files.length === 0 ? <p className="muted">No files.</p> : null}
-          <ul className="artifacts" data-testid="model-artifacts">
-            {files.map((a) => (
-              <li key={a.id}>
-                <a href={a.url} download={a.media_type.startsWith("image/") ? undefined : a.name}>
-                  {a.name}
-                </a>{" "}
-                <span className="muted small">
-                  {a.kind} · {formatBytes(a.size_bytes)}
-                </span>
-              </li>
-            ))}
-          </ul>
+          <ArtifactList artifacts={files} testId="model-artifacts" />
         </div>
       </div>
 
