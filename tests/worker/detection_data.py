@@ -12,12 +12,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from backend.datasets.service import land_import
-from backend.datasets.splits import SplitRatios
-from backend.db.session import session_scope
-from backend.db.tables import Dataset
-from backend.settings import get_settings
 from tests.datasets.synth import Drawn, labelme_json
+from tests.helpers import land_folder
 
 CLASSES = ("box", "disc")
 FILL = {"box": (200, 60, 40), "disc": (40, 90, 200)}
@@ -101,18 +97,4 @@ def make_detection_project(
 def import_detection_dataset(owner_id: int, tmp: Path, n_images: int = 80, **kw: Any) -> int:
     src = tmp / "labelme-objects"
     make_detection_project(src, n_images, **kw)
-    with session_scope() as s:
-        row = Dataset(owner_id=owner_id, name="objects", status="importing", source_format="labelme")
-        s.add(row)
-        s.flush()
-        dataset_id = row.id
-    land_import(
-        get_settings(),
-        dataset_id,
-        src,
-        src.name,
-        "labelme",
-        ratios=SplitRatios(train=0.8, val=0.2, test=0.0),
-        staging_name=f"test-{dataset_id}",
-    )
-    return dataset_id
+    return land_folder(owner_id, src, "objects", "labelme", train=0.8, val=0.2)

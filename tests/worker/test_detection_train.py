@@ -16,11 +16,11 @@ import pytest
 import torch
 from sqlalchemy import select
 
-from backend.auth.service import create_user
 from backend.db.session import session_scope
 from backend.db.tables import Job, JobMetric, TrainedModel, User
 from backend.jobs.service import create_job
 from tests.conftest import Stack
+from tests.helpers import make_user, run_to_end
 from tests.worker.detection_data import import_detection_dataset
 from worker.runner import run_job
 
@@ -80,34 +80,13 @@ def det_config(dataset_id: int, task: str = "object_detection", **over: Any) -> 
     return config
 
 
-def _user(email: str = "det@example.com") -> int:
-    with session_scope() as s:
-        user = create_user(s, email, "correct horse battery")
-        s.flush()
-        return int(user.id)
-
-
-def _run(owner_id: int, kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    with session_scope() as s:
-        owner = s.get(User, owner_id)
-        assert owner is not None
-        internal = kind in ("predict_image", "cam_image", "export")
-        job_id = create_job(s, owner, kind, config, internal=internal).id
-    outcome = run_job(job_id, "test-worker@local")
-    with session_scope() as s:
-        job = s.get(Job, job_id)
-        assert job is not None
-        assert outcome == "succeeded", job.error
-        return {"id": job.id, "result": job.result or {}}
-
-
 # About a minute each on two free cores; the limit leaves room for a machine shared with other work.
 @pytest.mark.timeout(900)
 def test_faster_rcnn_learns_rectangles_and_discs_to_map50_050(sqlite_stack: Stack, tmp_path: Path) -> None:
-    owner = _user()
+    owner = make_user("det@example.com")
     dataset_id = import_detection_dataset(owner, tmp_path)
     started = time.monotonic()
-    job = _run(owner, "train", det_config(dataset_id, schedule={"iterations": 250}))
+    job = run_to_end(owner, "train", det_config(dataset_id, schedule={"iterations": 250}))
     seconds = time.monotonic() - started
     result = job["result"]
     print(f"detection training: {seconds:.1f}s, final {result['final']}")
@@ -163,10 +142,10 @@ def _dashboard(model_id: int) -> None:
 def test_mask_rcnn_learns_masks_to_segm_map50_030_then_evaluates_predicts_exports(
     sqlite_stack: Stack, tmp_path: Path
 ) -> None:
-    owner = _user("masks@example.com")
+    owner = make_user("masks@example.com")
     dataset_id = import_detection_dataset(owner, tmp_path)
     started = time.monotonic()
-    job = _run(owner, "train", det_config(dataset_id, task="instance_segmentation"))
+    job = run_to_end(owner, "train", det_config(dataset_id, task="instance_segmentation"))
     seconds = time.monotonic() - started
     result = job["result"]
     print(f"instance segmentation training: {seconds:.1f}s, final {result['final']}")
@@ -179,7 +158,9 @@ def test_mask_rcnn_learns_masks_to_segm_map50_030_then_evaluates_predicts_export
         assert model.metrics["best"]["metric"] == "segm/mAP" and "segm/pr_curve" in model.metrics["best"]
         assert model.flops is not None and model.flops > 0
 
-    evaluated = _run(owner, "evaluate", {"model_id": model_id, "dataset_id": dataset_id, "split": "val"})
+    evaluated = run_to_end(
+        owner, "evaluate", {"model_id": model_id, "dataset_id": dataset_id, "split": "val"}
+    )
     metrics = evaluated["result"]["metrics"]
     assert abs(metrics["segm/mAP_50"] - result["final"]["segm/mAP_50"]) < 1e-6  # same images, same model
     assert metrics["samples"] == evaluated["result"]["images"] and metrics["worst_images"] is not None
@@ -209,7 +190,9 @@ def _predict_and_export(owner: int, model_id: int, dataset_id: int) -> None:
     target = get_settings().data_dir / "requests" / name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes((folder / record.file_name).read_bytes())
-    predicted = _run(owner, "predict_image", {"model_id": model_id, "image": name, "overlay": True})["result"]
+    predicted = run_to_end(owner, "predict_image", {"model_id": model_id, "image": name, "overlay": True})[
+        "result"
+    ]
     assert predicted["overlay_artifact_id"] and predicted["detections"], predicted
     assert all(d["score"] >= predicted["score_threshold"] for d in predicted["detections"])
     best = max(predicted["detections"], key=lambda d: d["score"])
@@ -227,7 +210,9 @@ def _predict_and_export(owner: int, model_id: int, dataset_id: int) -> None:
         with Image.open(overlay.path) as drawn:
             assert drawn.size == (record.width, record.height)
 
-    batch = _run(owner, "predict", {"model_id": model_id, "dataset_id": dataset_id, "split": "val"})["result"]
+    batch = run_to_end(owner, "predict", {"model_id": model_id, "dataset_id": dataset_id, "split": "val"})[
+        "result"
+    ]
     assert batch["images"] == sum(im.split == "val" for im in canonical.images) and batch["detections"] > 0
     with session_scope() as s:
         artifact = s.get(Artifact, batch["artifact_ids"][0])
@@ -236,9 +221,9 @@ def _predict_and_export(owner: int, model_id: int, dataset_id: int) -> None:
     assert {"image_id", "category_id", "bbox", "score", "segmentation"} <= set(results[0])
     assert {r["category_id"] for r in results} <= {1, 2}
 
-    exported = _run(owner, "export", {"model_id": model_id, "format": "torchscript"})["result"]
+    exported = run_to_end(owner, "export", {"model_id": model_id, "format": "torchscript"})["result"]
     assert exported["max_abs_diff"] <= 1e-3
-    onnx = _run(owner, "export", {"model_id": model_id, "format": "onnx"})["result"]
+    onnx = run_to_end(owner, "export", {"model_id": model_id, "format": "onnx"})["result"]
     assert onnx["max_abs_diff"] <= 1e-3
 
 
@@ -247,7 +232,7 @@ def test_deformable_detr_trains_through_the_same_job_and_refuses_export_plainly(
 ) -> None:
     """Not a learning test (DETR needs far longer than a test has): the run goes through the one loop with
     gradient clipping, is recorded with COCO numbers, and an export says plainly that it cannot be done."""
-    owner = _user("detr@example.com")
+    owner = make_user("detr@example.com")
     dataset_id = import_detection_dataset(owner, tmp_path, n_images=24)
     tiny = {"min_size": 96, "max_size": 128, "backbone": "resnet18", "d_model": 64, "num_queries": 30}
     config = det_config(
@@ -259,7 +244,7 @@ def test_deformable_detr_trains_through_the_same_job_and_refuses_export_plainly(
         schedule={"iterations": 6, "grad_clip": 0.1, "warmup_iters": 0},
         runtime={"log_interval": 2, "seed": 0, "eval_interval": 1},
     )
-    result = _run(owner, "train", config)["result"]
+    result = run_to_end(owner, "train", config)["result"]
     assert 0.0 <= result["final"]["bbox/mAP_50"] <= 1.0 and result["iterations"] == 6
     with session_scope() as s:
         losses = s.scalars(select(JobMetric.value).where(JobMetric.name == "train/loss_detr")).all()

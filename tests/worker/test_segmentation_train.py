@@ -16,17 +16,13 @@ import torch
 from PIL import Image
 from sqlalchemy import select
 
-from backend.auth.service import create_user
-from backend.datasets.service import land_import
-from backend.datasets.splits import SplitRatios
 from backend.db.session import session_scope
-from backend.db.tables import Artifact, Dataset, Job, JobMetric, TrainedModel, User
-from backend.jobs.service import create_job
+from backend.db.tables import Artifact, JobMetric, TrainedModel
 from backend.settings import get_settings
 from tests.conftest import Stack
 from tests.datasets.synth import make_labelme_project
+from tests.helpers import land_folder, make_user, run_to_end
 from worker.metrics.segmentation import confusion_matrix, scores
-from worker.runner import run_job
 
 SIZE = 64
 
@@ -43,21 +39,7 @@ def import_labelme_shapes(owner_id: int, tmp: Path, n_images: int = 64) -> int:
     """Circles, squares and triangles as labelme polygons, imported the way an upload is."""
     src = tmp / "labelme-shapes"
     make_labelme_project(src, n_images=n_images, width=SIZE, height=SIZE, image_format="PNG", seed=3)
-    with session_scope() as s:
-        row = Dataset(owner_id=owner_id, name="shapes-seg", status="importing", source_format="labelme")
-        s.add(row)
-        s.flush()
-        dataset_id = row.id
-    land_import(
-        get_settings(),
-        dataset_id,
-        src,
-        src.name,
-        "labelme",
-        ratios=SplitRatios(train=0.75, val=0.25, test=0.0),
-        staging_name=f"test-{dataset_id}",
-    )
-    return dataset_id
+    return land_folder(owner_id, src, "shapes-seg", "labelme", train=0.75, val=0.25)
 
 
 def seg_config(dataset_id: int, **over: Any) -> dict[str, Any]:
@@ -81,32 +63,11 @@ def seg_config(dataset_id: int, **over: Any) -> dict[str, Any]:
     return config
 
 
-def _user(email: str = "seg@example.com") -> int:
-    with session_scope() as s:
-        user = create_user(s, email, "correct horse battery")
-        s.flush()
-        return int(user.id)
-
-
-def _run(owner_id: int, kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    with session_scope() as s:
-        owner = s.get(User, owner_id)
-        assert owner is not None
-        internal = kind in ("predict_image", "cam_image", "export")  # created by their endpoints
-        job_id = create_job(s, owner, kind, config, internal=internal).id
-    outcome = run_job(job_id, "test-worker@local")
-    with session_scope() as s:
-        job = s.get(Job, job_id)
-        assert job is not None
-        assert outcome == "succeeded", job.error
-        return {"id": job.id, "result": job.result or {}}
-
-
 def test_unet_learns_labelme_shapes_to_miou_080(sqlite_stack: Stack, tmp_path: Path) -> None:
-    owner = _user()
+    owner = make_user("seg@example.com")
     dataset_id = import_labelme_shapes(owner, tmp_path)
     started = time.monotonic()
-    job = _run(owner, "train", seg_config(dataset_id))
+    job = run_to_end(owner, "train", seg_config(dataset_id))
     seconds = time.monotonic() - started
     result = job["result"]
     print(f"segmentation training: {seconds:.1f}s, final {result['final']}")
@@ -123,7 +84,7 @@ def test_unet_learns_labelme_shapes_to_miou_080(sqlite_stack: Stack, tmp_path: P
         names = set(s.scalars(select(JobMetric.name).where(JobMetric.job_id == job["id"])).all())
     assert {"val/mIoU", "val/mDice", "val/aAcc", "train/loss"} <= names
 
-    evaluated = _run(
+    evaluated = run_to_end(
         owner, "evaluate", {"model_id": result["model_id"], "dataset_id": dataset_id, "split": "val"}
     )
     metrics = evaluated["result"]["metrics"]
@@ -152,7 +113,7 @@ def _batch_predict(owner: int, model_id: int, dataset_id: int, evaluated_miou: f
     from backend.datasets.canonical import CanonicalDataset
     from worker.segmentation.data import SegmentationDataset
 
-    job = _run(owner, "predict", {"model_id": model_id, "dataset_id": dataset_id, "split": "val"})
+    job = run_to_end(owner, "predict", {"model_id": model_id, "dataset_id": dataset_id, "split": "val"})
     out = job["result"]
     assert out["images"] == out["labelled"] == 16 and out["mIoU"] == pytest.approx(evaluated_miou)
     with session_scope() as s:
@@ -223,16 +184,20 @@ def _image_jobs(owner: int, model_id: int, dataset_id: int) -> None:
     target = get_settings().data_dir / "requests" / name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(image.read_bytes())
-    predicted = _run(owner, "predict_image", {"model_id": model_id, "image": name, "overlay": True})["result"]
+    predicted = run_to_end(owner, "predict_image", {"model_id": model_id, "image": name, "overlay": True})[
+        "result"
+    ]
     assert predicted["mask_artifact_id"] and predicted["overlay_artifact_id"] and predicted["top_k"]
     with session_scope() as s:
         mask_row = s.get(Artifact, predicted["mask_artifact_id"])
         assert mask_row is not None
         with Image.open(mask_row.path) as mask:
             assert mask.mode == "P" and mask.size == Image.open(image).size
-    cam = _run(owner, "cam_image", {"model_id": model_id, "image": name, "target_class": "circle"})["result"]
+    cam = run_to_end(owner, "cam_image", {"model_id": model_id, "image": name, "target_class": "circle"})[
+        "result"
+    ]
     assert cam["target_class"] == "circle" and cam["overlay_artifact_id"]
-    exported = _run(owner, "export", {"model_id": model_id, "format": "onnx"})["result"]
+    exported = run_to_end(owner, "export", {"model_id": model_id, "format": "onnx"})["result"]
     assert exported["max_abs_diff"] <= 1e-4
 
 

@@ -14,19 +14,14 @@ import torch
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from backend.auth.service import create_user
-from backend.datasets.service import land_import
-from backend.datasets.splits import SplitRatios
 from backend.db.session import session_scope
-from backend.db.tables import Artifact, Dataset, Job, JobMetric, TrainedModel, User
-from backend.jobs.service import create_job
+from backend.db.tables import Artifact, Job, JobMetric, TrainedModel
 from backend.settings import get_settings
 from tests.conftest import Stack, WorkerProcess
 from tests.datasets.synth import make_image_folder
-from tests.helpers import sign_up, wait_for
+from tests.helpers import land_folder, make_user, run_to_end, sign_up, wait_for
 from worker.data import eval_transform, read_image
 from worker.engine.checkpoint import load_file, load_model_file
-from worker.runner import run_job
 from worker.zoo import build_model
 
 StartWorker = Callable[..., WorkerProcess]
@@ -49,21 +44,7 @@ def import_shapes(owner_id: int, tmp: Path, per_class: int = 60, classes: tuple[
         for f in (src / name).iterdir():
             f.unlink()
         (src / name).rmdir()
-    with session_scope() as s:
-        row = Dataset(owner_id=owner_id, name="shapes", status="importing", source_format="folder")
-        s.add(row)
-        s.flush()
-        dataset_id = row.id
-    land_import(
-        get_settings(),
-        dataset_id,
-        src,
-        src.name,
-        "folder",
-        ratios=SplitRatios(train=0.7, val=0.3, test=0.0),
-        staging_name=f"test-{dataset_id}",
-    )
-    return dataset_id
+    return land_folder(owner_id, src, "shapes", "folder", train=0.7, val=0.3)
 
 
 def train_config(dataset_id: int, **over: Any) -> dict[str, Any]:
@@ -79,34 +60,11 @@ def train_config(dataset_id: int, **over: Any) -> dict[str, Any]:
     return config
 
 
-def _user(email: str = "trainer@example.com") -> int:
-    with session_scope() as s:
-        user = create_user(s, email, "correct horse battery")
-        s.flush()
-        return int(user.id)
-
-
-def _run(owner_id: int, kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    with session_scope() as s:
-        owner = s.get(User, owner_id)
-        assert owner is not None
-        job_id = create_job(s, owner, kind, config).id
-    assert run_job(job_id, "test-worker@local") == "succeeded", _job(job_id)["error"]
-    return _job(job_id)
-
-
-def _job(job_id: int) -> dict[str, Any]:
-    with session_scope() as s:
-        job = s.get(Job, job_id)
-        assert job is not None
-        return {"id": job.id, "status": job.status, "error": job.error, "result": job.result or {}}
-
-
 def test_tiny_cnn_learns_shapes_and_is_recorded(sqlite_stack: Stack, tmp_path: Path) -> None:
-    owner = _user()
+    owner = make_user("trainer@example.com")
     dataset_id = import_shapes(owner, tmp_path)
     started = time.monotonic()
-    job = _run(owner, "train", train_config(dataset_id))
+    job = run_to_end(owner, "train", train_config(dataset_id))
     seconds = time.monotonic() - started
     result = job["result"]
     print(f"classification training: {seconds:.1f}s, final {result['final']}")
@@ -138,7 +96,7 @@ def test_tiny_cnn_learns_shapes_and_is_recorded(sqlite_stack: Stack, tmp_path: P
     x = eval_transform(data["input_size"], norm["mean"], norm["std"])(read_image(image))
     assert net(x.unsqueeze(0)).shape == (1, 3)
 
-    evaluated = _run(
+    evaluated = run_to_end(
         owner, "evaluate", {"model_id": result["model_id"], "dataset_id": dataset_id, "split": "val"}
     )
     metrics = evaluated["result"]["metrics"]
@@ -147,11 +105,11 @@ def test_tiny_cnn_learns_shapes_and_is_recorded(sqlite_stack: Stack, tmp_path: P
 
 
 def test_load_from_reinitialises_the_head_for_new_classes(sqlite_stack: Stack, tmp_path: Path) -> None:
-    owner = _user()
+    owner = make_user("trainer@example.com")
     three = import_shapes(owner, tmp_path, per_class=20)
-    first = _run(owner, "train", train_config(three, schedule={"epochs": 1}))
+    first = run_to_end(owner, "train", train_config(three, schedule={"epochs": 1}))
     two = import_shapes(owner, tmp_path, per_class=20, classes=("circle", "square"))
-    second = _run(
+    second = run_to_end(
         owner,
         "train",
         train_config(
@@ -173,7 +131,7 @@ def test_train_cli_records_a_run_like_any_job(
     from backend.specs.config import parse_train_config, to_yaml
     from worker.train_cli import main
 
-    owner = _user("cli@example.com")
+    owner = make_user("cli@example.com")
     dataset_id = import_shapes(owner, tmp_path, per_class=20)
     path = tmp_path / "run.yaml"
     path.write_text(to_yaml(parse_train_config(train_config(dataset_id, schedule={"epochs": 2}))))
