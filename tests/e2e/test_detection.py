@@ -18,15 +18,14 @@ from tests.datasets.synth import zip_folder
 from tests.e2e.test_segmentation import ALL_LOADED
 from tests.e2e.test_training import (
     CHART_HAS_POINTS,
-    DATASET_URL,
     IMG_LOADED,
-    IMPORT_WAIT_MS,
     JOB_URL,
     MODEL_URL,
     TRAIN_WAIT_MS,
     WORKER_WAIT_MS,
     _new_image,
     _sign_up,
+    upload_dataset,
 )
 from tests.worker.detection_data import make_detection_project
 
@@ -42,14 +41,7 @@ def test_detect_train_dashboard_predict_export(
 
     root = tmp_path / "objects"
     make_detection_project(root, 40, size=128, seed=4, negatives=2)
-    nav.get_by_role("link", name="Datasets").click()
-    panel = page.get_by_test_id("upload-panel")
-    panel.get_by_label("Zip file").set_input_files(str(zip_folder(root, tmp_path / "objects.zip")))
-    panel.get_by_label("Name").fill("objects")
-    panel.get_by_label("Format").select_option("labelme")
-    panel.get_by_role("button", name="Upload and import").click()
-    expect(page).to_have_url(DATASET_URL, timeout=IMPORT_WAIT_MS)
-    expect(page.get_by_test_id("dataset-status")).to_have_text("ready", timeout=IMPORT_WAIT_MS)
+    upload_dataset(page, zip_folder(root, tmp_path / "objects.zip"), "objects", "labelme")
 
     nav.get_by_role("link", name="Train").click()
     page.get_by_label("Task").select_option("object_detection")

@@ -17,15 +17,14 @@ import pytest
 from tests.datasets.synth import make_labelme_project, zip_folder
 from tests.e2e.test_training import (
     CHART_HAS_POINTS,
-    DATASET_URL,
     IMG_LOADED,
-    IMPORT_WAIT_MS,
     JOB_URL,
     MODEL_URL,
     TRAIN_WAIT_MS,
     WORKER_WAIT_MS,
     _new_image,
     _sign_up,
+    upload_dataset,
 )
 
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
@@ -47,14 +46,7 @@ def test_segment_train_dashboard_gallery_predict_export(
     # 1. A labelme project of polygons, uploaded and imported.
     root = tmp_path / "polygons"
     make_labelme_project(root, n_images=40, width=64, height=64, image_format="PNG", seed=5)
-    nav.get_by_role("link", name="Datasets").click()
-    panel = page.get_by_test_id("upload-panel")
-    panel.get_by_label("Zip file").set_input_files(str(zip_folder(root, tmp_path / "polygons.zip")))
-    panel.get_by_label("Name").fill("polygons")
-    panel.get_by_label("Format").select_option("labelme")
-    panel.get_by_role("button", name="Upload and import").click()
-    expect(page).to_have_url(DATASET_URL, timeout=IMPORT_WAIT_MS)
-    expect(page.get_by_test_id("dataset-status")).to_have_text("ready", timeout=IMPORT_WAIT_MS)
+    upload_dataset(page, zip_folder(root, tmp_path / "polygons.zip"), "polygons", "labelme")
 
     # 2. The segmentation task: its own form, generated from its schema; a light UNet from the catalog.
     nav.get_by_role("link", name="Train").click()

@@ -49,6 +49,19 @@ def _sign_up(page: Any) -> None:
     expect(page).to_have_url(re.compile(r"/health$"))
 
 
+def upload_dataset(page: Any, archive: Path, name: str, fmt: str) -> int:
+    """Upload a zip on the Datasets page as a user does and wait until it is imported; its id."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Datasets").click()
+    panel = page.get_by_test_id("upload-panel")
+    panel.get_by_label("Zip file").set_input_files(str(archive))
+    panel.get_by_label("Name").fill(name)
+    panel.get_by_label("Format").select_option(fmt)
+    panel.get_by_role("button", name="Upload and import").click()
+    expect(page).to_have_url(DATASET_URL, timeout=IMPORT_WAIT_MS)
+    expect(page.get_by_test_id("dataset-status")).to_have_text("ready", timeout=IMPORT_WAIT_MS)
+    return int(DATASET_URL.search(page.url).group(1))  # type: ignore[union-attr]
+
+
 def _dataset_zip(tmp_path: Path) -> Path:
     root = tmp_path / "shapes"
     make_image_folder(root, per_class=8, splits=True, size=(32, 32))
@@ -71,16 +84,8 @@ def test_train_watch_inspect_predict_export(
     _sign_up(page)
 
     # 1. A small class-folder dataset, uploaded on the Datasets page.
-    nav.get_by_role("link", name="Datasets").click()
-    panel = page.get_by_test_id("upload-panel")
-    panel.get_by_label("Zip file").set_input_files(str(_dataset_zip(tmp_path)))
-    panel.get_by_label("Name").fill("shapes <train>")
-    panel.get_by_label("Format").select_option("folder")
-    panel.get_by_role("button", name="Upload and import").click()
-    expect(page).to_have_url(DATASET_URL, timeout=IMPORT_WAIT_MS)
-    expect(page.get_by_test_id("dataset-status")).to_have_text("ready", timeout=IMPORT_WAIT_MS)
+    dataset_id = upload_dataset(page, _dataset_zip(tmp_path), "shapes <train>", "folder")
     expect(page.get_by_test_id("class-chip")).to_have_text(CLASSES)
-    dataset_id = int(DATASET_URL.search(page.url).group(1))  # type: ignore[union-attr]
 
     # 2. The run form: dataset, task, a light model from the catalog, then the generated config form.
     nav.get_by_role("link", name="Train").click()
