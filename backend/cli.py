@@ -5,47 +5,36 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from backend.settings import QUEUES, get_settings
+from backend.settings import LANES, get_settings
 
 app = typer.Typer(help="Annotation-to-model studio.", no_args_is_help=True, add_completion=False)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
 
-def _worker_argv(queues: str, name: str | None, loglevel: str) -> list[str]:
-    for q in queues.split(","):
-        if q not in QUEUES:
-            raise typer.BadParameter(
-                f"unknown queue {q!r}; queues are {', '.join(QUEUES)}", param_hint="--queues"
-            )
-    hostname = name or f"worker-{queues.replace(',', '-')}-{os.getpid()}@{socket.gethostname()}"
-    # solo pool: one job at a time in this process, so a kill of the process is a kill of the job
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app",
-        "worker",
-        "-Q",
-        queues,
-        "-n",
-        hostname,
-        "--pool",
-        "solo",
-        "--loglevel",
-        loglevel,
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
+def _check_lanes(value: str, hint: str) -> tuple[str, ...]:
+    lanes = tuple(v.strip() for v in value.split(",") if v.strip())
+    for lane in lanes:
+        if lane not in LANES:
+            raise typer.BadParameter(f"unknown lane {lane!r}; lanes are {', '.join(LANES)}", param_hint=hint)
+    return lanes
+
+
+def _supervise(lanes: tuple[str, ...]) -> Any:
+    from backend.supervisor import Supervisor, lane_slots
+
+    settings = get_settings()
+    supervisor = Supervisor(lane_slots(settings, lanes), settings)
+    supervisor.start()
+    for slot in supervisor.slots:
+        typer.echo(f"{slot.lane} lane: {slot.name} (pid {slot.proc.pid if slot.proc else '-'})")
+    return supervisor
 
 
 @app.command()
@@ -84,36 +73,60 @@ def serve(
 
 @app.command()
 def worker(
-    queues: Annotated[str, typer.Option(help="Comma-separated: cpu, gpu")] = "cpu,gpu",
-    name: Annotated[str | None, typer.Option(help="Worker name (default: from queues and pid)")] = None,
+    lane: Annotated[
+        str | None, typer.Option(help="Run a lane's workers, supervised: training, light, inference")
+    ] = None,
+    queues: Annotated[
+        str | None, typer.Option(help="Instead: one unsupervised worker on these comma-separated lanes")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="With --queues: the worker's name")] = None,
+    pool: Annotated[str, typer.Option(help="With --queues: solo (one job at a time) or threads")] = "solo",
+    concurrency: Annotated[int, typer.Option(help="With --queues --pool threads: requests at once")] = 16,
     loglevel: str = "INFO",
 ) -> None:
-    """Run a worker that consumes the given queues."""
-    argv = _worker_argv(queues, name, loglevel)
-    os.execv(argv[0], argv)  # noqa: S606 - replaces this process with the worker; no shell involved
+    """Run workers. ``--lane`` runs the lane's processes (as many as its settings say) and restarts any
+    that ends; ``--queues`` runs one plain worker process in the foreground."""
+    if (lane is None) == (queues is None):
+        raise typer.BadParameter("give --lane or --queues (one of them)", param_hint="--lane")
+    if queues is not None:
+        from backend.supervisor import worker_argv
+
+        chosen = _check_lanes(queues, "--queues")
+        hostname = name or f"worker-{'-'.join(chosen)}-{os.getpid()}@{socket.gethostname()}"
+        argv = worker_argv(",".join(chosen), hostname, loglevel, pool, concurrency)
+        os.execv(argv[0], argv)  # noqa: S606 - replaces this process with the worker; no shell involved
+    supervisor = _supervise(_check_lanes(str(lane), "--lane"))
+
+    def stop(signum: int, _frame: Any) -> None:
+        supervisor.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    supervisor.wait()
 
 
 @app.command()
 def up(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
-    queues: str = "cpu,gpu",
+    lanes: Annotated[str, typer.Option(help="Lanes to run workers for")] = ",".join(LANES),
 ) -> None:
-    """Migrate, then run the API and one worker on this machine."""
+    """Migrate, then run the API and the workers of every lane on this machine, restarting any that ends."""
     migrate()
     settings = get_settings()
-    proc = subprocess.Popen(_worker_argv(queues, None, "INFO"))  # noqa: S603 - our own argv, no shell
-    typer.echo(
-        f"worker started (pid {proc.pid}); studio on http://{host or settings.host}:{port or settings.port}"
-    )
+    supervisor = _supervise(_check_lanes(lanes, "--lanes"))
+    typer.echo(f"studio on http://{host or settings.host}:{port or settings.port}")
+
+    def leave(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    # uvicorn shuts down on SIGTERM, then raises the signal again under the handler it found: this one, so
+    # the workers are stopped below instead of the process dying with them still running.
+    signal.signal(signal.SIGTERM, leave)
     try:
         serve(migrate_first=False, host=host, port=port)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        supervisor.stop()
 
 
 def _user_by_email(session: Any, email: str) -> Any:

@@ -1,4 +1,5 @@
-"""``GET /api/health``: database, broker, and the workers live on each queue."""
+"""``GET /api/health``: database, broker, and each lane: its workers (live, busy with which job, restarts),
+how many jobs wait on it and how many run."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from datetime import datetime, timedelta
 
 from anyio import to_thread
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
-from sqlalchemy import select, text
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from backend.db.session import session_factory
-from backend.db.tables import Job, JobStatus, WorkerSighting, utcnow
-from backend.jobs.broker import check_broker
-from backend.settings import QUEUES, get_settings
+from backend.db.tables import Job, JobStatus, LaneWorker, WorkerSighting, utcnow
+from backend.jobs.broker import check_broker, queue_length
+from backend.settings import LANES, Settings, get_settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["health"])
@@ -30,48 +32,92 @@ class BrokerCheck(Check):
 
 class WorkerOut(BaseModel):
     name: str
-    last_seen: datetime
+    live: bool = Field(description="Consumed a canary or renewed a job's lease lately")
+    last_seen: datetime | None
     busy: bool
+    job_id: int | None = Field(default=None, description="The job it runs now")
+    job_kind: str | None = None
+    state: str | None = Field(
+        default=None, description="As its supervisor saw it: running, restarting, stopped"
+    )
+    pid: int | None = None
+    restarts: int = 0
+    last_exit: str | None = Field(default=None, description="How its last process ended")
 
 
-class QueueOut(BaseModel):
+class LaneOut(BaseModel):
     workers: list[WorkerOut]
+    queued: int | None = Field(description="Jobs waiting (inference: requests in the broker's queue)")
+    running: int = 0
 
 
 class Health(BaseModel):
     status: str
     database: Check
     broker: BrokerCheck
-    queues: dict[str, QueueOut]
+    lanes: dict[str, LaneOut]
 
 
-def _database_and_workers() -> tuple[Check, dict[str, QueueOut]]:
+def _workers(session: Session, settings: Settings) -> dict[str, dict[str, WorkerOut]]:
+    out: dict[str, dict[str, WorkerOut]] = {lane: {} for lane in LANES}
+    since = utcnow() - timedelta(seconds=settings.worker_live_seconds)
+    for s in session.scalars(select(WorkerSighting).where(WorkerSighting.seen_at >= since)):
+        if s.queue in out:
+            out[s.queue][s.worker] = WorkerOut(name=s.worker, live=True, last_seen=s.seen_at, busy=False)
+    # A worker deep in a long job consumes no canary, but its job's heartbeat proves it alive.
+    fresh = utcnow() - timedelta(seconds=settings.heartbeat_timeout_seconds)
+    busy = session.execute(
+        select(Job.id, Job.kind, Job.queue, Job.worker, Job.heartbeat_at).where(
+            Job.status == JobStatus.running
+        )
+    ).all()
+    for job_id, kind, queue, name, beat in busy:
+        if name and queue in out:
+            live = beat is not None and beat >= fresh
+            out[queue][name] = WorkerOut(
+                name=name, live=live, last_seen=beat, busy=True, job_id=job_id, job_kind=kind
+            )
+    recent = utcnow() - timedelta(days=1)
+    for row in session.scalars(select(LaneWorker).where(LaneWorker.updated_at >= recent)):
+        if row.lane not in out or (row.state == "stopped" and row.name not in out[row.lane]):
+            continue
+        seen = out[row.lane].get(row.name) or WorkerOut(name=row.name, live=False, last_seen=None, busy=False)
+        out[row.lane][row.name] = seen.model_copy(
+            update={"state": row.state, "pid": row.pid, "restarts": row.restarts, "last_exit": row.last_exit}
+        )
+    return out
+
+
+def _counts(session: Session) -> dict[tuple[str, JobStatus], int]:
+    rows = session.execute(
+        select(Job.queue, Job.status, func.count())
+        .where(Job.status.in_([JobStatus.queued, JobStatus.running]))
+        .group_by(Job.queue, Job.status)
+    ).all()
+    return {(queue, status): int(n) for queue, status, n in rows}
+
+
+def _database_and_lanes() -> tuple[Check, dict[str, LaneOut]]:
     settings = get_settings()
-    queues = {q: QueueOut(workers=[]) for q in QUEUES}
+    lanes = {lane: LaneOut(workers=[], queued=None) for lane in LANES}
     try:
         with session_factory()() as session:
             session.execute(text("SELECT 1"))
-            since = utcnow() - timedelta(seconds=settings.worker_live_seconds)
-            seen: dict[tuple[str, str], WorkerOut] = {}
-            for s in session.scalars(select(WorkerSighting).where(WorkerSighting.seen_at >= since)):
-                seen[(s.queue, s.worker)] = WorkerOut(name=s.worker, last_seen=s.seen_at, busy=False)
-            # A worker deep in a long job consumes no canary, but its job's heartbeat proves it alive.
-            fresh = utcnow() - timedelta(seconds=settings.heartbeat_timeout_seconds)
-            busy = session.execute(
-                select(Job.queue, Job.worker, Job.heartbeat_at).where(
-                    Job.status == JobStatus.running, Job.heartbeat_at >= fresh
-                )
-            ).all()
-            for queue, name, beat in busy:
-                if name and beat:
-                    seen[(queue, name)] = WorkerOut(name=name, last_seen=beat, busy=True)
+            workers = _workers(session, settings)
+            counts = _counts(session)
     except Exception as exc:
         log.warning("health: database check failed: %s", exc)
-        return Check(ok=False, detail=f"unreachable: {type(exc).__name__}"), queues
-    for (queue, _), found in sorted(seen.items()):
-        if queue in queues:
-            queues[queue].workers.append(found)
-    return Check(ok=True, detail=settings.database_url.split(":", 1)[0]), queues
+        return Check(ok=False, detail=f"unreachable: {type(exc).__name__}"), lanes
+    for lane in LANES:
+        queued: int | None = counts.get((lane, JobStatus.queued), 0)
+        if lane == "inference":  # requests, not jobs: the broker holds them
+            queued = queue_length(lane)
+        lanes[lane] = LaneOut(
+            workers=[workers[lane][name] for name in sorted(workers[lane])],
+            queued=queued,
+            running=counts.get((lane, JobStatus.running), 0),
+        )
+    return Check(ok=True, detail=settings.database_url.split(":", 1)[0]), lanes
 
 
 def _broker() -> BrokerCheck:
@@ -85,11 +131,11 @@ def _broker() -> BrokerCheck:
 
 @router.get("/health")
 async def health(response: Response) -> Health:
-    """Public: the state of the database, the broker and the workers of each queue."""
-    database, queues = await to_thread.run_sync(_database_and_workers)
+    """Public: the state of the database, the broker and the workers of each lane."""
+    database, lanes = await to_thread.run_sync(_database_and_lanes)
     broker = await to_thread.run_sync(_broker)
-    live = all(q.workers for q in queues.values())
+    live = all(any(w.live for w in lane.workers) for lane in lanes.values())
     status = "ok" if database.ok and broker.ok and live else "degraded"
     if not database.ok:
         response.status_code = 503
-    return Health(status=status, database=database, broker=broker, queues=queues)
+    return Health(status=status, database=database, broker=broker, lanes=lanes)

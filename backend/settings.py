@@ -15,7 +15,13 @@ from typing import Any
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-QUEUES = ("cpu", "gpu")
+# Lanes (Celery queues), by what the work needs; see DESIGN.md "Lanes and deployment".
+#   training:  train, evaluate, batch predict, CAM over a split: one job per accelerator at a time
+#   light:     imports, exports, previews, catalog analysis, model imports: several at once
+#   inference: single pictures (and small batches) from warm models, micro-batched
+LANES = ("training", "light", "inference")
+# Names the lanes had before there were three; old rows and old probe configs still say them.
+LEGACY_QUEUES = {"gpu": "training", "cpu": "light"}
 
 
 class Settings(BaseSettings):
@@ -52,6 +58,37 @@ class Settings(BaseSettings):
     worker_live_seconds: float = Field(default=45.0, gt=0)
     events_poll_seconds: float = Field(default=0.5, gt=0)
 
+    # Lanes: how many jobs each runs at once on this machine (one solo worker process per slot; `studio up`
+    # and `studio worker --lane` supervise them) and how many CPU threads each process gives torch.
+    training_devices: str = Field(
+        default="auto",
+        description="GPU indices for the training lane, one worker each (e.g. '0,1'); 'auto': every GPU "
+        "nvidia-smi lists; 'cpu' or none found: one CPU worker",
+    )
+    light_concurrency: int = Field(default=2, ge=1, le=64, description="Light jobs at once")
+    inference_concurrency: int = Field(default=1, ge=1, le=16, description="Inference worker processes")
+    training_threads: int = Field(default=0, ge=0, le=256, description="torch threads; 0: every core")
+    light_threads: int = Field(default=1, ge=1, le=256, description="torch threads per light worker")
+    inference_threads: int = Field(default=1, ge=1, le=256, description="torch threads per inference worker")
+    training_loader_workers: int = Field(
+        default=-1,
+        ge=-1,
+        le=64,
+        description="Cap on a CPU training run's data loader processes; -1: one less than the cores",
+    )
+    restart_backoff_seconds: float = Field(default=1.0, gt=0, description="First wait before a restart")
+    restart_backoff_max_seconds: float = Field(default=30.0, gt=0)
+
+    # Serving (the inference lane): warm models, micro-batching, request limits.
+    inference_cache_mb: int = Field(default=2048, ge=1, description="Memory for warm models (LRU)")
+    inference_max_batch: int = Field(default=8, ge=1, le=256, description="Requests batched per forward")
+    inference_max_wait_ms: float = Field(
+        default=2.0, ge=0, le=1000, description="How long a forward waits for more requests to batch"
+    )
+    inference_slots: int = Field(default=16, ge=1, le=256, description="Requests one worker holds at once")
+    inference_timeout_seconds: float = Field(default=60.0, gt=0, description="Longest a request waits")
+    max_batch_images: int = Field(default=16, ge=1, le=256, description="Images in one batch request")
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         self.data_dir = self.data_dir.expanduser().resolve()
@@ -66,6 +103,11 @@ class Settings(BaseSettings):
     @property
     def broker_dir(self) -> Path:
         return self.data_dir / "broker"
+
+    @property
+    def results_dir(self) -> Path:
+        """The inference lane's answers when there is no Redis (Celery's file result backend)."""
+        return self.data_dir / "results"
 
     @property
     def datasets_dir(self) -> Path:
@@ -106,6 +148,8 @@ class Settings(BaseSettings):
 
     def ensure_dirs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.redis_url:
+            self.results_dir.mkdir(parents=True, exist_ok=True)
         if self.uses_filesystem_broker:
             for sub in ("queue", "control", "processed"):
                 (self.broker_dir / sub).mkdir(parents=True, exist_ok=True)

@@ -62,7 +62,7 @@ def measure(name: str, broker: str, polling: str, jobs: int) -> list[float]:
         user = create_user(s, "bench@example.com", "benchmark")
     log = (data / "worker.log").open("wb")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "worker", "--queues", "cpu", "--loglevel", "WARNING"],
+        [sys.executable, "-m", "backend.cli", "worker", "--queues", "light", "--loglevel", "WARNING"],
         env={**os.environ},
         cwd=ROOT,
         stdout=log,

@@ -195,13 +195,16 @@ def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
 class WorkerProcess:
     """A real ``studio worker`` process, killable with a real signal."""
 
-    def __init__(self, stack: Stack, log_dir: Path, queues: str = "cpu,gpu") -> None:
+    def __init__(
+        self, stack: Stack, log_dir: Path, queues: str = "training,light,inference", pool: str = "solo"
+    ) -> None:
         self.name = f"w{uuid.uuid4().hex[:6]}@test"
         env = {**os.environ, **stack.env(), "PYTHONUNBUFFERED": "1"}
         self.log = log_dir / f"{self.name}.log"
         self._fh = self.log.open("wb")
+        argv = ["worker", "--queues", queues, "--name", self.name, "--pool", pool]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "worker", "--queues", queues, "--name", self.name],
+            [sys.executable, "-m", "backend.cli", *argv],
             env=env,
             stdout=self._fh,
             stderr=subprocess.STDOUT,
@@ -230,8 +233,8 @@ class WorkerProcess:
 def start_worker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[object]:
     workers: list[WorkerProcess] = []
 
-    def start(stack: Stack, queues: str = "cpu,gpu") -> WorkerProcess:
-        w = WorkerProcess(stack, tmp_path, queues)
+    def start(stack: Stack, queues: str = "training,light,inference", pool: str = "solo") -> WorkerProcess:
+        w = WorkerProcess(stack, tmp_path, queues, pool)
         workers.append(w)
         return w
 

@@ -38,7 +38,7 @@ def wait_for(
 
 # --- jobs run in this process, datasets landed without an upload ------------------------------------------
 
-INTERNAL_KINDS = ("predict_image", "cam_image", "export")  # created by their endpoints, not POST /api/jobs
+INTERNAL_KINDS = ("export", "export_dataset")  # created by their endpoints, not POST /api/jobs
 
 
 def make_user(email: str) -> int:
@@ -104,3 +104,26 @@ def land_folder(
         staging_name=f"test-{dataset_id}",
     )
     return dataset_id
+
+
+def serve(model_id: int, image: str, op: str = "predict", **options: Any) -> dict[str, Any]:
+    """Ask the inference lane's handler in this process about one picture under ``DATA_DIR/requests``, as
+    the API's request would; returns its answer (``overlay``: a PNG under the requests folder)."""
+    from backend.db.session import session_scope
+    from backend.db.tables import TrainedModel
+    from worker.serving.lane import handle
+
+    with session_scope() as s:
+        row = s.get(TrainedModel, model_id)
+        assert row is not None and row.checkpoint_path
+        path = Path(row.checkpoint_path)
+    request = {
+        "op": op,
+        "model_id": model_id,
+        "checkpoint": str(path),
+        "checkpoint_mtime": path.stat().st_mtime,
+    }
+    reply = handle({**request, "images": [image], **options})
+    assert reply["error"] is None, reply["error"]
+    answer: dict[str, Any] = reply["answers"][0]
+    return answer

@@ -94,14 +94,15 @@ def test_compose_file_describes_the_scaled_deployment() -> None:
 
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"api", "worker-cpu", "worker-gpu", "postgres", "redis"}
-    for name in ("api", "worker-cpu", "worker-gpu"):
+    assert set(services) == {"api", "training", "light", "inference", "postgres", "redis"}
+    for name in ("api", "training", "light", "inference"):
         env = services[name]["environment"]
         assert env["STUDIO_DATABASE_URL"].startswith("postgresql+psycopg://")
         assert env["STUDIO_BROKER_URL"].startswith("redis://")
         assert "studio-data:/data" in services[name]["volumes"]
-    assert services["worker-cpu"]["command"][-1] == "cpu" and services["worker-gpu"]["command"][-1] == "gpu"
-    devices = services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
+    for lane in ("training", "light", "inference"):
+        assert services[lane]["command"][-2:] == ["--lane", lane]
+    devices = services["training"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]
     assert "studio migrate" in " ".join(services["api"]["command"])
     dockerfile = (ROOT / "Dockerfile").read_text()

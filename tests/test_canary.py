@@ -21,13 +21,13 @@ def test_rounds_wait_for_consumption_and_scale_with_workers() -> None:
         sent.append((queue, count))
 
     with session_scope() as s:
-        assert canary_round(s, state, 45, send) == {"cpu": 1, "gpu": 1}
+        assert canary_round(s, state, 45, send) == {"training": 1, "light": 1, "inference": 1}
         # Nobody consumed them: the next rounds send nothing until a minute has passed.
         assert canary_round(s, state, 45, send) == {}
-        state.last_sent["gpu"] -= timedelta(seconds=61)
-        assert canary_round(s, state, 45, send) == {"gpu": 1}
-        # Two workers consumed cpu canaries: next round sends one for each.
+        state.last_sent["training"] -= timedelta(seconds=61)
+        assert canary_round(s, state, 45, send) == {"training": 1}
+        # Two workers consumed light canaries: next round sends one for each.
         now = utcnow()
-        s.add_all([WorkerSighting(worker=f"w{i}", queue="cpu", seen_at=now) for i in range(2)])
+        s.add_all([WorkerSighting(worker=f"w{i}", queue="light", seen_at=now) for i in range(2)])
         s.flush()
-        assert canary_round(s, state, 45, send)["cpu"] == 2
+        assert canary_round(s, state, 45, send)["light"] == 2

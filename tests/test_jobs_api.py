@@ -25,12 +25,12 @@ def _probe(client: TestClient, **config: object) -> dict[str, object]:
 def test_create_records_a_queued_job(client: TestClient) -> None:
     sign_up(client)
     job = _probe(client, steps=3)
-    assert job["status"] == "queued" and job["queue"] == "cpu" and job["attempt"] == 0
+    assert job["status"] == "queued" and job["queue"] == "light" and job["attempt"] == 0
     assert job["config"]["steps"] == 3 and job["config"]["step_seconds"] == 0.1  # defaults filled in
     assert client.get(f"/api/jobs/{job['id']}").json()["id"] == job["id"]
     assert [j["id"] for j in client.get("/api/jobs").json()] == [job["id"]]
-    gpu = _probe(client, queue="gpu")
-    assert gpu["queue"] == "gpu"
+    gpu = _probe(client, queue="training")
+    assert gpu["queue"] == "training"
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("db_stack")
 def _job() -> int:
     with session_scope() as s:
         user = create_user(s, "owner@example.com", "password1")
-        job = Job(owner_id=user.id, kind="probe", queue="cpu", config={})
+        job = Job(owner_id=user.id, kind="probe", queue="light", config={})
         s.add(job)
         s.flush()
         return job.id
@@ -73,7 +73,7 @@ def test_reaper_requeues_a_silent_job_then_fails_it_after_max_attempts(db_stack:
         with session_scope() as s:
             reaped = reap(s, 90, 3)
         if attempt < 3:
-            assert reaped.requeued == [(job_id, "cpu", attempt)]
+            assert reaped.requeued == [(job_id, "light", attempt)]
             assert _get(job_id).status == JobStatus.queued
             with session_scope() as s:  # the reaped worker wakes up: its lease is gone
                 assert not renew_lease(s, job_id, f"w{attempt}", 30).held

@@ -1,11 +1,10 @@
-"""The model registry over HTTP: scoping, checkpoint uploads, single-image predict and CAM answered from
-a job, exports, artifacts. A "hand" worker plays the worker's part through the same lifecycle functions,
-so these run without torch; the tests at the end use a real worker once its handlers exist."""
+"""The model registry over HTTP: scoping, checkpoint uploads, the checks single-image predict and CAM make
+before they ask the inference lane (tests/worker/test_serving.py asks it for real), exports, artifacts.
+These run without torch; the tests at the end use a real worker."""
 
 from __future__ import annotations
 
 import io
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +33,18 @@ def png_bytes(size: tuple[int, int] = (32, 24), color: tuple[int, int, int] = (2
     return buf.getvalue()
 
 
+def _with_weights(model_id: int) -> Path:
+    """Give a model row a weights file (its content is only read by the inference lane)."""
+    path = model_dir(get_settings().data_dir, model_id) / "model.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"weights")
+    with session_scope() as s:
+        row = s.get(TrainedModel, model_id)
+        assert row is not None
+        row.checkpoint_path = str(path)
+    return path
+
+
 def jobs_of(kind: str) -> list[Job]:
     with session_scope() as s:
         return list(s.scalars(select(Job).where(Job.kind == kind).order_by(Job.id)))
@@ -53,49 +64,6 @@ def add_artifact(owner_id: int, path: Path, *, kind: str, media_type: str, **ids
         s.add(row)
         s.flush()
         return row.id
-
-
-class HandWorker:
-    """Finishes queued jobs of one kind as a worker would: lease, write an artifact, record the result."""
-
-    def __init__(self, kind: str, answer: Callable[[Job], dict[str, Any]]) -> None:
-        self.kind, self.answer = kind, answer
-        self.seen: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            for job in jobs_of(self.kind):
-                if job.status != JobStatus.queued:
-                    continue
-                with session_scope() as s:
-                    taken = take_lease(s, job.id, "hand", 30)
-                if taken is None:
-                    continue
-                self.seen.append(dict(job.config))
-                result = self.answer(job)
-                with session_scope() as s:
-                    finish(s, job.id, "hand", JobStatus.succeeded, result=result)
-
-    def __enter__(self) -> HandWorker:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-
-def overlay_answer(kind: str, extra: Callable[[Job], dict[str, Any]]) -> Callable[[Job], dict[str, Any]]:
-    def answer(job: Job) -> dict[str, Any]:
-        out = get_settings().data_dir / "jobs" / str(job.id) / f"{kind}.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(png_bytes((8, 8), (0, 255, 0)))
-        art = add_artifact(job.owner_id, out, kind=kind, media_type="image/png", job_id=job.id)
-        return {"model_id": job.config["model_id"], "overlay_artifact_id": art, **extra(job)}
-
-    return answer
 
 
 @pytest.fixture
@@ -236,7 +204,7 @@ def test_grad_cam_of_a_detector_is_refused_naming_why(client: TestClient, owner:
         json={"kind": "cam", "config": {"model_id": model_id, "dataset_id": dataset_id, "split": "val"}},
     )
     assert split.status_code == 422 and split.json()["detail"].startswith("config.model_id:"), split.text
-    assert jobs_of("cam_image") == [] and jobs_of("cam") == []
+    assert jobs_of("cam") == []
     assert list(requests_dir(get_settings().data_dir).rglob("*.png")) == []  # the upload is not kept
 
 
@@ -263,7 +231,7 @@ def test_checkpoint_upload_queues_its_verification(client: TestClient, owner: in
     assert model["class_names"] == ["cat", "dog", "fox"] and model["architecture"] == "resnet18"
     (job,) = jobs_of("import_model")
     assert job.id == body["job_id"] == model["job_id"] and job.config == {"model_id": model["id"]}
-    assert job.queue == "cpu" and job.status == JobStatus.queued
+    assert job.queue == "light" and job.status == JobStatus.queued
     with session_scope() as s:
         stored = Path(str(s.get_one(TrainedModel, model["id"]).checkpoint_path))
     assert stored.read_bytes() == TORCH_ZIP and stored.parent == model_dir(
@@ -331,6 +299,7 @@ def test_oversized_checkpoint_is_413_and_leaves_nothing(
 @pytest.mark.usefixtures("db_stack")
 def test_non_image_is_422_naming_the_file_and_queues_nothing(client: TestClient, owner: int) -> None:
     model_id = make_model(owner)
+    _with_weights(model_id)
     for name, data in [("notes.png", b"just some text, honest"), ("broken.png", png_bytes()[:40])]:
         r = client.post(f"/api/models/{model_id}/predict", files={"image": (name, data, "image/png")})
         assert r.status_code == 422, r.text
@@ -347,78 +316,63 @@ def test_non_image_is_422_naming_the_file_and_queues_nothing(client: TestClient,
 
 
 @pytest.mark.usefixtures("db_stack")
-def test_predict_answers_the_jobs_result_or_its_overlay(client: TestClient, owner: int) -> None:
+def test_predict_of_a_model_without_its_weights_is_410_before_the_image_is_read(
+    client: TestClient, owner: int
+) -> None:
     model_id = make_model(owner)
-
-    def scores(job: Job) -> dict[str, Any]:
-        image = requests_dir(get_settings().data_dir) / job.config["image"]
-        assert Image.open(image).size == (32, 24)  # stored upright in RGB, where the job says
-        return {
-            "top_k": [{"index": 1, "name": "dog", "score": 0.9}, {"index": 0, "name": "cat", "score": 0.1}]
-        }
-
-    with HandWorker("predict_image", overlay_answer("overlay", scores)) as hand:
-        r = client.post(
-            f"/api/models/{model_id}/predict", files={"image": ("a.png", png_bytes())}, params={"top_k": 2}
-        )
-        assert r.status_code == 200, r.text
-        assert r.json()["top_k"][0] == {"index": 1, "name": "dog", "score": 0.9}
-        png = client.post(
-            f"/api/models/{model_id}/predict", files={"image": ("a.png", png_bytes())}, params={"overlay": 1}
-        )
-        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
-        assert Image.open(io.BytesIO(png.content)).size == (8, 8)
-    assert [c["top_k"] for c in hand.seen] == [2, 5] and [c["overlay"] for c in hand.seen] == [False, True]
-    assert not list(requests_dir(get_settings().data_dir).rglob("*.png"))  # removed once answered
-    assert all(j.queue == "gpu" for j in jobs_of("predict_image"))
+    r = client.post(f"/api/models/{model_id}/predict", files={"image": ("a.png", png_bytes())})
+    assert r.status_code == 410 and r.json()["detail"] == f"model {model_id}: its weights file is gone"
+    batch = client.post(f"/api/models/{model_id}/predict/batch", files=[("images", ("a.png", png_bytes()))])
+    assert batch.status_code == 410
+    assert not list(requests_dir(get_settings().data_dir).rglob("*.png"))
 
 
 @pytest.mark.usefixtures("sqlite_stack")
-def test_predict_without_a_worker_answers_202_with_the_job(client: TestClient, owner: int) -> None:
+def test_predict_with_no_inference_worker_is_a_503_that_says_so(
+    client: TestClient, owner: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STUDIO_INFERENCE_TIMEOUT_SECONDS", "0.5")
+    get_settings.cache_clear()
     model_id = make_model(owner)
+    _with_weights(model_id)
     started = time.monotonic()
-    r = client.post(
-        f"/api/models/{model_id}/predict", files={"image": ("a.png", png_bytes())}, params={"wait": 0.3}
-    )
-    assert r.status_code == 202, r.text
-    assert time.monotonic() - started < 10
-    job_id = r.json()["job_id"]
-    assert r.json()["status"] == "queued" and r.headers["location"] == f"/api/jobs/{job_id}"
-    job = client.get(f"/api/jobs/{job_id}").json()
-    assert (
-        job["kind"] == "predict_image"
-        and (requests_dir(get_settings().data_dir) / job["config"]["image"]).is_file()
-    )
-    assert (
-        client.post("/api/jobs", json={"kind": "predict_image", "config": job["config"]}).status_code == 422
-    )
-    too_long = client.post(
-        f"/api/models/{model_id}/predict", files={"image": ("a.png", png_bytes())}, params={"wait": 61}
-    )
-    assert too_long.status_code == 422 and too_long.json()["detail"].startswith("wait:")
+    r = client.post(f"/api/models/{model_id}/predict", files={"image": ("a.png", png_bytes())})
+    assert r.status_code == 503 and r.json()["code"] == "inference_timeout", r.text
+    assert "inference lane" in r.json()["detail"] and time.monotonic() - started < 10
+    assert client.get("/api/jobs").json() == []  # a picture is never a job
+    assert not list(requests_dir(get_settings().data_dir).rglob("*.png"))  # the image is not kept
+    assert client.post("/api/jobs", json={"kind": "predict_image", "config": {}}).status_code == 422
 
 
 @pytest.mark.usefixtures("sqlite_stack")
-def test_cam_answers_the_overlay_png(client: TestClient, owner: int) -> None:
+def test_batch_requests_are_checked_before_the_lane_is_asked(client: TestClient, owner: int) -> None:
     model_id = make_model(owner)
+    _with_weights(model_id)
+    images = [("images", (f"p{i}.png", png_bytes(), "image/png")) for i in range(2)]
+    bad = client.post(
+        f"/api/models/{model_id}/predict/batch",
+        files=[*images, ("images", ("notes.png", b"just text", "image/png"))],
+    )
+    assert bad.status_code == 422 and bad.json()["index"] == 2 and bad.json()["file"] == "notes.png"
+    assert bad.json()["detail"].startswith("images[2]:")
+    over = [("images", (f"p{i}.png", png_bytes(), "image/png")) for i in range(17)]
+    r = client.post(f"/api/models/{model_id}/predict/batch", files=over)
+    assert r.status_code == 413 and r.json()["code"] == "batch_too_large"
+    r = client.post(f"/api/models/{model_id}/predict/batch", files={"image": ("a.png", png_bytes())})
+    assert r.status_code == 422 and r.json()["code"] == "file_missing"
+    assert not [p for p in requests_dir(get_settings().data_dir).rglob("*") if p.is_file()]
 
-    def explained(job: Job) -> dict[str, Any]:
-        return {"target_class": job.config["target_class"] or "cat", "target_layer": "layer4", "score": 0.7}
 
-    with HandWorker("cam_image", overlay_answer("cam", explained)) as hand:
-        r = client.post(
-            f"/api/models/{model_id}/cam",
-            files={"image": ("a.png", png_bytes())},
-            data={"target_class": "dog", "target_layer": "layer4.1"},
-        )
-        assert r.status_code == 200, r.text
-        assert r.headers["content-type"] == "image/png"
-    assert hand.seen[0]["target_class"] == "dog" and hand.seen[0]["target_layer"] == "layer4.1"
+@pytest.mark.usefixtures("sqlite_stack")
+def test_cam_refuses_a_class_the_model_lacks(client: TestClient, owner: int) -> None:
+    model_id = make_model(owner)
+    _with_weights(model_id)
     bad = client.post(
         f"/api/models/{model_id}/cam", files={"image": ("a.png", png_bytes())}, data={"target_class": "zebra"}
     )
     assert bad.status_code == 422 and bad.json()["detail"].startswith("config.target_class:")
     assert "zebra" in bad.json()["detail"]
+    assert not list(requests_dir(get_settings().data_dir).rglob("*.png"))
 
 
 # --- exports and artifacts --------------------------------------------------------------------------------
@@ -501,7 +455,7 @@ def test_model_jobs_are_checked_against_models_and_datasets(client: TestClient, 
         return client.post("/api/jobs", json={"kind": kind, "config": config})
 
     ok = post("evaluate", model_id=model_id, dataset_id=ds, split="val")
-    assert ok.status_code == 201 and ok.json()["queue"] == "gpu"
+    assert ok.status_code == 201 and ok.json()["queue"] == "training"
     assert post("predict", model_id=model_id, dataset_id=other_classes, split="all").status_code == 201
     assert post("cam", model_id=model_id, dataset_id=ds, target_class="dog", limit=4).status_code == 201
     cases = [
@@ -549,7 +503,7 @@ class _Evil:
 def test_uploaded_pickle_with_code_is_refused_and_never_run(
     sqlite_stack: Stack, client: TestClient, start_worker: StartWorker, tmp_path: Path
 ) -> None:
-    start_worker(sqlite_stack, "cpu")
+    start_worker(sqlite_stack, "light")
     sign_up(client)
     marker = tmp_path / "pwned"
     _Evil.marker = str(marker)
@@ -569,7 +523,7 @@ def test_uploaded_pickle_with_code_is_refused_and_never_run(
     assert not marker.exists()
 
 
-WORKER_KINDS = ("import_model", "predict_image", "cam_image", "export")
+WORKER_KINDS = ("import_model", "export")
 
 
 @pytest.mark.skipif(not all(map(_has_handler, WORKER_KINDS)), reason="the worker lacks a model handler yet")

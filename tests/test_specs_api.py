@@ -114,7 +114,7 @@ def test_catalog_lists_entries_per_task_and_counts_from_the_worker_cache(client:
 
     # One analysis of the task asked for is queued (cpu, internal), and no other while it is queued.
     jobs = _analysis_jobs()
-    assert len(jobs) == 1 and jobs[0].queue == "cpu" and jobs[0].status == JobStatus.queued
+    assert len(jobs) == 1 and jobs[0].queue == "light" and jobs[0].status == JobStatus.queued
     assert jobs[0].config == {"architectures": names}
     assert body["stats_job_id"] == jobs[0].id
     assert client.get("/api/catalog").json()["stats_job_id"] == jobs[0].id
@@ -245,7 +245,7 @@ def test_valid_train_job_is_queued_on_the_gpu_queue_with_defaults(client: TestCl
     r = client.post("/api/jobs", json={"kind": "train", "config": run_config(ds)})
     assert r.status_code == 201, r.text
     job = r.json()
-    assert job["queue"] == "gpu" and job["status"] == "queued"
+    assert job["queue"] == "training" and job["status"] == "queued"
     assert job["config"]["data"]["dataset_id"] == ds  # the dataset version the run records
     assert job["config"]["loss"]["name"] == "cross_entropy" and job["config"]["version"] == 1
     kinds = {k["name"] for k in client.get("/api/jobs/kinds").json()}
@@ -463,7 +463,7 @@ def test_config_with_class_names_matching_the_dataset_is_accepted(client: TestCl
 def test_worker_fills_the_catalog_counts(
     sqlite_stack: Stack, client: TestClient, start_worker: Callable[..., WorkerProcess]
 ) -> None:
-    start_worker(sqlite_stack, "cpu")
+    start_worker(sqlite_stack, "light")
     sign_up(client)
     job_id = client.get("/api/catalog").json()["stats_job_id"]
     job = wait_for(

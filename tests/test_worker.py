@@ -57,8 +57,8 @@ def test_worker_runs_a_job_and_health_sees_it(
     points = client.get(f"/api/jobs/{job['id']}/metrics", params={"name": "probe/step"}).json()
     assert [p["value"] for p in points] == [0, 1, 2, 3, 4]
 
-    gpu = client.post("/api/jobs", json={"kind": "probe", "config": {"steps": 1, "queue": "gpu"}}).json()
-    assert _wait_status(client, gpu["id"], "succeeded")["queue"] == "gpu"
+    gpu = client.post("/api/jobs", json={"kind": "probe", "config": {"steps": 1, "queue": "training"}}).json()
+    assert _wait_status(client, gpu["id"], "succeeded")["queue"] == "training"
 
 
 def test_failure_is_recorded_with_its_reason(
@@ -94,7 +94,7 @@ def test_a_job_delivered_twice_runs_once(
 ) -> None:
     sign_up(client)
     job = client.post("/api/jobs", json={"kind": "probe", "config": {"steps": 4, "step_seconds": 0.2}}).json()
-    send_job(job["id"], "cpu", attempt=99)  # a second delivery of the same job id
+    send_job(job["id"], "light", attempt=99)  # a second delivery of the same job id
     start_worker(full_stack)
     done = _wait_status(client, job["id"], "succeeded")
     assert done["attempt"] == 1
@@ -193,8 +193,8 @@ def test_filesystem_broker_publishes_whole_messages(tmp_path: Any, monkeypatch: 
     monkeypatch.setattr(fs_transport.os, "replace", spy)
     with Connection("filesystem://", transport_options=opts) as conn:
         assert isinstance(conn.transport, fs_transport.Transport)
-        conn.default_channel._put("cpu", {"job": 1})
-    messages = sorted(folder.glob("*.cpu.msg"))
+        conn.default_channel._put("light", {"job": 1})
+    messages = sorted(folder.glob("*.light.msg"))
     assert len(renamed) == 1 and renamed[0][0].startswith(".publishing-") and len(messages) == 1
     assert json.loads(messages[0].read_bytes()) == {"job": 1}
     assert [p.name for p in folder.iterdir()] == [messages[0].name]  # no temp file left behind

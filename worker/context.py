@@ -23,6 +23,10 @@ class JobCancelled(Exception):
     """Raised inside a handler when the user asked to cancel; the runner records 'cancelled'."""
 
 
+class JobFailed(Exception):
+    """A failure the user can act on; its message is the job's whole error, shown as it is."""
+
+
 class LeaseLost(Exception):
     """Raised when this worker no longer holds the job (reaped or taken over): stop without writing."""
 

@@ -6,6 +6,7 @@ Images are decoded by Pillow into uint8 tensors and every op runs on tensors (to
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -207,6 +208,23 @@ def _seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
 
 
+def loader_workers(requested: int) -> int:
+    """Data loader processes for a run: as asked on a GPU; on a CPU-only worker at most
+    ``STUDIO_TRAINING_LOADER_WORKERS`` (default one less than the cores), since each loader process
+    takes a core from the model's own threads and from the studio's interactive lanes."""
+    if requested <= 0 or torch.cuda.is_available():
+        return max(0, requested)
+    from backend.settings import get_settings
+
+    cap = get_settings().training_loader_workers
+    if cap < 0:
+        try:
+            cap = max(0, len(os.sched_getaffinity(0)) - 1)
+        except AttributeError:
+            cap = max(0, (os.cpu_count() or 1) - 1)
+    return min(requested, cap)
+
+
 def make_loader(
     dataset: Dataset[Any],
     *,
@@ -221,6 +239,7 @@ def make_loader(
     """A seeded loader; re-seeding ``loader.generator`` before an epoch makes its order repeatable."""
     generator = torch.Generator()
     generator.manual_seed(seed)
+    workers = loader_workers(workers)
     return DataLoader(
         dataset,
         batch_size=batch_size,

@@ -1,15 +1,13 @@
 """Trained models in the worker: read a ``model.pt`` safely, rebuild it with the zoo, keep a few warm.
 
 The file format and its safe reading (``weights_only=True``, nothing in a file ever runs) live in
-``worker.engine.checkpoint``; this module adds the stricter checks inference needs, the rebuild, a small
-LRU of warm models (single-image predict and CAM answer from a worker that already loaded the model) and
-the eval preprocessing of one picture.
+``worker.engine.checkpoint``; this module adds the stricter checks inference needs, the rebuild and the
+eval preprocessing of one picture. Warm models are kept by ``worker.serving.cache``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +21,6 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 from worker.data import eval_transform
 from worker.engine.checkpoint import load_model_file
 from worker.zoo import build_model, load_weights
-
-WARM_MODELS = 3  # a few: a ViT-B is ~350 MB, and a worker mostly serves the model someone is looking at
 
 
 class ModelFileError(ValueError):
@@ -111,47 +107,6 @@ def load_model(checkpoint_path: Path | str) -> LoadedModel:
     """Read (``weights_only``), validate and rebuild a ``model.pt``; raises ``UnsafeCheckpoint`` or
     ``ValueError`` saying why a file is refused."""
     return model_from_dict(load_model_file(checkpoint_path), checkpoint_path)
-
-
-# ---------------------------------------------------------------------------------------- warm cache
-
-_warm: OrderedDict[int, tuple[tuple[str, float], LoadedModel]] = OrderedDict()
-_warm_lock = threading.Lock()
-
-
-def get_warm(model_id: int, checkpoint_path: Path | str, mtime: float | None = None) -> LoadedModel:
-    """The loaded model for ``model_id``, from memory while its file (path and mtime) is unchanged.
-
-    Keeps the ``WARM_MODELS`` most recently used. ``mtime`` defaults to the file's own."""
-    path = Path(checkpoint_path)
-    key = (str(path), path.stat().st_mtime if mtime is None else float(mtime))
-    with _warm_lock:
-        hit = _warm.get(model_id)
-        if hit is not None and hit[0] == key:
-            _warm.move_to_end(model_id)
-            return hit[1]
-    loaded = load_model(path)  # outside the lock: a slow load must not hold up other models
-    with _warm_lock:
-        _warm[model_id] = (key, loaded)
-        _warm.move_to_end(model_id)
-        while len(_warm) > WARM_MODELS:
-            _warm.popitem(last=False)
-    return loaded
-
-
-def forget_warm(model_id: int | None = None) -> None:
-    """Drop one warm model, or all of them (its file was replaced, or the model deleted)."""
-    with _warm_lock:
-        if model_id is None:
-            _warm.clear()
-        else:
-            _warm.pop(model_id, None)
-
-
-def warm_ids() -> list[int]:
-    """Ids of the warm models, least recently used first."""
-    with _warm_lock:
-        return list(_warm)
 
 
 # ------------------------------------------------------------------------------------------- images

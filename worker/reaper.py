@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 from backend.db.session import session_scope
-from backend.jobs.broker import send_job
-from backend.jobs.events import notify
 from backend.jobs.lifecycle import reap
+from backend.jobs.service import resend
 from backend.models.contract import requests_dir
 from backend.settings import Settings, get_settings
 
@@ -22,13 +21,7 @@ PROCESSED_KEEP_SECONDS = 3600
 def reap_once(settings: Settings) -> None:
     with session_scope() as session:
         reaped = reap(session, settings.heartbeat_timeout_seconds, settings.max_attempts)
-    for job_id, queue, attempt in reaped.requeued:
-        log.warning("job %s: worker lost, re-queued on %s (attempt %s so far)", job_id, queue, attempt)
-        send_job(job_id, queue, attempt)
-        notify(job_id)
-    for job_id in reaped.failed:
-        log.error("job %s: worker lost too often, marked failed", job_id)
-        notify(job_id)
+    resend(reaped)
 
 
 def prune_old_files(folder: Path, pattern: str, keep_seconds: float = PROCESSED_KEEP_SECONDS) -> None:
@@ -56,6 +49,8 @@ class Reaper(threading.Thread):
                 if self.settings.uses_filesystem_broker:
                     prune_old_files(self.settings.broker_dir / "processed", "*.msg")
                 prune_old_files(requests_dir(self.settings.data_dir), "*.*")
+                if not self.settings.redis_url:  # answers of the inference lane nobody read
+                    prune_old_files(self.settings.results_dir, "celery-task-meta-*")
             except Exception as exc:  # the next round tries again
                 log.warning("reaper round failed: %s", exc)
 

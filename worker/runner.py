@@ -15,7 +15,7 @@ from backend.db.tables import Job, JobStatus
 from backend.jobs.events import notify
 from backend.jobs.lifecycle import count_delivery, finish, renew_lease, take_lease
 from backend.settings import Settings, get_settings
-from worker.context import JobCancelled, JobContext, LeaseLost
+from worker.context import JobCancelled, JobContext, JobFailed, LeaseLost
 from worker.jobs import get_handler
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,8 @@ def run_job(job_id: int, worker: str) -> str:
             ctx.flush()
         except Exception:
             log.exception("job %s: could not write its last metrics", job_id)
-        _finish(job_id, worker, JobStatus.failed, error=f"{type(exc).__name__}: {exc}")
+        error = str(exc) if isinstance(exc, JobFailed) else f"{type(exc).__name__}: {exc}"
+        _finish(job_id, worker, JobStatus.failed, error=error)
         return "failed"
     finally:
         heartbeat.stop()

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from backend.db.session import session_scope
 from backend.db.tables import WorkerSighting, utcnow
-from backend.jobs.broker import CANARY_TASK, RUN_JOB_TASK
+from backend.jobs.broker import CANARY_TASK, INFER_TASK, RUN_JOB_TASK
 from worker.celery_app import app
 from worker.reaper import Reaper
 from worker.runner import run_job as run
@@ -25,10 +25,19 @@ def run_job(self: Task, job_id: int) -> str:
     return run(int(job_id), self.request.hostname or "worker")
 
 
+@app.task(name=INFER_TASK, acks_late=False, ignore_result=False)
+def infer(request: dict[str, Any]) -> dict[str, Any]:
+    """One inference request (pictures for one model); the answer goes back by the result backend. Acked
+    on receipt: a request whose worker died is not worth answering a week later, its caller has gone."""
+    from worker.serving.lane import handle
+
+    return handle(request)
+
+
 @app.task(name=CANARY_TASK, bind=True, acks_late=False)
 def canary(self: Task) -> None:
     """Proves this worker consumes its queue: health reports it live while canaries keep arriving."""
-    queue = (self.request.delivery_info or {}).get("routing_key") or "cpu"
+    queue = (self.request.delivery_info or {}).get("routing_key") or "light"
     worker = self.request.hostname or "worker"
     with session_scope() as session:
         dialect = session.get_bind().dialect.name

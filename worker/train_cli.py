@@ -44,7 +44,7 @@ def create_local_job(email: str, config: dict[str, Any]) -> int:
         kinds = _job_kinds()
         if kinds is not None and kinds.check is not None:
             kinds.check(session, user, kinds.parse(config))
-        job = Job(owner_id=user.id, kind="train", queue="gpu", config=config, status=JobStatus.queued)
+        job = Job(owner_id=user.id, kind="train", queue="training", config=config, status=JobStatus.queued)
         session.add(job)
         session.flush()
         append_event(session, job.id, "status", status_event(job))

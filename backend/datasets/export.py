@@ -456,6 +456,17 @@ def zip_tree(folder: Path, target: Path) -> None:
                 zf.write(path, path.relative_to(folder).as_posix(), compress_type=kind)
 
 
+def export_cache_dir(ds_dir: Path) -> Path:
+    """Where a dataset version keeps its built export zips."""
+    return ds_dir / ".cache" / "exports"
+
+
+def built_export(ds_dir: Path, fmt: str) -> Path | None:
+    """The built zip of ``fmt``, if there is one."""
+    path = export_cache_dir(ds_dir) / f"{fmt}.zip"
+    return path if path.is_file() else None
+
+
 def build_export_zip(fmt: str, ds: CanonicalDataset, ds_dir: Path, cache_dir: Path) -> Path:
     """``cache_dir/{fmt}.zip``, built once: a dataset version never changes, so neither does its export."""
     if fmt not in EXPORTERS:

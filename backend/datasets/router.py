@@ -8,13 +8,13 @@ from typing import Annotated
 
 from anyio import to_thread
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 
 from backend.auth.scope import get_owned, owned
 from backend.datasets import render, service
 from backend.datasets.canonical import CanonicalDataset, Finding
 from backend.datasets.classes import remap_classes
-from backend.datasets.export import build_export_zip
+from backend.datasets.export import built_export
 from backend.datasets.schemas import (
     ClassChange,
     DatasetDetail,
@@ -29,7 +29,7 @@ from backend.datasets.schemas import (
 )
 from backend.datasets.splits import apply_overrides, assign_splits
 from backend.datasets.upload import UploadRejected, receive_upload
-from backend.db.tables import Dataset
+from backend.db.tables import Dataset, JobStatus, User
 from backend.deps import CurrentUser, SessionDep, SettingsDep
 from backend.errors import StudioError
 from backend.forms import multipart_body
@@ -260,42 +260,64 @@ def change_classes(
 ExportFormatQuery = Annotated[str, Query(pattern="^(voc|coco|imagenet)$")]
 
 
-def _export(session: SessionDep, dataset_id: int, user_id: int, fmt: str) -> tuple[Path, str]:
-    """The export zip (built once per version and format, then cached) and its download name."""
-    row, ds = _ready(session, dataset_id, user_id)
+def _export_state(session: SessionDep, user: User, dataset_id: int, fmt: str) -> ExportReady:
+    """The built zip of this version and format, or the light-lane job that builds it (started if none is
+    under way). A conversion of thousands of images never runs inside the request."""
+    row, _ = _ready(session, dataset_id, user.id)
     folder = Path(str(row.path))
-    try:
-        path = build_export_zip(fmt, ds, folder, folder / ".cache" / "exports")
-    except ValueError as exc:
-        raise StudioError(422, f"format: {exc}", "export_unsupported") from exc
     safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in row.name)[:80] or "dataset"
-    return path, f"{safe_name}-v{row.version}-{fmt}.zip"
+    state = ExportReady(
+        format=fmt,
+        filename=f"{safe_name}-v{row.version}-{fmt}.zip",
+        url=f"/api/datasets/{dataset_id}/export?format={fmt}",
+    )
+    built = built_export(folder, fmt)
+    if built is not None:
+        return state.model_copy(update={"ready": True, "size_bytes": built.stat().st_size})
+    job = service.start_export(session, user, dataset_id, fmt)
+    if job.status == JobStatus.failed:
+        raise StudioError(422, job.error or f"the {fmt} export failed", "export_unsupported")
+    return state.model_copy(update={"ready": False, "job_id": job.id})
 
 
-@router.post("/{dataset_id}/exports")
-def prepare_export(
-    dataset_id: int, user: CurrentUser, session: SessionDep, format: ExportFormatQuery = "voc"
-) -> ExportReady:
-    """Build the export (or find it built) without downloading it: a format the dataset cannot be written
-    in is a 422 naming why, answered here rather than in the middle of a download."""
-    path, filename = _export(session, dataset_id, user.id, format)
-    return ExportReady(
-        format=format,
-        filename=filename,
-        size_bytes=path.stat().st_size,
-        url=f"/api/datasets/{dataset_id}/export?format={format}",
+def _answer(state: ExportReady) -> JSONResponse:
+    if state.ready:
+        return JSONResponse(state.model_dump(mode="json"))
+    return JSONResponse(
+        state.model_dump(mode="json"), status_code=202, headers={"Location": f"/api/jobs/{state.job_id}"}
     )
 
 
+@router.post(
+    "/{dataset_id}/exports", response_model=ExportReady, responses={202: {"model": ExportReady}}
+)
+def prepare_export(
+    dataset_id: int, user: CurrentUser, session: SessionDep, format: ExportFormatQuery = "voc"
+) -> Response:
+    """The export, ready (200, with its size) or being written by a job (202 with ``job_id``: wait for the
+    job, then ask again). A format the dataset cannot be written in fails the job with the reason; asked
+    again, that reason is a 422."""
+    return _answer(_export_state(session, user, dataset_id, format))
+
+
 @router.get(
-    "/{dataset_id}/export", response_class=FileResponse, responses={200: {"content": {"application/zip": {}}}}
+    "/{dataset_id}/export",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}}, 202: {"model": ExportReady}},
 )
 def export_dataset(
     dataset_id: int, user: CurrentUser, session: SessionDep, format: ExportFormatQuery = "voc"
-) -> FileResponse:
-    """The dataset converted to Pascal VOC, COCO or an ImageNet folder + filelist, as a zip (cached)."""
-    path, filename = _export(session, dataset_id, user.id, format)
-    return FileResponse(path, media_type="application/zip", filename=filename)
+) -> Response:
+    """The dataset converted to Pascal VOC, COCO or an ImageNet folder + filelist, as a zip; 202 with the
+    job that writes it when it is not built yet."""
+    state = _export_state(session, user, dataset_id, format)
+    if not state.ready:
+        return _answer(state)
+    folder = Path(str(_ready(session, dataset_id, user.id)[0].path))
+    path = built_export(folder, format)
+    if path is None:  # removed between the two looks
+        raise StudioError(409, f"the {format} export was removed meanwhile; ask again", "export_gone")
+    return FileResponse(path, media_type="application/zip", filename=state.filename)
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)

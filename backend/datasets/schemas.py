@@ -50,8 +50,10 @@ class ImagePage(BaseModel):
 class ExportReady(BaseModel):
     format: str
     filename: str = Field(description="The name the download is saved under")
-    size_bytes: int
     url: str = Field(description="GET it for the zip")
+    ready: bool = Field(default=True, description="False: a job is writing it (job_id)")
+    size_bytes: int | None = None
+    job_id: int | None = Field(default=None, description="The export job, while it runs")
 
 
 class ImageNeighbours(BaseModel):

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from backend.auth.scope import owned
 from backend.datasets.canonical import (
     CANONICAL_FILE,
     IMAGES_DIR,
@@ -26,7 +27,7 @@ from backend.datasets.splits import SplitRatios
 from backend.datasets.stats import dataset_stats
 from backend.datasets.upload import ReceivedForm, check_archive, limits_from
 from backend.db.session import session_scope
-from backend.db.tables import Dataset, Job, User
+from backend.db.tables import Dataset, Job, JobStatus, User
 from backend.errors import StudioError
 from backend.jobs.service import create_job
 from backend.settings import Settings
@@ -221,3 +222,22 @@ def _single_error(code: str, message: str) -> ImportReport:
     report = ImportReport()
     report.error(code, message)
     return report
+
+
+def start_export(session: Session, user: User, dataset_id: int, fmt: str) -> Job:
+    """The export job of this version and format under way, or the last one if it failed on the format
+    (the same data fails the same way), or a new one."""
+    jobs = session.scalars(
+        owned(Job, user.id).where(Job.kind == "export_dataset").order_by(Job.id.desc()).limit(200)
+    )
+    for job in jobs:
+        if job.config.get("dataset_id") != dataset_id or job.config.get("format") != fmt:
+            continue
+        if job.status in (JobStatus.queued, JobStatus.running):
+            return job
+        if job.status == JobStatus.failed and (job.error or "").startswith("format:"):
+            return job
+        break
+    return create_job(
+        session, user, "export_dataset", {"dataset_id": dataset_id, "format": fmt}, internal=True
+    )

@@ -6,12 +6,14 @@ from __future__ import annotations
 import shutil
 import stat
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from fastapi import Request
 from streaming_form_data import StreamingFormDataParser
-from streaming_form_data.targets import FileTarget, ValueTarget
+from streaming_form_data.targets import BaseTarget, FileTarget, ValueTarget
 from streaming_form_data.validators import MaxSizeValidator, ValidationError
 
 from backend.errors import StudioError
@@ -43,11 +45,7 @@ class UploadRejected(StudioError):
         super().__init__(status, message, code, extra=extra)
 
 
-async def receive_upload(
-    request: Request, dest: Path, max_bytes: int, text_fields: tuple[str, ...], file_field: str = "file"
-) -> ReceivedForm:
-    """Stream the multipart part ``file_field`` into ``dest`` (413 once it passes ``max_bytes``), keeping
-    the small text fields named in ``text_fields``."""
+def _check_request(request: Request, max_bytes: int, file_field: str) -> None:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
         raise UploadRejected(
@@ -57,29 +55,104 @@ async def receive_upload(
         raise UploadRejected(
             415, "not_multipart", f"send the file as multipart/form-data with a {file_field!r} field"
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    parser = StreamingFormDataParser(headers=request.headers)
-    target = FileTarget(str(dest), validator=MaxSizeValidator(max_bytes))
-    parser.register(file_field, target)
+
+
+def _text_targets(parser: StreamingFormDataParser, text_fields: tuple[str, ...]) -> dict[str, ValueTarget]:
     values = {name: ValueTarget(validator=MaxSizeValidator(256 * 1024)) for name in text_fields}
     for name, value in values.items():
         parser.register(name, value)
+    return values
+
+
+async def _stream(
+    request: Request,
+    parser: StreamingFormDataParser,
+    max_bytes: int,
+    file_field: str,
+    cleanup: Callable[[], None],
+) -> None:
     try:
         async for chunk in request.stream():
             parser.data_received(chunk)
     except ValidationError as exc:
-        dest.unlink(missing_ok=True)
+        cleanup()
         raise UploadRejected(
             413, "upload_too_large", f"{file_field}: the upload is larger than the limit of {max_bytes} bytes"
         ) from exc
     except Exception as exc:
-        dest.unlink(missing_ok=True)
+        cleanup()
         raise UploadRejected(400, "upload_malformed", f"the multipart body could not be read: {exc}") from exc
+
+
+def _base_name(name: str) -> str:
+    return PurePosixPath(name.replace("\\", "/")).name
+
+
+async def receive_upload(
+    request: Request, dest: Path, max_bytes: int, text_fields: tuple[str, ...], file_field: str = "file"
+) -> ReceivedForm:
+    """Stream the multipart part ``file_field`` into ``dest`` (413 once it passes ``max_bytes``), keeping
+    the small text fields named in ``text_fields``."""
+    _check_request(request, max_bytes, file_field)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    parser = StreamingFormDataParser(headers=request.headers)
+    target = FileTarget(str(dest), validator=MaxSizeValidator(max_bytes))
+    parser.register(file_field, target)
+    values = _text_targets(parser, text_fields)
+    await _stream(request, parser, max_bytes, file_field, lambda: dest.unlink(missing_ok=True))
     if not target.multipart_filename or not dest.exists():
         dest.unlink(missing_ok=True)
         raise UploadRejected(422, "file_missing", f"{file_field}: the form has no {file_field!r} file part")
     fields = {name: v.value.decode("utf-8", "replace") for name, v in values.items() if v.value}
-    return ReceivedForm(dest, PurePosixPath(target.multipart_filename.replace("\\", "/")).name, fields)
+    return ReceivedForm(dest, _base_name(target.multipart_filename), fields)
+
+
+class _EachFile(BaseTarget):  # type: ignore[misc]
+    """Every part of one field into its own numbered file in ``folder``; parts past ``max_count`` are
+    counted, not kept."""
+
+    def __init__(self, folder: Path, max_bytes: int, max_count: int) -> None:
+        super().__init__(validator=MaxSizeValidator(max_bytes))
+        self.folder, self.max_count = folder, max_count
+        self.files: list[tuple[Path, str]] = []
+        self.count = 0
+        self._fh: BinaryIO | None = None
+
+    def on_start(self) -> None:
+        self.count += 1
+        if self.count <= self.max_count:
+            path = self.folder / f"{self.count}.upload"
+            self._fh = path.open("wb")
+            self.files.append((path, _base_name(self.multipart_filename or f"image {self.count}")))
+
+    def on_data_received(self, chunk: bytes) -> None:
+        if self._fh is not None:
+            self._fh.write(chunk)
+
+    def on_finish(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+async def receive_files(
+    request: Request, folder: Path, max_bytes: int, max_count: int, file_field: str
+) -> list[tuple[Path, str]]:
+    """Stream every ``file_field`` part into ``folder`` (the caller removes it): ``(path, name sent)`` in
+    the order sent; 413 past ``max_bytes`` in all or past ``max_count`` parts, 422 for none."""
+    _check_request(request, max_bytes, file_field)
+    folder.mkdir(parents=True, exist_ok=True)
+    parser = StreamingFormDataParser(headers=request.headers)
+    target = _EachFile(folder, max_bytes, max_count)
+    parser.register(file_field, target)
+    await _stream(request, parser, max_bytes, file_field, lambda: shutil.rmtree(folder, ignore_errors=True))
+    if target.count > max_count:
+        raise UploadRejected(
+            413, "batch_too_large", f"{file_field}: {target.count} files sent; the limit is {max_count}"
+        )
+    if not target.files:
+        raise UploadRejected(422, "file_missing", f"{file_field}: the form has no {file_field!r} file part")
+    return target.files
 
 
 def _entry_problem(info: zipfile.ZipInfo) -> tuple[str, str] | None:

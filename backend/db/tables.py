@@ -226,3 +226,22 @@ class WorkerSighting(Base):
     worker: Mapped[str] = mapped_column(String(200))
     queue: Mapped[str] = mapped_column(String(20))
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LaneWorker(Base):
+    """A worker process a supervisor (``studio up``, ``studio worker --lane``) runs for a lane: what health
+    shows of each lane beside its live sightings (pid, state, restarts, how the last one ended)."""
+
+    __tablename__ = "lane_workers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    lane: Mapped[str] = mapped_column(String(20), index=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20))  # running, restarting, stopped
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+    last_exit: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column()
+    exited_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

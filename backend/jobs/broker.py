@@ -8,12 +8,13 @@ from celery import Celery
 from kombu import Queue  # type: ignore[attr-defined]
 
 from backend.jobs import fs_transport
-from backend.settings import QUEUES, Settings, get_settings
+from backend.settings import LANES, Settings, get_settings
 
 fs_transport.install()
 
 RUN_JOB_TASK = "studio.run_job"
 CANARY_TASK = "studio.canary"
+INFER_TASK = "studio.infer"  # the inference lane: answered through the result backend, no job row
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -30,13 +31,24 @@ def make_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
-        task_queues=[Queue(q, routing_key=q) for q in QUEUES],  # type: ignore[no-untyped-call]
-        task_default_queue="cpu",
+        task_queues=[Queue(q, routing_key=q) for q in LANES],  # type: ignore[no-untyped-call]
+        task_default_queue="light",
+        # Only the inference lane's answers go through a result backend (jobs answer through their row).
+        result_backend=result_backend_url(settings),
+        result_expires=3600,
+        result_serializer="json",
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         enable_utc=True,
     )
     return app
+
+
+def result_backend_url(settings: Settings) -> str:
+    """Redis when there is one (answers arrive by pub/sub), else files in the data dir."""
+    if settings.redis_url:
+        return settings.redis_url
+    return f"file://{settings.results_dir}"
 
 
 @lru_cache(maxsize=8)
@@ -77,3 +89,14 @@ def check_broker() -> str:
     with get_celery().connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=3)
         return str(conn.transport_cls)
+
+
+def queue_length(queue: str) -> int | None:
+    """Messages waiting on a queue, as the broker counts them (None when it cannot say)."""
+    try:
+        with get_celery().connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+            ok = conn.default_channel.queue_declare(queue=queue, passive=True)
+            return int(ok.message_count)
+    except Exception:
+        return None

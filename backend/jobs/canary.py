@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.db.tables import WorkerSighting, utcnow
-from backend.settings import QUEUES
+from backend.settings import LANES
 
 
 @dataclass
@@ -39,7 +39,7 @@ def canary_round(
     ).all()
     seen = {queue: (int(count), latest) for queue, count, latest in rows}
     sent: dict[str, int] = {}
-    for queue in QUEUES:
+    for queue in LANES:
         workers, latest = seen.get(queue, (0, None))
         last = state.last_sent.get(queue)
         consumed = last is None or (latest is not None and latest >= last)

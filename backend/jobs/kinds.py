@@ -6,18 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from backend.db.tables import User
 from backend.models import checks as model_checks
+from backend.models.contract import MODULE_PATH
+from backend.settings import LEGACY_QUEUES
 from backend.specs.checks import check_train
 from backend.specs.config import ClassificationConfig, parse_train_config, train_config_schema
 
 Split = Literal["train", "val", "test"]
-# Files saved by the single-image endpoints, relative to DATA_DIR/requests (see backend/models/contract.py).
-REQUEST_IMAGE = r"^images/[0-9a-f]{32}\.(jpg|png)$"
-MODULE_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$"
 
 
 class ProbeConfig(BaseModel):
@@ -32,7 +31,16 @@ class ProbeConfig(BaseModel):
     fail_at_step: int | None = Field(
         default=None, ge=0, description="Raise at this step (tests the failure path)"
     )
-    queue: str = Field(default="cpu", pattern="^(cpu|gpu)$")
+    queue: str = Field(
+        default="light",
+        pattern="^(training|light|cpu|gpu)$",
+        description="The lane it runs on (cpu and gpu, the lanes' old names, mean light and training)",
+    )
+
+    @field_validator("queue")
+    @classmethod
+    def _lane(cls, value: str) -> str:
+        return LEGACY_QUEUES.get(value, value)
 
 
 class ImportDatasetConfig(BaseModel):
@@ -98,27 +106,12 @@ class ExportConfig(_JobConfig):
     format: Literal["torchscript", "onnx"]
 
 
-class PredictImageConfig(_JobConfig):
-    """Predict one uploaded image (created by ``POST /api/models/{id}/predict``).
+class ExportDatasetConfig(_JobConfig):
+    """Write a dataset version as a VOC, COCO or ImageNet zip (created by ``POST /api/datasets/{id}/exports``
+    when the zip is not built yet); then ``GET /api/datasets/{id}/export`` downloads it."""
 
-    Result: ``backend.models.contract.PredictResult``; with ``overlay``, also a PNG artifact (kind
-    ``overlay``) whose id is in the result."""
-
-    model_id: int
-    image: str = Field(pattern=REQUEST_IMAGE, description="Under DATA_DIR/requests")
-    top_k: int = Field(default=5, ge=1, le=100)
-    overlay: bool = False
-
-
-class CamImageConfig(_JobConfig):
-    """Grad-CAM of one uploaded image (created by ``POST /api/models/{id}/cam``).
-
-    Result: ``backend.models.contract.CamResult``, with the id of its PNG artifact (kind ``cam``)."""
-
-    model_id: int
-    image: str = Field(pattern=REQUEST_IMAGE, description="Under DATA_DIR/requests")
-    target_class: str | None = Field(default=None, max_length=200)
-    target_layer: str | None = Field(default=None, max_length=200, pattern=MODULE_PATH)
+    dataset_id: int
+    format: Literal["voc", "coco", "imagenet"]
 
 
 class AnalyzeCatalogConfig(_JobConfig):
@@ -191,25 +184,24 @@ def _kind(
 JOB_KINDS: dict[str, JobKind] = {
     k.name: k
     for k in (
-        _kind("probe", ProbeConfig, "cpu"),
-        _kind("import_dataset", ImportDatasetConfig, "cpu", internal=True),
+        _kind("probe", ProbeConfig, "light"),
+        _kind("import_dataset", ImportDatasetConfig, "light", internal=True),
         _kind(
             "train",
             ClassificationConfig,
-            "gpu",
+            "training",
             check=check_train,
             parser=parse_train_config,
             schema=train_config_schema,
         ),
-        _kind("evaluate", EvaluateConfig, "gpu", check=model_checks.check_evaluate),
-        _kind("predict", PredictConfig, "gpu", check=model_checks.check_predict),
-        _kind("cam", CamConfig, "gpu", check=model_checks.check_cam),
-        _kind("export", ExportConfig, "cpu", internal=True, check=model_checks.check_export),
-        _kind("predict_image", PredictImageConfig, "gpu", internal=True, check=model_checks.check_image_job),
-        _kind("cam_image", CamImageConfig, "gpu", internal=True, check=model_checks.check_cam_image),
-        _kind("analyze_catalog", AnalyzeCatalogConfig, "cpu", internal=True),
-        _kind("augment_preview", AugmentPreviewConfig, "cpu", internal=True),
-        _kind("import_model", ImportModelConfig, "cpu", internal=True, check=model_checks.check_import),
+        _kind("evaluate", EvaluateConfig, "training", check=model_checks.check_evaluate),
+        _kind("predict", PredictConfig, "training", check=model_checks.check_predict),
+        _kind("cam", CamConfig, "training", check=model_checks.check_cam),
+        _kind("export", ExportConfig, "light", internal=True, check=model_checks.check_export),
+        _kind("export_dataset", ExportDatasetConfig, "light", internal=True),
+        _kind("analyze_catalog", AnalyzeCatalogConfig, "light", internal=True),
+        _kind("augment_preview", AugmentPreviewConfig, "light", internal=True),
+        _kind("import_model", ImportModelConfig, "light", internal=True, check=model_checks.check_import),
     )
 }
 

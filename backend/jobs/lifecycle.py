@@ -146,19 +146,11 @@ class Reaped:
     failed: list[int]
 
 
-def reap(session: Session, timeout_seconds: float, max_attempts: int) -> Reaped:
-    """Re-queue running jobs whose heartbeat is older than ``timeout_seconds``; fail those out of attempts.
-
-    Each change is a compare-and-set on the stale heartbeat, so two reapers never re-queue one job twice."""
-    cutoff = utcnow() - timedelta(seconds=timeout_seconds)
-    stale = session.execute(
-        select(Job.id, Job.queue, Job.attempt, Job.heartbeat_at, Job.worker).where(
-            Job.status == JobStatus.running, Job.heartbeat_at < cutoff
-        )
-    ).all()
-    out = Reaped(requeued=[], failed=[])
+def _take_back(session: Session, rows: Any, max_attempts: int, why: str, out: Reaped) -> None:
+    """Re-queue (or, out of attempts, fail) each running job row, compare-and-set on its heartbeat so that
+    two reapers, or a reaper and a supervisor, never take one job back twice."""
     now = utcnow()
-    for row in stale:
+    for row in rows:
         same = (Job.id == row.id, Job.status == JobStatus.running, Job.heartbeat_at == row.heartbeat_at)
         if row.attempt >= max_attempts:
             values: dict[str, Any] = {
@@ -166,7 +158,7 @@ def reap(session: Session, timeout_seconds: float, max_attempts: int) -> Reaped:
                 "finished_at": now,
                 "updated_at": now,
                 "lease_until": None,
-                "error": f"worker {row.worker} stopped answering; gave up after {row.attempt} attempts",
+                "error": f"worker {row.worker} {why}; gave up after {row.attempt} attempts",
             }
         else:
             values = {
@@ -174,7 +166,7 @@ def reap(session: Session, timeout_seconds: float, max_attempts: int) -> Reaped:
                 "worker": None,
                 "lease_until": None,
                 "updated_at": now,
-                "message": f"re-queued: worker {row.worker} stopped answering (attempt {row.attempt})",
+                "message": f"re-queued: worker {row.worker} {why} (attempt {row.attempt})",
             }
         res = session.execute(
             update(Job).where(*same).values(**values).execution_options(synchronize_session=False)
@@ -186,4 +178,26 @@ def reap(session: Session, timeout_seconds: float, max_attempts: int) -> Reaped:
             out.failed.append(row.id)
         else:
             out.requeued.append((row.id, row.queue, row.attempt))
+
+
+_ROW = (Job.id, Job.queue, Job.attempt, Job.heartbeat_at, Job.worker)
+
+
+def reap(session: Session, timeout_seconds: float, max_attempts: int) -> Reaped:
+    """Re-queue running jobs whose heartbeat is older than ``timeout_seconds``; fail those out of attempts."""
+    cutoff = utcnow() - timedelta(seconds=timeout_seconds)
+    stale = session.execute(
+        select(*_ROW).where(Job.status == JobStatus.running, Job.heartbeat_at < cutoff)
+    ).all()
+    out = Reaped(requeued=[], failed=[])
+    _take_back(session, stale, max_attempts, "stopped answering", out)
+    return out
+
+
+def release_dead_worker(session: Session, worker: str, max_attempts: int, how: str) -> Reaped:
+    """Take back at once the running jobs of a worker known to be dead (its supervisor saw it exit), rather
+    than after the reaper's heartbeat timeout."""
+    rows = session.execute(select(*_ROW).where(Job.status == JobStatus.running, Job.worker == worker)).all()
+    out = Reaped(requeued=[], failed=[])
+    _take_back(session, rows, max_attempts, how, out)
     return out

@@ -38,7 +38,8 @@ def list_kinds() -> list[JobKindOut]:
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_job(body: JobCreate, user: CurrentUser, session: SessionDep) -> JobOut:
     """Record a job and put it on its queue; a worker picks it up."""
-    return JobOut.model_validate(service.create_job(session, user, body.kind, body.config))
+    job = service.create_job(session, user, body.kind, body.config)
+    return service.with_positions(session, [job])[0]
 
 
 @router.get("")
@@ -55,13 +56,13 @@ def list_jobs(
         stmt = stmt.where(Job.status == job_status)
     if kind is not None:
         stmt = stmt.where(Job.kind == kind)
-    rows = session.scalars(stmt.order_by(Job.id.desc()).limit(limit).offset(offset))
-    return [JobOut.model_validate(j) for j in rows]
+    rows = session.scalars(stmt.order_by(Job.id.desc()).limit(limit).offset(offset)).all()
+    return service.with_positions(session, list(rows))
 
 
 @router.get("/{job_id}")
 def get_job(job_id: int, user: CurrentUser, session: SessionDep) -> JobOut:
-    return JobOut.model_validate(get_owned(session, Job, job_id, user.id, "job"))
+    return service.with_positions(session, [get_owned(session, Job, job_id, user.id, "job")])[0]
 
 
 @router.get("/{job_id}/metrics")

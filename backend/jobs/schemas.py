@@ -15,6 +15,16 @@ class JobCreate(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class QueuePosition(BaseModel):
+    """Where a queued job stands on its lane."""
+
+    lane: str
+    ahead: int = Field(description="Jobs that will start before it: queued earlier, or running now")
+    queued_before: int = Field(description="Of those, jobs queued earlier")
+    running: int = Field(description="Jobs running on the lane now")
+    text: str = Field(description="The same in words, e.g. '2 jobs ahead on the training lane'")
+
+
 class JobOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -34,6 +44,7 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    queue_position: QueuePosition | None = Field(default=None, description="While queued")
 
 
 class MetricPoint(BaseModel):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.db.tables import Job, JobStatus, User, utcnow
@@ -13,7 +15,8 @@ from backend.errors import StudioError
 from backend.jobs import broker
 from backend.jobs.events import append_event, notify, status_event
 from backend.jobs.kinds import JOB_KINDS, queue_for
-from backend.jobs.lifecycle import request_cancel
+from backend.jobs.lifecycle import Reaped, request_cancel
+from backend.jobs.schemas import JobOut, QueuePosition
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +85,58 @@ def cancel_job(session: Session, job: Job) -> Job:
             log.warning("could not revoke job %s: %s", job.id, exc)
     session.refresh(job)
     return job
+
+
+def resend(reaped: Reaped) -> None:
+    """Send the re-queued jobs' ids again, and tell their watchers."""
+    for job_id, queue, attempt in reaped.requeued:
+        log.warning("job %s: worker lost, re-queued on %s (attempt %s so far)", job_id, queue, attempt)
+        broker.send_job(job_id, queue, attempt)
+        notify(job_id)
+    for job_id in reaped.failed:
+        log.error("job %s: worker lost too often, marked failed", job_id)
+        notify(job_id)
+
+
+def _position_text(lane: str, ahead: int, running: int) -> str:
+    if ahead == 0:
+        return f"next on the {lane} lane"
+    jobs = "1 job" if ahead == 1 else f"{ahead} jobs"
+    running_part = f", {running} running" if running else ""
+    return f"{jobs} ahead on the {lane} lane{running_part}"
+
+
+def with_positions(session: Session, jobs: list[Job]) -> list[JobOut]:
+    """Jobs as the API shows them; a queued one says where it stands on its lane (every user's jobs
+    count, since they share the lane; only the numbers are shown)."""
+    lanes = {j.queue for j in jobs if j.status == JobStatus.queued}
+    running: dict[str, int] = {}
+    queued_ids: dict[str, list[int]] = {}
+    if lanes:
+        counts = session.execute(
+            select(Job.queue, func.count())
+            .where(Job.status == JobStatus.running, Job.queue.in_(lanes))
+            .group_by(Job.queue)
+        ).all()
+        running = {q: int(n) for q, n in counts}
+        for queue, job_id in session.execute(
+            select(Job.queue, Job.id)
+            .where(Job.status == JobStatus.queued, Job.queue.in_(lanes))
+            .order_by(Job.id)
+        ):
+            queued_ids.setdefault(queue, []).append(int(job_id))
+    out = []
+    for job in jobs:
+        view = JobOut.model_validate(job)
+        if job.status == JobStatus.queued:
+            before = bisect.bisect_left(queued_ids.get(job.queue, []), job.id)
+            busy = running.get(job.queue, 0)
+            view.queue_position = QueuePosition(
+                lane=job.queue,
+                ahead=before + busy,
+                queued_before=before,
+                running=busy,
+                text=_position_text(job.queue, before + busy, busy),
+            )
+        out.append(view)
+    return out

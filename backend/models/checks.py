@@ -14,12 +14,10 @@ if TYPE_CHECKING:
     from backend.db.tables import Dataset
     from backend.jobs.kinds import (
         CamConfig,
-        CamImageConfig,
         EvaluateConfig,
         ExportConfig,
         ImportModelConfig,
         PredictConfig,
-        PredictImageConfig,
     )
 
 
@@ -87,14 +85,10 @@ def check_export(session: Session, owner: User, config: ExportConfig) -> None:
     owned_model(session, owner, config.model_id, ("model_id",))
 
 
-def check_image_job(session: Session, owner: User, config: PredictImageConfig) -> None:
-    owned_model(session, owner, config.model_id, ("model_id",))
-
-
-def check_cam_image(session: Session, owner: User, config: CamImageConfig) -> None:
-    model = owned_model(session, owner, config.model_id, ("model_id",))
+def check_cam_request(model: TrainedModel, target_class: str | None) -> None:
+    """What a single-image Grad-CAM asks of the model, checked before it goes to the inference lane."""
     _explainable(model)
-    _target_class(model, config.target_class)
+    _target_class(model, target_class)
 
 
 def check_import(session: Session, owner: User, config: ImportModelConfig) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,8 +41,50 @@ def model_dir(data_dir: Path, model_id: int) -> Path:
 
 
 def requests_dir(data_dir: Path) -> Path:
-    """Images sent to the single-image endpoints; a job's ``image`` is relative to this folder."""
+    """Images sent to the single-image endpoints and the images answered; names in an ``InferRequest``
+    and its answers are relative to this folder."""
     return data_dir / "requests"
+
+
+REQUEST_IMAGE = r"^images/[0-9a-f]{32}\.(jpg|png)$"
+MODULE_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$"
+
+
+class InferRequest(BaseModel):
+    """What the API sends the inference lane (task ``studio.infer``): one model, one or more pictures.
+
+    The API has checked the caller owns the model and that it is ready; the worker reads the file named
+    here (and reloads it when ``checkpoint_mtime`` changes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    op: Literal["predict", "cam"]
+    model_id: int
+    checkpoint: str
+    checkpoint_mtime: float
+    images: list[Annotated[str, Field(pattern=REQUEST_IMAGE)]] = Field(
+        min_length=1, description="Under DATA_DIR/requests"
+    )
+    top_k: int = Field(default=5, ge=1, le=100)
+    overlay: bool = False
+    target_class: str | None = Field(default=None, max_length=200)
+    target_layer: str | None = Field(default=None, max_length=200, pattern=MODULE_PATH)
+
+
+class InferError(BaseModel):
+    """Why the lane could not answer; the API answers it with ``status``."""
+
+    status: int
+    code: str
+    detail: str
+    index: int | None = Field(default=None, description="The image at fault, by its place in the request")
+
+
+class InferReply(BaseModel):
+    """The task's return value: one answer per image, in order, or the error."""
+
+    answers: list[dict[str, Any]] = Field(default_factory=list)
+    error: InferError | None = None
 
 
 class ClassScore(BaseModel):
@@ -51,17 +94,19 @@ class ClassScore(BaseModel):
 
 
 class PredictResult(BaseModel):
-    """The result of a ``predict_image`` job, answered by ``POST /api/models/{id}/predict``."""
+    """One picture's answer from ``POST /api/models/{id}/predict``: the classes (a classifier's scores, a
+    segmenter's classes by share of the picture, a detector's best score per class), and the task's own
+    fields: ``detections`` (class, score, box, COCO RLE mask) or ``classes`` and ``mask_png`` (base64)."""
 
     model_config = ConfigDict(extra="allow")
 
     model_id: int
     top_k: list[ClassScore] = Field(description="Best first")
-    overlay_artifact_id: int | None = Field(default=None, description="With overlay: the PNG artifact")
 
 
 class CamResult(BaseModel):
-    """The result of a ``cam_image`` job; ``POST /api/models/{id}/cam`` answers its PNG."""
+    """What a single-image Grad-CAM explained; ``POST /api/models/{id}/cam`` answers the PNG and these
+    in ``X-Cam-*`` headers."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -69,4 +114,4 @@ class CamResult(BaseModel):
     target_class: str = Field(description="The class the map explains")
     target_layer: str = Field(description="The module the map was taken at")
     score: float | None = None
-    overlay_artifact_id: int = Field(description="The PNG artifact (kind 'cam')")
+    predicted_class: str | None = None

@@ -1,46 +1,44 @@
-"""``/api/models``: the trained-model registry (list, read, delete, upload a checkpoint), single-image
-predict and CAM answered from the worker, exports; ``/api/artifacts``: the files jobs produced."""
+"""``/api/models``: the trained-model registry (list, read, delete, upload a checkpoint), predict and CAM
+answered by the inference lane, exports; ``/api/artifacts``: the files jobs produced."""
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from anyio import to_thread
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse
+from pydantic import ValidationError
 
 from backend.auth.scope import get_owned, owned
 from backend.datasets.upload import receive_upload
-from backend.db.session import session_factory
 from backend.db.tables import Artifact, Job, TrainedModel, User
 from backend.deps import CurrentUser, SessionDep, SettingsDep
 from backend.errors import StudioError
 from backend.forms import multipart_body
-from backend.jobs.service import create_job
+from backend.jobs.inference import infer, raise_for
+from backend.jobs.service import validation_error
 from backend.models import service
-from backend.models.contract import EXPORT_SUFFIXES, ArtifactKind, PredictResult, requests_dir
+from backend.models.checks import check_cam_request
+from backend.models.contract import EXPORT_SUFFIXES, InferRequest, PredictResult, requests_dir
 from backend.models.dashboard import model_dashboard
 from backend.models.schemas import (
     ArtifactOut,
+    BatchPrediction,
     JobStarted,
     ModelDashboard,
     ModelDetail,
     ModelImportStarted,
     ModelOut,
 )
-from backend.models.upload import check_checkpoint, receive_request_image
+from backend.models.upload import check_checkpoint, receive_request_image, receive_request_images
 from backend.settings import Settings
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 artifacts_router = APIRouter(prefix="/api", tags=["artifacts"])
-
-MAX_WAIT_SECONDS = 60.0
-Wait = Annotated[
-    float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for the answer before a 202")
-]
-
 
 UPLOAD_BODY = multipart_body(
     "file",
@@ -55,6 +53,9 @@ UPLOAD_BODY = multipart_body(
     ["architecture", "class_names"],
 )
 IMAGE_BODY = multipart_body("image", "A JPEG, PNG, BMP, TIFF, WEBP or GIF image", {}, [])
+BATCH_BODY = multipart_body(
+    "images", "Images (JPEG, PNG, BMP, TIFF, WEBP or GIF): repeat the part once per image", {}, []
+)
 CAM_BODY = multipart_body(
     "image",
     "A JPEG, PNG, BMP, TIFF, WEBP or GIF image",
@@ -110,62 +111,60 @@ async def upload_model(
     return ModelImportStarted(model=out, job_id=job.id)
 
 
-async def _run_image_job(
-    request: Request,
-    user: User,
-    session: SessionDep,
-    settings: Settings,
-    model_id: int,
-    kind: str,
-    text_fields: tuple[str, ...],
-    config: dict[str, Any],
-) -> tuple[int, Path]:
-    """Check the model, receive and check the image, queue the job; the request's session is released.
+async def _weights(
+    session: SessionDep, user: User, model_id: int, cam: bool = False, target_class: str | None = None
+) -> tuple[str, float]:
+    """The caller's ready model's weights file and its mtime, checked before the lane is asked (a CAM's
+    target class too); the request's database session is released afterwards."""
 
-    Answers the job and the image's path, which the caller removes once the job has ended."""
-    await to_thread.run_sync(lambda: service.ready_model(session, user, model_id))
-    image, form = await receive_request_image(request, settings, text_fields)
-    path = requests_dir(settings.data_dir) / image
-    full = {"model_id": model_id, "image": image, **config}
-    full.update({k: form.fields[k] for k in text_fields if form.fields.get(k)})
+    def check() -> tuple[str, float]:
+        model = service.ready_model(session, user, model_id)
+        if cam:
+            check_cam_request(model, target_class)
+        path = Path(model.checkpoint_path or "")
+        if not model.checkpoint_path or not path.is_file():
+            raise StudioError(410, f"model {model_id}: its weights file is gone", "model_weights_missing")
+        return str(path), path.stat().st_mtime
+
+    found = await to_thread.run_sync(check)
+    session.close()
+    return found
+
+
+def _remove(settings: Settings, names: list[str]) -> None:
+    base = requests_dir(settings.data_dir)
+    for name in names:
+        (base / name).unlink(missing_ok=True)
+
+
+async def _ask(settings: Settings, req: InferRequest) -> list[dict[str, Any]]:
     try:
-        job = await to_thread.run_sync(lambda: create_job(session, user, kind, full, internal=True))
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    job_id = job.id
-    session.close()  # no connection is held while the job runs
-    return job_id, path
+        return raise_for(await infer(req))
+    finally:
+        _remove(settings, req.images)
 
 
-async def _wait(job_id: int, image: Path, wait: float) -> service.JobSnapshot:
-    snap = await service.wait_for_job(job_id, wait)
-    if snap.status.finished:
-        image.unlink(missing_ok=True)  # the job is done with it; one still running keeps it
-    return snap
+def _answer_image(
+    settings: Settings, answer: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    name = str(answer.pop("overlay", ""))
+    path = (requests_dir(settings.data_dir) / name).resolve()
+    if not name or not path.is_relative_to(requests_dir(settings.data_dir).resolve()) or not path.is_file():
+        raise StudioError(500, "the inference lane answered without its image", "artifact_missing")
+    data = path.read_bytes()
+    path.unlink(missing_ok=True)
+    return Response(data, media_type="image/png", headers=headers)
 
 
-def _pending(snap: service.JobSnapshot) -> JSONResponse:
-    body = JobStarted(job_id=snap.id, status=snap.status).model_dump(mode="json")
-    return JSONResponse(
-        body, status_code=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/jobs/{snap.id}"}
-    )
-
-
-async def _artifact_file(user: User, job_id: int, kind: ArtifactKind, artifact_id: Any) -> FileResponse:
-    def find() -> Artifact:
-        with session_factory()() as s:
-            return service.job_artifact(s, user, job_id, kind.value, artifact_id)
-
-    art = await to_thread.run_sync(find)
-    return FileResponse(art.path, media_type=art.media_type, content_disposition_type="inline")
+def _drop_files(settings: Settings, answers: list[dict[str, Any]]) -> None:
+    _remove(settings, [str(a.pop("overlay")) for a in answers if a.get("overlay")])
 
 
 @router.post(
     "/{model_id}/predict",
     openapi_extra=IMAGE_BODY,
     response_model=PredictResult,
-    responses={200: PNG, 202: {"model": JobStarted}},
+    responses={200: PNG},
 )
 async def predict(
     model_id: int,
@@ -175,28 +174,57 @@ async def predict(
     settings: SettingsDep,
     overlay: bool = False,
     top_k: Annotated[int, Query(ge=1, le=100)] = 5,
-    wait: Wait = MAX_WAIT_SECONDS,
 ) -> Response:
-    """Classify one image: the top-k classes and scores, or with ``overlay=1`` the image with them drawn.
-
-    Answered when the worker is done (within ``wait`` seconds); otherwise 202 with the job to poll."""
-    job_id, image = await _run_image_job(
-        request, user, session, settings, model_id, "predict_image", (), {"top_k": top_k, "overlay": overlay}
+    """One image through the model on the inference lane: the top-k classes and scores (a detector's
+    detections, a segmenter's classes and mask), or with ``overlay=1`` the image with them drawn."""
+    checkpoint, mtime = await _weights(session, user, model_id)
+    image, _ = await receive_request_image(request, settings, ())
+    req = InferRequest(
+        op="predict",
+        model_id=model_id,
+        checkpoint=checkpoint,
+        checkpoint_mtime=mtime,
+        images=[image],
+        top_k=top_k,
+        overlay=overlay,
     )
-    snap = await _wait(job_id, image, wait)
-    if not snap.status.finished:
-        return _pending(snap)
-    result = service.job_outcome(snap, "prediction")
+    answer = (await _ask(settings, req))[0]
     if overlay:
-        return await _artifact_file(user, job_id, ArtifactKind.overlay, result.get("overlay_artifact_id"))
-    return JSONResponse(result)
+        return _answer_image(settings, answer)
+    return JSONResponse({"model_id": model_id, **answer})
+
+
+@router.post("/{model_id}/predict/batch", openapi_extra=BATCH_BODY)
+async def predict_batch(
+    model_id: int,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    top_k: Annotated[int, Query(ge=1, le=100)] = 5,
+) -> BatchPrediction:
+    """Several images (form parts named ``images``, up to ``STUDIO_MAX_BATCH_IMAGES``) in one request:
+    one answer per image, in the order sent. A bad image is a 422 naming its index."""
+    checkpoint, mtime = await _weights(session, user, model_id)
+    images = await receive_request_images(request, settings)
+    req = InferRequest(
+        op="predict",
+        model_id=model_id,
+        checkpoint=checkpoint,
+        checkpoint_mtime=mtime,
+        images=images,
+        top_k=top_k,
+    )
+    answers = await _ask(settings, req)
+    _drop_files(settings, answers)
+    return BatchPrediction(model_id=model_id, answers=[{"model_id": model_id, **a} for a in answers])
 
 
 @router.post(
     "/{model_id}/cam",
     openapi_extra=CAM_BODY,
     response_class=Response,
-    responses={200: PNG, 202: {"model": JobStarted}},
+    responses={200: PNG},
 )
 async def cam(
     model_id: int,
@@ -204,17 +232,39 @@ async def cam(
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
-    wait: Wait = MAX_WAIT_SECONDS,
 ) -> Response:
-    """A Grad-CAM heat map of one image over it, as PNG (form fields ``target_class``, ``target_layer``)."""
-    job_id, image = await _run_image_job(
-        request, user, session, settings, model_id, "cam_image", ("target_class", "target_layer"), {}
-    )
-    snap = await _wait(job_id, image, wait)
-    if not snap.status.finished:
-        return _pending(snap)
-    result = service.job_outcome(snap, "Grad-CAM")
-    return await _artifact_file(user, job_id, ArtifactKind.cam, result.get("overlay_artifact_id"))
+    """A Grad-CAM heat map of one image over it, as PNG (form fields ``target_class``, ``target_layer``);
+    what it explained is in the ``X-Cam-Target-Class``, ``X-Cam-Target-Layer``, ``X-Cam-Score`` and
+    ``X-Cam-Predicted-Class`` headers."""
+    await to_thread.run_sync(lambda: service.ready_model(session, user, model_id))
+    image, form = await receive_request_image(request, settings, ("target_class", "target_layer"))
+    target_class = form.fields.get("target_class") or None
+    target_layer = form.fields.get("target_layer") or None
+    try:
+        checkpoint, mtime = await _weights(session, user, model_id, True, target_class)
+        req = InferRequest(
+            op="cam",
+            model_id=model_id,
+            checkpoint=checkpoint,
+            checkpoint_mtime=mtime,
+            images=[image],
+            target_class=target_class,
+            target_layer=target_layer,
+        )
+    except ValidationError as exc:
+        _remove(settings, [image])
+        raise validation_error(exc, ("body",)) from exc
+    except BaseException:
+        _remove(settings, [image])
+        raise
+    answer = (await _ask(settings, req))[0]
+    headers = {
+        "X-Cam-Target-Class": quote(str(answer["target_class"])),
+        "X-Cam-Target-Layer": quote(str(answer["target_layer"])),
+        "X-Cam-Score": f"{answer['score']:.6f}" if answer.get("score") is not None else "",
+        "X-Cam-Predicted-Class": quote(str(answer.get("predicted_class") or "")),
+    }
+    return _answer_image(settings, answer, headers)
 
 
 @router.get(
@@ -239,7 +289,10 @@ def export_model(
             art.path, media_type=art.media_type, filename=f"{safe}-{model.id}{EXPORT_SUFFIXES[format]}"
         )
     job = service.start_export(session, user, model, format)
-    return _pending(service.JobSnapshot(job.id, job.status, None, None))
+    body = JobStarted(job_id=job.id, status=job.status).model_dump(mode="json")
+    return JSONResponse(
+        body, status_code=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/jobs/{job.id}"}
+    )
 
 
 @artifacts_router.get(

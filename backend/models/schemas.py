@@ -118,3 +118,11 @@ class ModelDashboard(BaseModel):
     )
     curves: dict[str, list[CurvePoint]] = Field(description="Validation metrics and training loss by step")
     worst_images: list[WorstImage]
+
+
+class BatchPrediction(BaseModel):
+    """``POST /api/models/{id}/predict/batch``: one answer per image, in the order sent (each shaped as
+    ``POST /api/models/{id}/predict`` answers one image)."""
+
+    model_id: int
+    answers: list[dict[str, Any]]

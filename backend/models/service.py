@@ -1,5 +1,5 @@
-"""Models as rows and folders: uploaded checkpoints, their status, exports, deletion, and waiting for the
-single-image jobs."""
+"""Models as rows and folders: uploaded checkpoints, their status, exports, deletion, and waiting for a
+job the API answers from (an augmentation preview)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from backend.errors import StudioError
 from backend.jobs.service import create_job
 from backend.models.contract import EXPORT_KINDS, model_dir
 from backend.models.schemas import ArtifactOut, ModelDetail, ModelOut
-from backend.settings import Settings, get_settings
+from backend.settings import Settings
 from backend.specs.catalog import get_entry, list_models
 
 MAX_CLASSES = 10_000
@@ -290,17 +290,3 @@ def job_outcome(snap: JobSnapshot, what: str) -> dict[str, Any]:
     raise StudioError(
         500, f"{what} failed: {snap.error or 'no reason given'}", "job_failed", extra={"job_id": snap.id}
     )
-
-
-def job_artifact(session: Session, user: User, job_id: int, kind: str, artifact_id: Any = None) -> Artifact:
-    """The artifact a job's result names (or its newest of ``kind``), scoped to the caller."""
-    stmt = owned(Artifact, user.id).where(Artifact.job_id == job_id)
-    stmt = (
-        stmt.where(Artifact.id == int(artifact_id))
-        if isinstance(artifact_id, int)
-        else stmt.where(Artifact.kind == kind)
-    )
-    row = session.scalars(stmt.order_by(Artifact.id.desc()).limit(1)).first()
-    if row is None or not Path(row.path).is_file() or not _inside(Path(row.path), get_settings().data_dir):
-        raise StudioError(500, f"job {job_id} finished without its {kind} image", "artifact_missing")
-    return row

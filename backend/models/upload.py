@@ -11,7 +11,7 @@ from fastapi import Request
 
 from backend.datasets.canonical import ImportReport
 from backend.datasets.images import MAX_IMAGE_BYTES, normalise_image
-from backend.datasets.upload import ReceivedForm, UploadRejected, receive_upload
+from backend.datasets.upload import ReceivedForm, UploadRejected, receive_files, receive_upload, remove_tree
 from backend.errors import StudioError
 from backend.models.contract import CHECKPOINT_SUFFIXES, requests_dir
 from backend.settings import Settings
@@ -65,3 +65,33 @@ async def receive_request_image(
         problem = report.errors[0]
         raise StudioError(422, f"image: {problem.message}", problem.code, extra={"file": form.filename})
     return stored[0], form
+
+
+def _store_each(files: list[tuple[Path, str]], base: Path) -> list[str]:
+    stored: list[str] = []
+    for i, (raw, name) in enumerate(files):
+        report = ImportReport()
+        out = normalise_image(raw, name, base, uuid.uuid4().hex, report)
+        if out is None:
+            for done in stored:
+                (base / done).unlink(missing_ok=True)
+            problem = report.errors[0]
+            raise StudioError(
+                422, f"images[{i}]: {problem.message}", problem.code, extra={"file": name, "index": i}
+            )
+        stored.append(out[0])
+    return stored
+
+
+async def receive_request_images(request: Request, settings: Settings) -> list[str]:
+    """Every ``images`` part of a batch request, checked like a single image; names under the requests
+    folder in the order sent. A bad image is a 422 naming its index and file, and keeps none of them."""
+    base = requests_dir(settings.data_dir)
+    folder = base / "incoming" / uuid.uuid4().hex
+    try:
+        files = await receive_files(
+            request, folder, settings.max_upload_bytes, settings.max_batch_images, "images"
+        )
+        return await to_thread.run_sync(lambda: _store_each(files, base))
+    finally:
+        remove_tree(folder)

@@ -20,7 +20,7 @@ from backend.db.session import session_scope
 from backend.db.tables import Job, JobMetric, TrainedModel, User
 from backend.jobs.service import create_job
 from tests.conftest import Stack
-from tests.helpers import make_user, run_to_end
+from tests.helpers import make_user, run_to_end, serve
 from tests.worker.detection_data import import_detection_dataset
 from worker.runner import run_job
 
@@ -190,10 +190,8 @@ def _predict_and_export(owner: int, model_id: int, dataset_id: int) -> None:
     target = get_settings().data_dir / "requests" / name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes((folder / record.file_name).read_bytes())
-    predicted = run_to_end(owner, "predict_image", {"model_id": model_id, "image": name, "overlay": True})[
-        "result"
-    ]
-    assert predicted["overlay_artifact_id"] and predicted["detections"], predicted
+    predicted = serve(model_id, name, overlay=True)
+    assert predicted["overlay"] and predicted["detections"], predicted
     assert all(d["score"] >= predicted["score_threshold"] for d in predicted["detections"])
     best = max(predicted["detections"], key=lambda d: d["score"])
     assert best["mask"]["size"] == [record.height, record.width] and best["mask_pixels"] > 0
@@ -204,11 +202,8 @@ def _predict_and_export(owner: int, model_id: int, dataset_id: int) -> None:
         and min(y2, a.bbox[1] + a.bbox[3]) - max(y1, a.bbox[1]) > 0
         for a in truth
     )
-    with session_scope() as s:
-        overlay = s.get(Artifact, predicted["overlay_artifact_id"])
-        assert overlay is not None
-        with Image.open(overlay.path) as drawn:
-            assert drawn.size == (record.width, record.height)
+    with Image.open(get_settings().data_dir / "requests" / predicted["overlay"]) as drawn:
+        assert drawn.size == (record.width, record.height)
 
     batch = run_to_end(owner, "predict", {"model_id": model_id, "dataset_id": dataset_id, "split": "val"})[
         "result"

@@ -21,8 +21,9 @@ from worker.cam import grad_cam, reshape_transform_for
 from worker.data import eval_transform, read_image
 from worker.engine.checkpoint import UnsafeCheckpoint, save_model_file
 from worker.export import ExportMismatch, export_onnx, export_torchscript, max_abs_diff
-from worker.models import LoadedModel, forget_warm, get_warm, load_model, preprocess
+from worker.models import LoadedModel, load_model, preprocess
 from worker.predict import predict_image, prediction_overlay, probabilities
+from worker.serving.cache import ModelCache
 from worker.zoo import build_model
 
 CLASSES = ["circle", "square", "triangle"]
@@ -108,18 +109,12 @@ def test_load_and_predict_give_ordered_probabilities(tiny_file: Path, tmp_path: 
 def test_warm_cache_reuses_until_the_file_changes(tmp_path: Path) -> None:
     tiny_file = tmp_path / "model.pt"
     save_tiny(tiny_file)
-    forget_warm()
-    first = get_warm(41, tiny_file)
-    assert get_warm(41, tiny_file) is first
+    cache = ModelCache(1 << 30)
+    first = cache.get(41, tiny_file)
+    assert cache.get(41, tiny_file) is first and cache.loads == 1
     later = tiny_file.stat().st_mtime + 5
     os.utime(tiny_file, (later, later))
-    assert get_warm(41, tiny_file) is not first
-    for i in range(5):
-        get_warm(100 + i, tiny_file)
-    from worker.models import WARM_MODELS, warm_ids
-
-    assert warm_ids() == [100 + i for i in range(5)][-WARM_MODELS:]
-    forget_warm()
+    assert cache.get(41, tiny_file) is not first and cache.loads == 2
 
 
 # ------------------------------------------------------------------------------------------ Grad-CAM
@@ -327,7 +322,7 @@ def _user_job_and_model(kind: str, **model: Any) -> tuple[int, int, int]:
         user = User(email=f"{time.monotonic_ns()}@example.com", password_hash="x")
         s.add(user)
         s.flush()
-        job = Job(owner_id=user.id, kind=kind, queue="cpu")
+        job = Job(owner_id=user.id, kind=kind, queue="light")
         row = TrainedModel(owner_id=user.id, name="m", task="classification", **model)
         s.add_all([job, row])
         s.flush()

@@ -4,6 +4,8 @@ per-class table and worst images, evaluates, predicts a palette mask, explains w
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import time
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ from backend.db.tables import Artifact, JobMetric, TrainedModel
 from backend.settings import get_settings
 from tests.conftest import Stack
 from tests.datasets.synth import make_labelme_project
-from tests.helpers import land_folder, make_user, run_to_end
+from tests.helpers import land_folder, make_user, run_to_end, serve
 from worker.metrics.segmentation import confusion_matrix, scores
 
 SIZE = 64
@@ -184,19 +186,12 @@ def _image_jobs(owner: int, model_id: int, dataset_id: int) -> None:
     target = get_settings().data_dir / "requests" / name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(image.read_bytes())
-    predicted = run_to_end(owner, "predict_image", {"model_id": model_id, "image": name, "overlay": True})[
-        "result"
-    ]
-    assert predicted["mask_artifact_id"] and predicted["overlay_artifact_id"] and predicted["top_k"]
-    with session_scope() as s:
-        mask_row = s.get(Artifact, predicted["mask_artifact_id"])
-        assert mask_row is not None
-        with Image.open(mask_row.path) as mask:
-            assert mask.mode == "P" and mask.size == Image.open(image).size
-    cam = run_to_end(owner, "cam_image", {"model_id": model_id, "image": name, "target_class": "circle"})[
-        "result"
-    ]
-    assert cam["target_class"] == "circle" and cam["overlay_artifact_id"]
+    predicted = serve(model_id, name, overlay=True)
+    assert predicted["mask_png"] and predicted["overlay"] and predicted["top_k"]
+    with Image.open(io.BytesIO(base64.b64decode(predicted["mask_png"]))) as mask:
+        assert mask.mode == "P" and mask.size == Image.open(image).size
+    cam = serve(model_id, name, "cam", target_class="circle")
+    assert cam["target_class"] == "circle" and cam["overlay"]
     exported = run_to_end(owner, "export", {"model_id": model_id, "format": "onnx"})["result"]
     assert exported["max_abs_diff"] <= 1e-4
 

@@ -22,7 +22,7 @@ from torchvision import tv_tensors
 
 from backend.datasets.canonical import Annotation, CanonicalDataset
 from backend.datasets.rasterize import annotation_mask
-from worker.data import _seed_worker, read_image
+from worker.data import _seed_worker, loader_workers, read_image
 
 Target = dict[str, Any]
 JointTransform = Callable[[torch.Tensor, Target], tuple[torch.Tensor, Target]]
@@ -214,6 +214,7 @@ def train_loader(
 ) -> DataLoader[Any]:
     generator = torch.Generator()
     generator.manual_seed(seed)
+    workers = loader_workers(workers)
     sampler = AspectRatioBatchSampler([s.aspect_ratio for s in dataset.samples], batch_size, generator, group)
     return DataLoader(
         dataset,

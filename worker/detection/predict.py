@@ -20,9 +20,9 @@ from torchvision.transforms.v2.functional import pil_to_tensor, to_dtype
 
 from backend.datasets.canonical import CanonicalDataset
 from backend.datasets.export import voc_colormap
-from backend.files import atomic_write, atomic_write_bytes
-from backend.jobs.kinds import PredictConfig, PredictImageConfig
-from backend.models.contract import ArtifactKind, ClassScore, PredictResult
+from backend.files import atomic_write_bytes
+from backend.jobs.kinds import PredictConfig
+from backend.models.contract import ArtifactKind
 from worker.context import JobContext
 from worker.data import read_image
 from worker.jobs.common import owned_dataset, record_artifact, split_records
@@ -114,42 +114,6 @@ def detection_rows(found: Detections, class_names: list[str]) -> list[dict[str, 
             row["mask_pixels"] = int(found.masks[j].sum()) if found.masks is not None else 0
         rows.append(row)
     return rows
-
-
-def predict_detection_image(
-    ctx: JobContext, cfg: PredictImageConfig, loaded: LoadedModel, image: Image.Image
-) -> dict[str, Any]:
-    """A detector's answer to one picture: its detections (box, class, score, mask as COCO RLE), the
-    classes found (best score first) and, with ``overlay``, the picture with them drawn."""
-    image = image.convert("RGB")
-    found = detect(loaded, image)
-    rows = detection_rows(found, loaded.class_names)
-    best: dict[int, float] = {}
-    for row in rows:
-        best[row["index"]] = max(best.get(row["index"], 0.0), row["score"])
-    top = sorted(best.items(), key=lambda kv: -kv[1])[: cfg.top_k]
-    overlay_id = None
-    if cfg.overlay:
-        path = ctx.work_dir / "overlay.png"
-        drawn = detection_overlay(image, found, loaded.class_names)
-        atomic_write(path, lambda fh: drawn.save(fh, format="PNG"), durable=False)
-        overlay_id = record_artifact(
-            ctx,
-            kind=ArtifactKind.overlay,
-            name="overlay.png",
-            path=path,
-            media_type="image/png",
-            model_id=cfg.model_id,
-        )
-    scores = [ClassScore(index=i, name=loaded.class_names[i], score=s) for i, s in top]
-    result = PredictResult(model_id=cfg.model_id, top_k=scores, overlay_artifact_id=overlay_id)
-    return {
-        **result.model_dump(mode="json"),
-        "detections": rows,
-        "score_threshold": thresholds(loaded)[0],
-        "width": image.width,
-        "height": image.height,
-    }
 
 
 class _Pictures(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):

@@ -1,5 +1,6 @@
-"""Grad-CAM jobs: one uploaded picture (``cam_image``) or the first ``limit`` images of a split (``cam``),
-each overlay recorded as an artifact the moment it is written so the browser can show them as they come."""
+"""Grad-CAM over a split (``cam``): the first ``limit`` images, each overlay recorded as an artifact the
+moment it is written so the browser can show them as they come. One uploaded picture is explained by the
+inference lane (``worker.serving``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 from PIL import Image
 
 from backend.files import atomic_write
-from backend.jobs.kinds import CamConfig, CamImageConfig
-from backend.models.contract import ArtifactKind, CamResult
+from backend.jobs.kinds import CamConfig
+from backend.models.contract import ArtifactKind
 from worker.cam import CamOutput, grad_cam, segmentation_cam
 from worker.context import JobContext
 from worker.jobs.common import (
@@ -18,7 +19,6 @@ from worker.jobs.common import (
     open_image,
     owned_dataset,
     record_artifact,
-    request_image_path,
     split_records,
     true_class,
     warm_model,
@@ -27,27 +27,6 @@ from worker.jobs.common import (
 
 def _save_png(image: Image.Image, path: Path) -> None:
     atomic_write(path, lambda fh: image.save(fh, format="PNG"), durable=False)
-
-
-def run_cam_image(ctx: JobContext) -> dict[str, Any]:
-    """Grad-CAM of one picture under ``DATA_DIR/requests``: one PNG artifact (kind ``cam``)."""
-    cfg = CamImageConfig.model_validate(ctx.config)
-    loaded = warm_model(ctx, cfg.model_id)
-    explain = segmentation_cam if loaded.task == "semantic_segmentation" else grad_cam
-    out = explain(loaded, open_image(request_image_path(cfg.image)), cfg.target_class, cfg.target_layer)
-    path = ctx.work_dir / "cam.png"
-    _save_png(out.overlay, path)
-    artifact_id = record_artifact(
-        ctx, kind=ArtifactKind.cam, name="cam.png", path=path, media_type="image/png", model_id=cfg.model_id
-    )
-    result = CamResult(
-        model_id=cfg.model_id,
-        target_class=out.target_class,
-        target_layer=out.target_layer,
-        score=out.score,
-        overlay_artifact_id=artifact_id,
-    )
-    return {**result.model_dump(mode="json"), "predicted_class": loaded.class_names[out.predicted_index]}
 
 
 def _entry(

@@ -15,7 +15,8 @@ from backend.db.tables import Artifact, Dataset, TrainedModel
 from backend.models.contract import requests_dir
 from backend.settings import get_settings
 from worker.context import JobContext
-from worker.models import LoadedModel, get_warm
+from worker.models import LoadedModel
+from worker.serving.cache import warm_cache
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def warm_model(ctx: JobContext, model_id: int) -> LoadedModel:
     row = owned_model(ctx, model_id)
     if row.status != "ready" or not row.checkpoint_path:
         raise ValueError(f"model {model_id} is {row.status}, not ready")
-    return get_warm(row.id, row.checkpoint_path)
+    return warm_cache().get(row.id, row.checkpoint_path)
 
 
 def owned_dataset(ctx: JobContext, dataset_id: int) -> tuple[Path, CanonicalDataset]:

@@ -1,5 +1,5 @@
-"""Predict jobs: one uploaded picture (``predict_image``, answered synchronously by the API from a warm
-model) or every image of a dataset split (``predict``, CSV and JSON artifacts)."""
+"""Batch predict jobs: every image of a dataset split (``predict``, CSV and JSON artifacts). One uploaded
+picture is answered by the inference lane (``worker.serving``)."""
 
 from __future__ import annotations
 
@@ -11,89 +11,26 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from backend.datasets.canonical import CanonicalDataset, ImageRecord
-from backend.files import atomic_write, atomic_write_bytes
-from backend.jobs.kinds import PredictConfig, PredictImageConfig
-from backend.models.contract import ArtifactKind, ClassScore, PredictResult
+from backend.files import atomic_write_bytes
+from backend.jobs.kinds import PredictConfig
+from backend.models.contract import ArtifactKind
 from worker.context import JobContext
 from worker.data import eval_transform, read_image
 from worker.jobs.common import (
-    open_image,
     owned_dataset,
     record_artifact,
-    request_image_path,
     split_records,
     true_class,
     warm_model,
 )
 from worker.models import LoadedModel
-from worker.predict import Prediction, predict_image, prediction_overlay, probabilities, top_k
+from worker.predict import probabilities, top_k
 
 BATCH_SIZE = 16
-
-
-def _scores(predictions: list[Prediction]) -> list[ClassScore]:
-    return [ClassScore(index=p.index, name=p.name, score=p.score) for p in predictions]
-
-
-def run_predict_image(ctx: JobContext) -> dict[str, Any]:
-    """Top-k classes of one picture under ``DATA_DIR/requests``; with ``overlay``, a PNG artifact too."""
-    cfg = PredictImageConfig.model_validate(ctx.config)
-    loaded = warm_model(ctx, cfg.model_id)
-    image = open_image(request_image_path(cfg.image))
-    if loaded.task == "semantic_segmentation":
-        return _predict_mask_image(ctx, cfg, loaded, image)
-    if loaded.task in ("object_detection", "instance_segmentation"):
-        from worker.detection.predict import predict_detection_image
-
-        return predict_detection_image(ctx, cfg, loaded, image)
-    predictions = predict_image(loaded, image, cfg.top_k)
-    overlay_id = None
-    if cfg.overlay:
-        path = ctx.work_dir / "overlay.png"
-        atomic_write(
-            path, lambda fh: prediction_overlay(image, predictions).save(fh, format="PNG"), durable=False
-        )
-        overlay_id = record_artifact(
-            ctx,
-            kind=ArtifactKind.overlay,
-            name="overlay.png",
-            path=path,
-            media_type="image/png",
-            model_id=cfg.model_id,
-        )
-    result = PredictResult(model_id=cfg.model_id, top_k=_scores(predictions), overlay_artifact_id=overlay_id)
-    return result.model_dump(mode="json")
-
-
-def _save_png_artifact(
-    ctx: JobContext, image: Image.Image, name: str, kind: ArtifactKind, model_id: int
-) -> int:
-    path = ctx.work_dir / name
-    atomic_write(path, lambda fh: image.save(fh, format="PNG"), durable=False)
-    return record_artifact(ctx, kind=kind, name=name, path=path, media_type="image/png", model_id=model_id)
-
-
-def _predict_mask_image(
-    ctx: JobContext, cfg: PredictImageConfig, loaded: LoadedModel, image: Image.Image
-) -> dict[str, Any]:
-    """A segmentation model's answer: the classes found (by share of the picture, largest first), the
-    mask as a palette PNG artifact (kind ``predictions``) and, with ``overlay``, the mask over the picture."""
-    from worker.segmentation.predict import predict_mask
-
-    out = predict_mask(loaded, image)
-    found = sorted(out.classes, key=lambda c: -c["share"])[: cfg.top_k]
-    mask_id = _save_png_artifact(ctx, out.mask, "mask.png", ArtifactKind.predictions, cfg.model_id)
-    overlay_id = None
-    if cfg.overlay:
-        overlay_id = _save_png_artifact(ctx, out.overlay, "overlay.png", ArtifactKind.overlay, cfg.model_id)
-    scores = [ClassScore(index=c["index"], name=c["name"], score=c["share"]) for c in found]
-    result = PredictResult(model_id=cfg.model_id, top_k=scores, overlay_artifact_id=overlay_id)
-    return {**result.model_dump(mode="json"), "mask_artifact_id": mask_id, "classes": out.classes}
 
 
 class _SplitImages(TorchDataset[tuple[torch.Tensor, int]]):
