@@ -4,6 +4,7 @@ reaper's timeout) and resumed from its checkpoint. Real processes, on both broke
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from tests.conftest import ROOT, Stack, free_port
 from tests.datasets.synth import make_labelme_project, zip_folder
 from tests.helpers import wait_for
+from tests.worker.test_inference import picture
 
 
 @pytest.fixture
@@ -85,6 +87,26 @@ def _upload(client: httpx.Client, tmp_path: Path, n: int) -> int:
     return int(r.json()["dataset"]["id"] if "dataset" in r.json() else r.json()["id"])
 
 
+def _tiny_model(owner_id: int) -> int:
+    from backend.db.session import session_scope
+    from backend.db.tables import TrainedModel
+    from backend.models.contract import model_dir
+    from backend.settings import get_settings
+    from tests.worker.test_inference import CLASSES, save_tiny
+
+    with session_scope() as s:
+        row = TrainedModel(
+            owner_id=owner_id, name="tiny", task="classification", architecture="tiny_cnn",
+            class_names=CLASSES, status="ready", input_size=32,
+        )  # fmt: skip
+        s.add(row)
+        s.flush()
+        path = model_dir(get_settings().data_dir, row.id) / "model.pt"
+        save_tiny(path)
+        row.checkpoint_path = str(path)
+        return int(row.id)
+
+
 def test_an_import_and_a_picture_do_not_wait_behind_training_and_a_killed_worker_comes_back(
     studio: tuple[httpx.Client, Path], tmp_path: Path
 ) -> None:
@@ -110,6 +132,15 @@ def test_an_import_and_a_picture_do_not_wait_behind_training_and_a_killed_worker
     )
     assert ds["status"] == "ready", ds
     assert _job(client, train["id"])["status"] == "running"  # the import did not wait for it
+
+    # The inference lane answers a picture meanwhile, and it is not a job.
+    model_id = _tiny_model(int(client.get("/api/auth/me").json()["id"]))
+    buf = io.BytesIO()
+    picture(50, 40).save(buf, format="PNG")
+    r = client.post(f"/api/models/{model_id}/predict", files={"image": ("p.png", buf.getvalue())})
+    assert r.status_code == 200 and len(r.json()["top_k"]) == 3, r.text
+    assert _job(client, train["id"])["status"] == "running"
+    assert {j["kind"] for j in client.get("/api/jobs").json()} == {"probe", "import_dataset"}
 
     # The training worker is killed (as an out-of-memory kill would): restarted, the job resumes.
     health = client.get("/api/health").json()["lanes"]["training"]
