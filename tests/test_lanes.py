@@ -121,7 +121,8 @@ def test_an_import_and_a_picture_do_not_wait_behind_training_and_a_killed_worker
     queued = client.post(
         "/api/jobs", json={"kind": "probe", "config": {"steps": 1, "queue": "training"}}
     ).json()
-    assert queued["queue_position"]["text"] == "1 job ahead on the training lane, 1 running", queued
+    assert queued["queue_position"]["text"] == "behind 1 running job on the training lane", queued
+    assert queued["queue_position"]["ahead"] == 1
 
     # The light lane imports a dataset while the training lane is busy.
     dataset_id = _upload(client, tmp_path, 12)

@@ -288,9 +288,7 @@ def _answer(state: ExportReady) -> JSONResponse:
     )
 
 
-@router.post(
-    "/{dataset_id}/exports", response_model=ExportReady, responses={202: {"model": ExportReady}}
-)
+@router.post("/{dataset_id}/exports", response_model=ExportReady, responses={202: {"model": ExportReady}})
 def prepare_export(
     dataset_id: int, user: CurrentUser, session: SessionDep, format: ExportFormatQuery = "voc"
 ) -> Response:

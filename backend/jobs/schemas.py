@@ -22,7 +22,7 @@ class QueuePosition(BaseModel):
     ahead: int = Field(description="Jobs that will start before it: queued earlier, or running now")
     queued_before: int = Field(description="Of those, jobs queued earlier")
     running: int = Field(description="Jobs running on the lane now")
-    text: str = Field(description="The same in words, e.g. '2 jobs ahead on the training lane'")
+    text: str = Field(description="In words, e.g. 'behind 1 queued and 1 running jobs on the training lane'")
 
 
 class JobOut(BaseModel):

@@ -98,12 +98,17 @@ def resend(reaped: Reaped) -> None:
         notify(job_id)
 
 
-def _position_text(lane: str, ahead: int, running: int) -> str:
-    if ahead == 0:
+def _position_text(lane: str, queued_before: int, running: int) -> str:
+    """E.g. "behind 2 queued and 1 running job on the training lane"; "next on the light lane"."""
+    parts = []
+    if queued_before:
+        parts.append(f"{queued_before} queued")
+    if running:
+        parts.append(f"{running} running")
+    if not parts:
         return f"next on the {lane} lane"
-    jobs = "1 job" if ahead == 1 else f"{ahead} jobs"
-    running_part = f", {running} running" if running else ""
-    return f"{jobs} ahead on the {lane} lane{running_part}"
+    jobs = "job" if queued_before + running == 1 else "jobs"
+    return f"behind {' and '.join(parts)} {jobs} on the {lane} lane"
 
 
 def with_positions(session: Session, jobs: list[Job]) -> list[JobOut]:
@@ -136,7 +141,7 @@ def with_positions(session: Session, jobs: list[Job]) -> list[JobOut]:
                 ahead=before + busy,
                 queued_before=before,
                 running=busy,
-                text=_position_text(job.queue, before + busy, busy),
+                text=_position_text(job.queue, before, busy),
             )
         out.append(view)
     return out

@@ -1,4 +1,4 @@
-"""Sign up, see the health page with a live cpu worker, sign out, sign in again.
+"""Sign up, see the health page with a live worker on each lane, sign out, sign in again.
 
 Also checks that API errors (email taken, wrong password) show in place.
 """
@@ -17,6 +17,7 @@ expect = pytest.importorskip("playwright.sync_api", reason="the playwright packa
 WORKER_WAIT_MS = 30_000  # workers report every few seconds; the page refreshes every 5 s
 PASSWORD = "correct-horse-battery"
 SIGNIN_URL = re.compile(r"/signin(\?.*)?$")
+DOING = re.compile(r"^(idle|running job #\d+ \(.+\))$")  # what a worker does, in words
 
 
 def test_sign_up_health_sign_out_sign_in(e2e_page: Any, shot: Callable[[str], None]) -> None:
@@ -40,16 +41,23 @@ def test_sign_up_health_sign_out_sign_in(e2e_page: Any, shot: Callable[[str], No
     shot("sign-up-filled")
     form.get_by_role("button", name="Sign up").click()
 
-    # 3. Health: database and broker ok, at least one live worker on queue cpu.
+    # 3. Health: database and broker ok; each lane says what it runs and has a live worker (`studio up`
+    #    starts one per lane).
     expect(page).to_have_url(re.compile(r"/health$"))
     expect(header.get_by_test_id("user-email")).to_have_text(email)
     expect(page.get_by_test_id("health-database-status")).to_have_text("ok")
     expect(page.get_by_test_id("health-broker-status")).to_have_text("ok")
-    cpu_workers = page.get_by_test_id("queue-cpu").get_by_test_id("worker-row")
-    expect(cpu_workers.first).to_be_visible(timeout=WORKER_WAIT_MS)
-    expect(cpu_workers.first.get_by_test_id("worker-name")).not_to_be_empty()
+    for lane in ("training", "light", "inference"):
+        card = page.get_by_test_id(f"lane-{lane}")
+        expect(card.get_by_test_id(f"lane-{lane}-runs")).not_to_be_empty()
+        expect(card.get_by_test_id(f"lane-{lane}-counts")).to_contain_text("waiting")
+        live_badge = page.get_by_test_id("worker-state").filter(has_text=re.compile(r"^live$"))
+        live = card.get_by_test_id("worker-row").filter(has=live_badge)
+        expect(live.first).to_be_visible(timeout=WORKER_WAIT_MS)
+        expect(live.first.get_by_test_id("worker-name")).not_to_be_empty()
+        expect(live.first.get_by_test_id("worker-doing")).to_have_text(DOING)
     expect(page.get_by_test_id("health-status")).to_have_text(re.compile(r"^(ok|degraded)$"))
-    shot("health-with-cpu-worker")
+    shot("health-with-live-lanes")
 
     # 4. Sign out.
     header.get_by_role("button", name="Sign out").click()

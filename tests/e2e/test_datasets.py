@@ -24,6 +24,7 @@ PASSWORD = "correct-horse-battery"
 LABELS = ["__ignore__", "_background_", "circle", "square", "triangle"]
 N_IMAGES = 8
 IMPORT_WAIT_MS = 60_000  # a worker picks the import up, then lands it
+EXPORT_WAIT_MS = 60_000  # a light-lane job converts the version, then the zip downloads
 DATASET_URL = re.compile(r"/datasets/(\d+)$")
 IMAGE_URL = re.compile(r"/datasets/(\d+)/images/(\d+)$")
 
@@ -211,7 +212,7 @@ def test_upload_browse_filter_export_resplit(
     expect(page).to_have_url(re.compile(rf"/datasets/{moved_id}$"))
     expect(page.get_by_test_id("dataset-version")).to_have_text("v2")
     expect(page.get_by_test_id("parent-link")).to_have_attribute("href", f"/datasets/{dataset_id}")
-    with page.expect_download() as download_info:
+    with page.expect_download(timeout=EXPORT_WAIT_MS) as download_info:  # a light-lane job writes the zip
         page.get_by_test_id("export-voc").click()
     download = download_info.value
     assert download.suggested_filename.endswith("-v2-voc.zip"), download.suggested_filename

@@ -143,7 +143,10 @@ export function renderUrl(datasetId: number, imageId: number, overlay = true, ma
 
 export type ExportFormat = "voc" | "coco" | "imagenet";
 
-/** Build (or find built) an export; a format the dataset cannot take is an ApiError saying why. */
+/**
+ * Ask for an export: ready (`ready: true`, with its size) when the zip is built, else `ready: false` with the
+ * light-lane job writing it. A format the dataset cannot take is an ApiError (422) saying why.
+ */
 export async function prepareExport(datasetId: number, format: ExportFormat): Promise<ExportReady> {
   return unwrap(
     await api.POST("/api/datasets/{dataset_id}/exports", {

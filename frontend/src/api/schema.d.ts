@@ -252,7 +252,8 @@ export interface paths {
         };
         /**
          * Export Dataset
-         * @description The dataset converted to Pascal VOC, COCO or an ImageNet folder + filelist, as a zip (cached).
+         * @description The dataset converted to Pascal VOC, COCO or an ImageNet folder + filelist, as a zip; 202 with the
+         *     job that writes it when it is not built yet.
          */
         get: operations["export_dataset_api_datasets__dataset_id__export_get"];
         put?: never;
@@ -274,8 +275,9 @@ export interface paths {
         put?: never;
         /**
          * Prepare Export
-         * @description Build the export (or find it built) without downloading it: a format the dataset cannot be written
-         *     in is a 422 naming why, answered here rather than in the middle of a download.
+         * @description The export, ready (200, with its size) or being written by a job (202 with ``job_id``: wait for the
+         *     job, then ask again). A format the dataset cannot be written in fails the job with the reason; asked
+         *     again, that reason is a 422.
          */
         post: operations["prepare_export_api_datasets__dataset_id__exports_post"];
         delete?: never;
@@ -411,7 +413,7 @@ export interface paths {
         };
         /**
          * Health
-         * @description Public: the state of the database, the broker and the workers of each queue.
+         * @description Public: the state of the database, the broker and the workers of each lane.
          */
         get: operations["health_api_health_get"];
         put?: never;
@@ -615,7 +617,9 @@ export interface paths {
         put?: never;
         /**
          * Cam
-         * @description A Grad-CAM heat map of one image over it, as PNG (form fields ``target_class``, ``target_layer``).
+         * @description A Grad-CAM heat map of one image over it, as PNG (form fields ``target_class``, ``target_layer``);
+         *     what it explained is in the ``X-Cam-Target-Class``, ``X-Cam-Target-Layer``, ``X-Cam-Score`` and
+         *     ``X-Cam-Predicted-Class`` headers.
          */
         post: operations["cam_api_models__model_id__cam_post"];
         delete?: never;
@@ -677,11 +681,31 @@ export interface paths {
         put?: never;
         /**
          * Predict
-         * @description Classify one image: the top-k classes and scores, or with ``overlay=1`` the image with them drawn.
-         *
-         *     Answered when the worker is done (within ``wait`` seconds); otherwise 202 with the job to poll.
+         * @description One image through the model on the inference lane: the top-k classes and scores (a detector's
+         *     detections, a segmenter's classes and mask), or with ``overlay=1`` the image with them drawn.
          */
         post: operations["predict_api_models__model_id__predict_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{model_id}/predict/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Predict Batch
+         * @description Several images (form parts named ``images``, up to ``STUDIO_MAX_BATCH_IMAGES``) in one request:
+         *     one answer per image, in the order sent. A bad image is a 422 naming its index.
+         */
+        post: operations["predict_batch_api_models__model_id__predict_batch_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -838,6 +862,19 @@ export interface components {
             size_bytes: number;
             /** Url */
             readonly url: string;
+        };
+        /**
+         * BatchPrediction
+         * @description ``POST /api/models/{id}/predict/batch``: one answer per image, in the order sent (each shaped as
+         *     ``POST /api/models/{id}/predict`` answers one image).
+         */
+        BatchPrediction: {
+            /** Answers */
+            answers: {
+                [key: string]: unknown;
+            }[];
+            /** Model Id */
+            model_id: number;
         };
         /** BrokerCheck */
         BrokerCheck: {
@@ -1075,8 +1112,19 @@ export interface components {
             filename: string;
             /** Format */
             format: string;
+            /**
+             * Job Id
+             * @description The export job, while it runs
+             */
+            job_id?: number | null;
+            /**
+             * Ready
+             * @description False: a job is writing it (job_id)
+             * @default true
+             */
+            ready: boolean;
             /** Size Bytes */
-            size_bytes: number;
+            size_bytes?: number | null;
             /**
              * Url
              * @description GET it for the zip
@@ -1122,9 +1170,9 @@ export interface components {
         Health: {
             broker: components["schemas"]["BrokerCheck"];
             database: components["schemas"]["Check"];
-            /** Queues */
-            queues: {
-                [key: string]: components["schemas"]["QueueOut"];
+            /** Lanes */
+            lanes: {
+                [key: string]: components["schemas"]["LaneOut"];
             };
             /** Status */
             status: string;
@@ -1303,6 +1351,8 @@ export interface components {
             progress: number;
             /** Queue */
             queue: string;
+            /** @description While queued */
+            queue_position?: components["schemas"]["QueuePosition"] | null;
             /** Result */
             result: {
                 [key: string]: unknown;
@@ -1327,6 +1377,21 @@ export interface components {
          * @enum {string}
          */
         JobStatus: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        /** LaneOut */
+        LaneOut: {
+            /**
+             * Queued
+             * @description Jobs waiting (inference: requests in the broker's queue)
+             */
+            queued: number | null;
+            /**
+             * Running
+             * @default 0
+             */
+            running: number;
+            /** Workers */
+            workers: components["schemas"]["WorkerOut"][];
+        };
         /** MetricPoint */
         MetricPoint: {
             /** Name */
@@ -1536,16 +1601,13 @@ export interface components {
         };
         /**
          * PredictResult
-         * @description The result of a ``predict_image`` job, answered by ``POST /api/models/{id}/predict``.
+         * @description One picture's answer from ``POST /api/models/{id}/predict``: the classes (a classifier's scores, a
+         *     segmenter's classes by share of the picture, a detector's best score per class), and the task's own
+         *     fields: ``detections`` (class, score, box, COCO RLE mask) or ``classes`` and ``mask_png`` (base64).
          */
         PredictResult: {
             /** Model Id */
             model_id: number;
-            /**
-             * Overlay Artifact Id
-             * @description With overlay: the PNG artifact
-             */
-            overlay_artifact_id?: number | null;
             /**
              * Top K
              * @description Best first
@@ -1587,10 +1649,33 @@ export interface components {
              */
             seed: number;
         };
-        /** QueueOut */
-        QueueOut: {
-            /** Workers */
-            workers: components["schemas"]["WorkerOut"][];
+        /**
+         * QueuePosition
+         * @description Where a queued job stands on its lane.
+         */
+        QueuePosition: {
+            /**
+             * Ahead
+             * @description Jobs that will start before it: queued earlier, or running now
+             */
+            ahead: number;
+            /** Lane */
+            lane: string;
+            /**
+             * Queued Before
+             * @description Of those, jobs queued earlier
+             */
+            queued_before: number;
+            /**
+             * Running
+             * @description Jobs running on the lane now
+             */
+            running: number;
+            /**
+             * Text
+             * @description In words, e.g. 'behind 1 queued and 1 running jobs on the training lane'
+             */
+            text: string;
         };
         /**
          * ShapeType
@@ -1735,12 +1820,38 @@ export interface components {
             /** Busy */
             busy: boolean;
             /**
-             * Last Seen
-             * Format: date-time
+             * Job Id
+             * @description The job it runs now
              */
-            last_seen: string;
+            job_id?: number | null;
+            /** Job Kind */
+            job_kind?: string | null;
+            /**
+             * Last Exit
+             * @description How its last process ended
+             */
+            last_exit?: string | null;
+            /** Last Seen */
+            last_seen: string | null;
+            /**
+             * Live
+             * @description Consumed a canary or renewed a job's lease lately
+             */
+            live: boolean;
             /** Name */
             name: string;
+            /** Pid */
+            pid?: number | null;
+            /**
+             * Restarts
+             * @default 0
+             */
+            restarts: number;
+            /**
+             * State
+             * @description As its supervisor saw it: running, restarting, stopped
+             */
+            state?: string | null;
         };
         /**
          * WorstImage
@@ -2244,6 +2355,15 @@ export interface operations {
                     "application/zip": unknown;
                 };
             };
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportReady"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -2270,6 +2390,15 @@ export interface operations {
         responses: {
             /** @description Successful Response */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportReady"];
+                };
+            };
+            /** @description Accepted */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2893,10 +3022,7 @@ export interface operations {
     };
     cam_api_models__model_id__cam_post: {
         parameters: {
-            query?: {
-                /** @description Seconds to wait for the answer before a 202 */
-                wait?: number;
-            };
+            query?: never;
             header?: never;
             path: {
                 model_id: number;
@@ -2926,15 +3052,6 @@ export interface operations {
                 };
                 content: {
                     "image/png": unknown;
-                };
-            };
-            /** @description Accepted */
-            202: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["JobStarted"];
                 };
             };
             /** @description Validation Error */
@@ -3026,8 +3143,6 @@ export interface operations {
             query?: {
                 overlay?: boolean;
                 top_k?: number;
-                /** @description Seconds to wait for the answer before a 202 */
-                wait?: number;
             };
             header?: never;
             path: {
@@ -3057,13 +3172,47 @@ export interface operations {
                     "image/png": unknown;
                 };
             };
-            /** @description Accepted */
-            202: {
+            /** @description Validation Error */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["JobStarted"];
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    predict_batch_api_models__model_id__predict_batch_post: {
+        parameters: {
+            query?: {
+                top_k?: number;
+            };
+            header?: never;
+            path: {
+                model_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * Format: binary
+                     * @description Images (JPEG, PNG, BMP, TIFF, WEBP or GIF): repeat the part once per image
+                     */
+                    images: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchPrediction"];
                 };
             };
             /** @description Validation Error */

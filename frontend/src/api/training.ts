@@ -250,11 +250,20 @@ export function useCancelJob() {
   });
 }
 
-/** Poll a job until it has finished (or `signal` aborts); answers the finished job. */
-export async function waitForJob(id: number, signal?: AbortSignal, intervalMs = 1000): Promise<Job> {
+/**
+ * Poll a job until it has finished (or `signal` aborts); answers the finished job. `onUpdate` sees the
+ * job at each look (its queue position while queued, its progress while running).
+ */
+export async function waitForJob(
+  id: number,
+  signal?: AbortSignal,
+  intervalMs = 1000,
+  onUpdate?: (job: Job) => void,
+): Promise<Job> {
   for (;;) {
     if (signal?.aborted) throw new DOMException("stopped", "AbortError");
     const job = await fetchJob(id);
+    onUpdate?.(job);
     if (isFinished(job.status)) return job;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
@@ -431,44 +440,68 @@ function imageForm(file: File, extra: Record<string, string> = {}): FormData {
   return form;
 }
 
-/** A finished single-image job's result; a 202 is polled to its end. */
-async function settle(response: Response, signal?: AbortSignal): Promise<Record<string, unknown>> {
-  if (response.status === 202) {
-    const started = obj(await response.json());
-    const job = await waitForJob(Number(started.job_id), signal);
-    if (job.status !== "succeeded") throw new ApiError(500, "job_failed", job.error ?? `job ${job.id} ${job.status}`);
-    return job.result ?? {};
-  }
+/** The inference lane's JSON answer; an error (a 503 when no inference worker answers) carries its message. */
+async function answerOf(response: Response): Promise<Record<string, unknown>> {
   if (!response.ok) throw await errorOf(response);
   return obj(await response.json());
 }
 
-/** An image answer (PNG) as an object URL; a 202 is polled, then its artifact fetched. */
-async function imageOf(response: Response, signal?: AbortSignal): Promise<string> {
-  if (response.status === 202) {
-    const result = await settle(response, signal);
-    const artifact = result.overlay_artifact_id;
-    if (typeof artifact !== "number") throw new Error("the job made no image");
-    const r = await fetch(`/api/artifacts/${artifact}`, { credentials: "same-origin" });
-    if (!r.ok) throw await errorOf(r);
-    return URL.createObjectURL(await r.blob());
-  }
+/** An image answer (PNG) as an object URL. */
+async function imageOf(response: Response): Promise<string> {
   if (!response.ok) throw await errorOf(response);
   return URL.createObjectURL(await response.blob());
 }
 
+function postImage(url: string, form: FormData, signal?: AbortSignal): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: csrfHeaders({ Accept: "application/json" }),
+    body: form,
+    signal: signal ?? null,
+  });
+}
+
 export async function predictImage(modelId: number, file: File, topK = 5, signal?: AbortSignal): Promise<ClassScore[]> {
-  const response = await post(`/api/models/${modelId}/predict?top_k=${topK}`, imageForm(file));
-  const result = await settle(response, signal);
+  const result = await answerOf(await postImage(`/api/models/${modelId}/predict?top_k=${topK}`, imageForm(file), signal));
   return Array.isArray(result.top_k) ? (result.top_k as ClassScore[]) : [];
 }
 
 export async function predictOverlay(modelId: number, file: File, signal?: AbortSignal): Promise<string> {
-  return imageOf(await post(`/api/models/${modelId}/predict?overlay=1`, imageForm(file)), signal);
+  return imageOf(await postImage(`/api/models/${modelId}/predict?overlay=1`, imageForm(file), signal));
 }
 
-export async function camImage(modelId: number, file: File, targetClass: string, signal?: AbortSignal): Promise<string> {
-  return imageOf(await post(`/api/models/${modelId}/cam`, imageForm(file, { target_class: targetClass })), signal);
+export interface CamAnswer {
+  /** Object URL of the heat map over the image (PNG). */
+  url: string;
+  /** The class it explains, the layer it read, that class's score (0..1) and the model's top class. */
+  targetClass: string | null;
+  targetLayer: string | null;
+  score: number | null;
+  predictedClass: string | null;
+}
+
+function header(response: Response, name: string): string | null {
+  const raw = response.headers.get(name);
+  if (!raw) return null;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+export async function camImage(modelId: number, file: File, targetClass: string, signal?: AbortSignal): Promise<CamAnswer> {
+  const response = await postImage(`/api/models/${modelId}/cam`, imageForm(file, { target_class: targetClass }), signal);
+  const score = Number(header(response, "X-Cam-Score") ?? "");
+  const url = await imageOf(response);
+  return {
+    url,
+    targetClass: header(response, "X-Cam-Target-Class"),
+    targetLayer: header(response, "X-Cam-Target-Layer"),
+    score: header(response, "X-Cam-Score") && Number.isFinite(score) ? score : null,
+    predictedClass: header(response, "X-Cam-Predicted-Class"),
+  };
 }
 
 export type ExportFormat = "torchscript" | "onnx";

@@ -6,8 +6,8 @@ export type User = JsonOf<paths["/api/auth/me"]["get"]["responses"][200]>;
 export type AuthResult = JsonOf<paths["/api/auth/login"]["post"]["responses"][200]>;
 export type Credentials = NonNullable<paths["/api/auth/login"]["post"]["requestBody"]>["content"]["application/json"];
 export type Health = JsonOf<paths["/api/health"]["get"]["responses"][200]>;
-export type QueueHealth = Health["queues"][string];
-export type WorkerInfo = QueueHealth["workers"][number];
+export type LaneHealth = Health["lanes"][string];
+export type WorkerInfo = LaneHealth["workers"][number];
 export type ApiToken = JsonOf<paths["/api/tokens"]["get"]["responses"][200]>[number];
 export type CreatedToken = JsonOf<paths["/api/tokens"]["post"]["responses"][201]>;
 
@@ -25,6 +25,7 @@ export type ImageDetail = Schemas["ImageDetail"];
 export type Annotation = Schemas["Annotation"];
 export type Job = Schemas["JobOut"];
 export type JobStatus = Schemas["JobStatus"];
+export type QueuePosition = Schemas["QueuePosition"];
 export type Split = ImageSummary["split"];
 export type UploadFormat = NonNullable<
   NonNullable<paths["/api/datasets"]["post"]["requestBody"]>["content"]["multipart/form-data"]["format"]

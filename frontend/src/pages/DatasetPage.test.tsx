@@ -37,6 +37,36 @@ const dataset = {
   },
 };
 
+function exportOf(format: string) {
+  return { format, filename: `shapes-v2-${format}.zip`, url: `/api/datasets/4/export?format=${format}` };
+}
+
+function position(text: string) {
+  return { lane: "light", ahead: 0, queued_before: 0, running: 0, text };
+}
+
+function job(id: number, fields: Record<string, unknown>) {
+  return {
+    id,
+    kind: "export_dataset",
+    status: "queued",
+    queue: "light",
+    progress: 0,
+    message: null,
+    error: null,
+    config: { dataset_id: 4, format: "voc" },
+    result: null,
+    attempt: 0,
+    worker: null,
+    cancel_requested: false,
+    created_at: "2024-05-01T10:00:00Z",
+    started_at: null,
+    finished_at: null,
+    queue_position: null,
+    ...fields,
+  };
+}
+
 function renderPage() {
   return renderWithProviders(
     <Routes>
@@ -123,17 +153,77 @@ describe("DatasetPage", () => {
       "GET /api/datasets/4/images": () => jsonResponse(200, { total: 0, page: 1, page_size: 60, images: [] }),
       "POST /api/datasets/4/exports": (r) =>
         new URL(r.url).searchParams.get("format") === "voc"
-          ? jsonResponse(200, { format: "voc", filename: "shapes-v2-voc.zip", size_bytes: 2048, url: "/api/datasets/4/export?format=voc" })
+          ? jsonResponse(200, { ...exportOf("voc"), ready: true, size_bytes: 2048, job_id: null })
           : jsonResponse(422, { detail: "format: VOC SegmentationObject holds at most 254 objects per image", code: "export_unsupported" }),
     });
     renderPage();
     await userEvent.click(await screen.findByTestId("export-voc"));
     expect(await screen.findByTestId("export-voc-done")).toHaveTextContent("shapes-v2-voc.zip · 2");
+    expect(within(screen.getByTestId("export-voc-done")).getByRole("link", { name: "shapes-v2-voc.zip" })).toHaveAttribute(
+      "href",
+      "/api/datasets/4/export?format=voc",
+    );
     expect(clicked).toEqual(["/api/datasets/4/export?format=voc as shapes-v2-voc.zip"]);
     await userEvent.click(screen.getByTestId("export-coco"));
-    expect(await screen.findByTestId("export-coco-error")).toHaveTextContent("COCO: format: VOC SegmentationObject holds at most 254");
+    expect(await screen.findByTestId("export-coco-error")).toHaveTextContent(/^COCO: VOC SegmentationObject holds at most 254/);
     expect(clicked).toHaveLength(1);
     expect(requests.filter((r) => r.method === "POST").map((r) => new URL(r.url).search)).toEqual(["?format=voc", "?format=coco"]);
+    click.mockRestore();
+  });
+
+  it("waits for the light-lane job writing the zip, showing where it stands, then downloads it", async () => {
+    const clicked: string[] = [];
+    const click = vi.spyOn(HTMLAnchorElement.prototype, "click").mockImplementation(function (this: HTMLAnchorElement) {
+      clicked.push(`${this.getAttribute("href")} as ${this.download}`);
+    });
+    let built = false;
+    const looks = [
+      { status: "queued", progress: 0, message: null, queue_position: position("next on the light lane") },
+      { status: "succeeded", progress: 1, message: "done", queue_position: null },
+    ];
+    const { requests } = mockApi({
+      "GET /api/datasets/4": () => jsonResponse(200, dataset),
+      "GET /api/datasets": () => jsonResponse(200, [dataset]),
+      "GET /api/datasets/4/images": () => jsonResponse(200, { total: 0, page: 1, page_size: 60, images: [] }),
+      "POST /api/datasets/4/exports": () =>
+        built
+          ? jsonResponse(200, { ...exportOf("coco"), ready: true, size_bytes: 4096, job_id: null })
+          : jsonResponse(202, { ...exportOf("coco"), ready: false, size_bytes: null, job_id: 31 }),
+      "GET /api/jobs/31": () => {
+        const look = looks.shift() ?? { status: "succeeded", progress: 1, message: "done", queue_position: null };
+        if (look.status === "succeeded") built = true;
+        return jsonResponse(200, job(31, look));
+      },
+    });
+    renderPage();
+    await userEvent.click(await screen.findByTestId("export-coco"));
+    expect(await screen.findByTestId("export-coco-progress")).toHaveTextContent("Waiting: next on the light lane");
+    expect(screen.getByTestId("export-coco")).toHaveTextContent("Converting…");
+    expect(screen.getByTestId("export-coco")).toBeDisabled();
+    expect(await screen.findByTestId("export-coco-done", {}, { timeout: 4000 })).toHaveTextContent("shapes-v2-coco.zip · 4");
+    expect(clicked).toEqual(["/api/datasets/4/export?format=coco as shapes-v2-coco.zip"]);
+    expect(requests.filter((r) => r.method === "POST")).toHaveLength(2);
+    click.mockRestore();
+  });
+
+  it("shows the reason a conversion job failed next to its button", async () => {
+    const click = vi.spyOn(HTMLAnchorElement.prototype, "click").mockImplementation(() => undefined);
+    mockApi({
+      "GET /api/datasets/4": () => jsonResponse(200, dataset),
+      "GET /api/datasets": () => jsonResponse(200, [dataset]),
+      "GET /api/datasets/4/images": () => jsonResponse(200, { total: 0, page: 1, page_size: 60, images: [] }),
+      "POST /api/datasets/4/exports": () => jsonResponse(202, { ...exportOf("voc"), ready: false, size_bytes: null, job_id: 32 }),
+      "GET /api/jobs/32": () =>
+        jsonResponse(
+          200,
+          job(32, { status: "failed", progress: 0.3, message: null, error: "format: VOC SegmentationObject holds at most 254 objects per image" }),
+        ),
+    });
+    renderPage();
+    await userEvent.click(await screen.findByTestId("export-voc"));
+    expect(await screen.findByTestId("export-voc-error")).toHaveTextContent("Pascal VOC: VOC SegmentationObject holds at most 254 objects per image");
+    expect(screen.getByTestId("export-voc")).toBeEnabled();
+    expect(click).not.toHaveBeenCalled();
     click.mockRestore();
   });
 });

@@ -1,10 +1,9 @@
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import {
   classColour,
   downloadUrl,
   parseFindings,
-  prepareExport,
   parseStats,
   useDataset,
   useDatasets,
@@ -12,15 +11,17 @@ import {
   type ExportFormat,
 } from "../api/datasets";
 import { ApiError, errorMessage } from "../api/errors";
-import type { DatasetDetail } from "../api/types";
+import type { DatasetDetail, ExportReady } from "../api/types";
 import { ConfirmDelete } from "../components/ConfirmDelete";
 import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
 import { ClassBars } from "../datasets/ClassBars";
+import { readyExport } from "../datasets/exportZip";
 import { formatBytes, formatCount, formatLabel, statusTone, taskLabel } from "../datasets/format";
 import { ImageGrid } from "../datasets/ImageGrid";
 import { ImportReport } from "../datasets/ImportReport";
 import { SplitPanel } from "../datasets/SplitPanel";
+import { progressText } from "../jobs/format";
 import { formatDateTime } from "../time";
 import { NotFoundPage } from "./NotFoundPage";
 
@@ -30,34 +31,54 @@ const EXPORTS: { format: ExportFormat; label: string; hint: string }[] = [
   { format: "imagenet", label: "ImageNet", hint: "{split}/{class}/ folders and meta/{split}.txt" },
 ];
 
+type ExportState =
+  | { phase: "idle" }
+  | { phase: "converting"; progress: string | null }
+  | { phase: "done"; ready: ExportReady }
+  | { phase: "failed"; error: string };
+
 function ExportButton({ dataset, format, label, hint }: { dataset: DatasetDetail; format: ExportFormat; label: string; hint: string }) {
-  const [state, setState] = useState<{ busy: boolean; error: string | null; done: string | null }>({ busy: false, error: null, done: null });
+  const [state, setState] = useState<ExportState>({ phase: "idle" });
+  const abort = useRef<AbortController | null>(null);
+  useEffect(() => () => abort.current?.abort(), []);
   const run = async () => {
-    setState({ busy: true, error: null, done: null });
+    abort.current = new AbortController();
+    setState({ phase: "converting", progress: null });
     try {
-      const ready = await prepareExport(dataset.id, format);
+      const ready = await readyExport(dataset.id, format, (job) => setState({ phase: "converting", progress: progressText(job) }), abort.current.signal);
       downloadUrl(ready.url, ready.filename);
-      setState({ busy: false, error: null, done: `${ready.filename} · ${formatBytes(ready.size_bytes)}` });
+      setState({ phase: "done", ready });
     } catch (err) {
-      setState({ busy: false, error: `${label}: ${errorMessage(err)}`, done: null });
+      if (abort.current?.signal.aborted) return; // the page was left
+      setState({ phase: "failed", error: `${label}: ${errorMessage(err)}` });
     }
   };
+  const converting = state.phase === "converting";
   return (
     <li>
-      <button type="button" className="button" disabled={state.busy} onClick={() => void run()} data-testid={`export-${format}`}>
-        {state.busy ? "Converting…" : label}
+      <button type="button" className="button" disabled={converting} onClick={() => void run()} data-testid={`export-${format}`}>
+        {converting ? "Converting…" : label}
       </button>
       <span className="muted small" id={`export-${format}-hint`}>
         {hint}
       </span>
-      {state.error ? (
+      {converting && state.progress ? (
+        <p className="muted small" aria-live="polite" data-testid={`export-${format}-progress`}>
+          {state.progress}
+        </p>
+      ) : null}
+      {state.phase === "failed" ? (
         <p className="field__error" role="alert" data-testid={`export-${format}-error`}>
           {state.error}
         </p>
       ) : null}
-      {state.done ? (
+      {state.phase === "done" ? (
         <p className="muted small" data-testid={`export-${format}-done`}>
-          Downloading {state.done}
+          Downloading{" "}
+          <a href={state.ready.url} download={state.ready.filename}>
+            {state.ready.filename}
+          </a>
+          {state.ready.size_bytes != null ? ` · ${formatBytes(state.ready.size_bytes)}` : ""}
         </p>
       ) : null}
     </li>

@@ -8,6 +8,7 @@ import { ArtifactList } from "../components/ArtifactList";
 import { Loading } from "../components/Loading";
 import { ProgressBar } from "../components/ProgressBar";
 import { StatusBadge } from "../components/StatusBadge";
+import { kindLabel, waitingText } from "../jobs/format";
 import { formatDateTime } from "../time";
 import { Chart } from "../training/Chart";
 import { lastValue, type MetricSeries } from "../training/metrics";
@@ -97,6 +98,11 @@ export function JobPage() {
   const progress = isFinished(job.status) ? job.progress : (live.progress ?? job.progress);
   const message = isFinished(job.status) ? (job.status === "succeeded" ? "done" : job.message) : (live.message ?? job.message);
   const left = status === "running" ? eta(job.started_at, progress, now) : null;
+  // While queued, the row (refetched every few seconds) says where the job stands on its lane.
+  const waiting = waitingText({ status, queue_position: job.queue_position });
+  const caption = waiting
+    ? waiting
+    : `${Math.round(progress * 100)}%${message ? ` · ${message}` : ""}${left != null ? ` · about ${formatDuration(left)} left` : ""}`;
   const resultModelId = typeof job.result?.model_id === "number" ? job.result.model_id : null;
   const model = models.data?.find((m) => m.job_id === job.id || m.id === resultModelId) ?? null;
   const top1 = lastValue(live.metrics, "val/accuracy/top1");
@@ -136,7 +142,7 @@ export function JobPage() {
           label="Job progress"
           value={progress}
           testId="job-progress"
-          caption={`${Math.round(progress * 100)}%${message ? ` · ${message}` : ""}${left != null ? ` · about ${formatDuration(left)} left` : ""}`}
+          caption={caption}
           tone={status === "failed" ? "bad" : status === "succeeded" ? "ok" : undefined}
         />
         {job.error ? (
@@ -147,7 +153,11 @@ export function JobPage() {
         <dl className="facts facts--inline">
           <div className="facts__row">
             <dt className="facts__label">Kind</dt>
-            <dd>{job.kind}</dd>
+            <dd>{kindLabel(job.kind)}</dd>
+          </div>
+          <div className="facts__row">
+            <dt className="facts__label">Lane</dt>
+            <dd data-testid="job-lane">{job.queue}</dd>
           </div>
           <div className="facts__row">
             <dt className="facts__label">Attempt</dt>

@@ -6,9 +6,10 @@ import type { Job } from "../api/types";
 import { Loading } from "../components/Loading";
 import { ProgressBar } from "../components/ProgressBar";
 import { StatusBadge, type Tone } from "../components/StatusBadge";
+import { kindLabel, waitingText } from "../jobs/format";
 import { formatDateTime, timeAgo } from "../time";
 
-const KINDS = ["", "train", "evaluate", "import_dataset", "import_model", "export", "predict", "predict_image", "cam_image"];
+const KINDS = ["", "train", "evaluate", "predict", "cam", "import_dataset", "import_model", "export", "export_dataset"];
 
 export function jobTone(status: string): Tone {
   if (status === "succeeded") return "ok";
@@ -22,7 +23,7 @@ export function jobTitle(job: Job): string {
   const arch = typeof (job.config?.model as { architecture?: unknown } | undefined)?.architecture === "string"
     ? (job.config.model as { architecture: string }).architecture
     : null;
-  return name ?? (arch ? `${job.kind} · ${arch}` : job.kind);
+  return name ?? (arch ? `${kindLabel(job.kind)} · ${arch}` : kindLabel(job.kind));
 }
 
 export function JobsPage() {
@@ -54,7 +55,7 @@ export function JobsPage() {
             >
               {knownKinds.map((k) => (
                 <option key={k} value={k}>
-                  {k || "all"}
+                  {k ? kindLabel(k) : "all"}
                 </option>
               ))}
             </select>
@@ -76,7 +77,7 @@ export function JobsPage() {
             Could not load jobs: {errorMessage(jobs.error)}
           </div>
         ) : null}
-        {jobs.data && jobs.data.length === 0 ? <p className="muted">No jobs{kind ? ` of kind ${kind}` : ""} yet.</p> : null}
+        {jobs.data && jobs.data.length === 0 ? <p className="muted">No jobs{kind ? ` of kind ${kindLabel(kind)}` : ""} yet.</p> : null}
         {jobs.data && jobs.data.length > 0 ? (
           <div className="table-scroll">
             <table className="table" data-testid="jobs-table">
@@ -108,7 +109,7 @@ export function JobsPage() {
                         #{job.id} {jobTitle(job)}
                       </Link>
                     </td>
-                    <td>{job.kind}</td>
+                    <td>{kindLabel(job.kind)}</td>
                     <td>
                       <StatusBadge tone={jobTone(job.status)} testId="job-status">
                         {job.status}
@@ -118,7 +119,7 @@ export function JobsPage() {
                       <ProgressBar
                         label={`Job ${job.id} progress`}
                         value={job.progress}
-                        caption={job.error ?? job.message ?? `${Math.round(job.progress * 100)}%`}
+                        caption={job.error ?? waitingText(job) ?? (job.status === "succeeded" ? "done" : job.message) ?? `${Math.round(job.progress * 100)}%`}
                         tone={job.status === "failed" ? "bad" : job.status === "succeeded" ? "ok" : undefined}
                       />
                     </td>

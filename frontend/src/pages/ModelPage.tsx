@@ -10,6 +10,7 @@ import {
   useDeleteModel,
   useModel,
   useModelDashboard,
+  type CamAnswer,
   type ClassScore,
   type ExportFormat,
   type ModelDetail,
@@ -93,26 +94,60 @@ function explainable(model: ModelDetail): boolean {
   return !DETECTION_TASKS.includes(model.task);
 }
 
+/** The inference lane could not be reached or did not answer in time (a 503 naming it). */
+function isLaneError(err: unknown): boolean {
+  return err instanceof ApiError && (err.code === "inference_timeout" || err.code === "inference_unavailable");
+}
+
+/** What the heat map explains: the class, its score, the layer read, and the model's own top class. */
+function CamCaption({ info }: { info: CamAnswer }) {
+  const parts = [
+    info.targetClass ? `Explains “${info.targetClass}”${info.score != null ? ` (${(info.score * 100).toFixed(1)}%)` : ""}` : null,
+    info.targetLayer ? `at layer ${info.targetLayer}` : null,
+  ].filter(Boolean);
+  const other = info.predictedClass && info.predictedClass !== info.targetClass ? ` · the model's top class is “${info.predictedClass}”` : "";
+  if (!parts.length && !other) return null;
+  return (
+    <p className="muted small" data-testid="cam-caption">
+      {parts.join(" ")}
+      {other}
+    </p>
+  );
+}
+
 function TryIt({ model }: { model: ModelDetail }) {
   const [file, setFile] = useState<File | null>(null);
   const [dragging, setDragging] = useState(false);
   const [scores, setScores] = useState<ClassScore[] | null>(null);
   const [overlay, setOverlay] = useObjectUrl();
   const [cam, setCam] = useObjectUrl();
+  const [camInfo, setCamInfo] = useState<CamAnswer | null>(null);
   const [target, setTarget] = useState("");
   const [errors, setErrors] = useState<{ predict?: string; overlay?: string; cam?: string }>({});
   const [busy, setBusy] = useState<{ predict?: boolean; cam?: boolean }>({});
+  // Set when the inference lane did not answer: the health page shows its workers.
+  const [laneDown, setLaneDown] = useState(false);
   const abort = useRef<AbortController | null>(null);
   useEffect(() => () => abort.current?.abort(), []);
 
   const runCam = async (f: File, cls: string) => {
+    const signal = abort.current?.signal;
     setBusy((b) => ({ ...b, cam: true }));
     setErrors((e) => ({ ...e, cam: undefined }));
     try {
-      setCam(await camImage(model.id, f, cls, abort.current?.signal));
+      const answer = await camImage(model.id, f, cls, signal);
+      if (signal?.aborted) {
+        URL.revokeObjectURL(answer.url);
+        return;
+      }
+      setCam(answer.url);
+      setCamInfo(answer);
     } catch (err) {
+      if (signal?.aborted) return; // another image was chosen meanwhile
       setCam(null);
+      setCamInfo(null);
       setErrors((e) => ({ ...e, cam: `${f.name}: ${errorMessage(err)}` }));
+      if (isLaneError(err)) setLaneDown(true);
     }
     setBusy((b) => ({ ...b, cam: false }));
   };
@@ -126,15 +161,24 @@ function TryIt({ model }: { model: ModelDetail }) {
     setScores(null);
     setOverlay(null);
     setCam(null);
+    setCamInfo(null);
     setErrors({});
+    setLaneDown(false);
     setBusy({ predict: true, cam: true });
+    // An answer for an image no longer shown (another was chosen meanwhile) is dropped.
+    const failed = (key: "predict" | "overlay") => (err: unknown) => {
+      if (signal.aborted) return;
+      setErrors((e) => ({ ...e, [key]: `${f.name}: ${errorMessage(err)}` }));
+      if (isLaneError(err)) setLaneDown(true);
+    };
     const p = predictImage(model.id, f, 5, signal)
-      .then(setScores)
-      .catch((err: unknown) => setErrors((e) => ({ ...e, predict: `${f.name}: ${errorMessage(err)}` })));
+      .then((s) => (signal.aborted ? undefined : setScores(s)))
+      .catch(failed("predict"));
     const o = predictOverlay(model.id, f, signal)
-      .then(setOverlay)
-      .catch((err: unknown) => setErrors((e) => ({ ...e, overlay: `${f.name}: ${errorMessage(err)}` })));
+      .then((url) => (signal.aborted ? URL.revokeObjectURL(url) : setOverlay(url)))
+      .catch(failed("overlay"));
     await Promise.all([p, o]);
+    if (signal.aborted) return;
     setBusy((b) => ({ ...b, predict: false }));
     if (explainable(model)) await runCam(f, target);
     else setBusy((b) => ({ ...b, cam: false }));
@@ -170,6 +214,11 @@ function TryIt({ model }: { model: ModelDetail }) {
           }}
         />
       </label>
+      {laneDown ? (
+        <p className="banner banner--warn" data-testid="lane-down">
+          No worker on the inference lane answered. <Link to="/health">See its workers on the health page.</Link>
+        </p>
+      ) : null}
       {file ? (
         <div className="grid grid--3 grid--tight try-it__results">
           <div>
@@ -236,6 +285,7 @@ function TryIt({ model }: { model: ModelDetail }) {
               </p>
             ) : null}
             {cam ? <img className="try-it__img" src={cam} alt="Grad-CAM heat map over the image" data-testid="cam-img" /> : busy.cam ? <Loading label="Computing Grad-CAM…" /> : null}
+            {cam && camInfo ? <CamCaption info={camInfo} /> : null}
           </div>
           ) : null}
         </div>

@@ -9,7 +9,11 @@ const health = {
   status: "ok",
   database: { ok: true, detail: "connected" },
   broker: { ok: true, detail: "reachable", transport: "filesystem" },
-  queues: { cpu: { workers: [] }, gpu: { workers: [] } },
+  lanes: {
+    training: { workers: [], queued: 0, running: 0 },
+    light: { workers: [], queued: 0, running: 0 },
+    inference: { workers: [], queued: 0, running: 0 },
+  },
 };
 
 describe("routing", () => {

@@ -1,0 +1,54 @@
+import { screen, within } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import { JobsPage } from "./JobsPage";
+import { jsonResponse, mockApi, renderWithProviders } from "../test/utils";
+
+function job(id: number, fields: Record<string, unknown>) {
+  return {
+    id,
+    kind: "train",
+    status: "queued",
+    queue: "training",
+    progress: 0,
+    message: null,
+    error: null,
+    config: {},
+    result: null,
+    attempt: 0,
+    worker: null,
+    cancel_requested: false,
+    created_at: "2024-05-01T10:00:00Z",
+    started_at: null,
+    finished_at: null,
+    queue_position: null,
+    ...fields,
+  };
+}
+
+describe("JobsPage", () => {
+  it("says where each queued job stands, and names kinds in words", async () => {
+    mockApi({
+      "GET /api/jobs": () =>
+        jsonResponse(200, [
+          job(9, {
+            kind: "export_dataset",
+            queue: "light",
+            queue_position: { lane: "light", ahead: 0, queued_before: 0, running: 0, text: "next on the light lane" },
+          }),
+          job(8, {
+            queue_position: { lane: "training", ahead: 2, queued_before: 1, running: 1, text: "behind 1 queued and 1 running jobs on the training lane" },
+          }),
+          job(7, { status: "running", progress: 0.5, message: "epoch 3/6" }),
+        ]),
+    });
+    renderWithProviders(<JobsPage />, { route: "/jobs" });
+    const rows = await screen.findAllByTestId("job-row");
+    expect(rows).toHaveLength(3);
+    expect(rows[0]).toHaveTextContent("Waiting: next on the light lane");
+    expect(rows[0]).toHaveTextContent("dataset export");
+    expect(rows[1]).toHaveTextContent("Waiting: behind 1 queued and 1 running jobs on the training lane");
+    expect(rows[2]).toHaveTextContent("epoch 3/6");
+    expect(rows[2]).not.toHaveTextContent("Waiting");
+    expect(within(screen.getByLabelText("Kind")).getByRole("option", { name: "dataset import" })).toBeInTheDocument();
+  });
+});
