@@ -6,4 +6,4 @@ from backend.jobs.broker import make_celery
 from backend.settings import get_settings
 
 app = make_celery(get_settings())
-app.conf.imports = ["worker.tasks"]
+app.conf.imports = ["worker.celery_tasks"]
