@@ -4,13 +4,15 @@ A single-image predict or CAM is not a job: no row, no lease. It is a Celery tas
 queue whose return value comes back through Celery's result backend. The API does not wait with
 ``AsyncResult.get()``: that call is not safe from several threads at once on the Redis backend (celery
 #4480, #3761, #6335), and a server answers many requests at a time. It waits on its event loop instead:
-on Redis it subscribes to the channel Celery's Redis backend publishes each result on (the result's own
-key) before sending, so no answer can slip by; with the file backend it polls the result file.
+on Redis one subscription per process listens on the channels Celery's Redis backend publishes results on
+(each result's own key) and hands each answer to its request; with the file backend it polls the result
+file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -25,6 +27,7 @@ from backend.settings import get_settings
 
 log = logging.getLogger(__name__)
 LANE = "inference"
+INFER_PREFIX = "infer-"  # task ids of inference requests: the listener subscribes to their channels
 _FILE_POLL_SECONDS = (0.002, 0.05)  # first and longest wait between reads of the result file
 
 
@@ -49,28 +52,90 @@ def _reply_of(meta: dict[str, Any], task_id: str) -> InferReply:
     )
 
 
-async def _wait_redis(request: InferRequest, task_id: str, timeout: float) -> dict[str, Any] | None:
-    import redis.asyncio as aioredis
+class _RedisReplies:
+    """One subscription per API process (per event loop) to the channels Celery's Redis backend publishes
+    inference results on, handing each answer to the request that waits for it.
 
-    backend = get_celery().backend
-    key = backend.get_key_for_task(task_id)
-    client = aioredis.Redis.from_url(get_settings().redis_url)
-    try:
-        async with client.pubsub() as pubsub:
-            await pubsub.subscribe(key)
+    A request registers its task id before the task is sent, so no answer can slip by; the connection,
+    the SUBSCRIBE and the UNSUBSCRIBE round trips are paid once, not per picture. Should the listener's
+    connection drop, every waiting request falls back to reading its result key once a second."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as aioredis
+
+        self.url = url
+        self.loop = asyncio.get_running_loop()
+        self.client = aioredis.Redis.from_url(url)
+        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self.waiting: dict[bytes, asyncio.Future[bytes]] = {}
+        self.ready = asyncio.Event()
+        self.listener: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.listener is None or self.listener.done():
+            self.ready.clear()
+            self.listener = asyncio.get_running_loop().create_task(self._listen())
+        await asyncio.wait_for(self.ready.wait(), timeout=5)
+
+    async def _listen(self) -> None:
+        prefix = get_celery().backend.get_key_for_task(f"{INFER_PREFIX}*")
+        try:
+            await self.pubsub.psubscribe(prefix)
+            self.ready.set()
+            while True:
+                message = await self.pubsub.get_message(timeout=None)
+                if message is None or message.get("type") != "pmessage":
+                    continue
+                future = self.waiting.get(message["channel"])
+                if future is not None and not future.done():
+                    future.set_result(message["data"])
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning(
+                "the inference reply listener stopped; waiting requests read their keys", exc_info=True
+            )
+        finally:
+            self.ready.clear()
+            with contextlib.suppress(Exception):
+                await self.pubsub.reset()
+            self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+
+    async def wait(self, request: InferRequest, task_id: str, timeout: float) -> dict[str, Any] | None:
+        backend = get_celery().backend
+        key = backend.get_key_for_task(task_id)
+        await self.start()
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.waiting[key] = future
+        try:
             _send(request, task_id, timeout)
             deadline = time.monotonic() + timeout
             while (left := deadline - time.monotonic()) > 0:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(left, 1.0))
-                raw = message["data"] if message else await client.get(key)  # a missed message: read it
+                try:
+                    raw: bytes | str | None = await asyncio.wait_for(asyncio.shield(future), min(left, 1.0))
+                except TimeoutError:
+                    raw = await self.client.get(key)  # a message missed (listener reconnecting): read it
                 if raw:
                     meta = backend.decode_result(raw)
                     if meta.get("status") in states.READY_STATES:
-                        await client.delete(key)
+                        await self.client.delete(key)
                         return dict(meta)
+                    future = self.waiting[key] = asyncio.get_running_loop().create_future()
             return None
-    finally:
-        await client.aclose()
+        finally:
+            self.waiting.pop(key, None)
+
+
+_replies: _RedisReplies | None = None
+
+
+def _replies_for(url: str) -> _RedisReplies:
+    """The listener of the running event loop (a test client may start several loops in turn)."""
+    global _replies
+    loop = asyncio.get_running_loop()
+    if _replies is None or _replies.loop is not loop or _replies.url != url:
+        _replies = _RedisReplies(url)
+    return _replies
 
 
 async def _wait_file(request: InferRequest, task_id: str, timeout: float) -> dict[str, Any] | None:
@@ -92,10 +157,10 @@ async def infer(request: InferRequest, timeout: float | None = None) -> InferRep
     """The lane's answer to ``request``; a 503 when no inference worker answers in time."""
     settings = get_settings()
     wait = settings.inference_timeout_seconds if timeout is None else timeout
-    task_id = f"infer-{uuid.uuid4().hex}"
+    task_id = f"{INFER_PREFIX}{uuid.uuid4().hex}"
     try:
         if settings.redis_url:
-            meta = await _wait_redis(request, task_id, wait)
+            meta = await _replies_for(settings.redis_url).wait(request, task_id, wait)
         else:
             meta = await _wait_file(request, task_id, wait)
     except StudioError:
