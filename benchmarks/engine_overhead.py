@@ -30,7 +30,8 @@ from torch.utils.data import DataLoader, TensorDataset
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from backend.specs.config import LossSpec, ScheduleSpec  # noqa: E402
+from backend.specs.sections import ScheduleSpec  # noqa: E402
+from backend.tasks.classification import LossSpec  # noqa: E402
 from worker.engine.callbacks import Callback, CancelCheck, MetricsLogger, ProgressReporter  # noqa: E402
 from worker.engine.loop import Trainer  # noqa: E402
 from worker.losses import build_loss  # noqa: E402

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from backend.datasets.importer import import_folder  # noqa: E402
 from backend.datasets.splits import SplitRatios  # noqa: E402
-from backend.specs.config import AugmentStep, DataSpec  # noqa: E402
+from backend.tasks.classification import AugmentStep, DataSpec  # noqa: E402
 from tests.datasets.synth import draw_scene  # noqa: E402
 from worker.data import build_classification_data  # noqa: E402
 

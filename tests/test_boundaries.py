@@ -107,3 +107,48 @@ def test_compose_file_describes_the_scaled_deployment() -> None:
     assert "studio migrate" in " ".join(services["api"]["command"])
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "npm run build" in dockerfile and "pip install -e '.[worker]'" in dockerfile
+
+
+# Where a task's own code lives in the worker: its package under worker/tasks (the registry and the
+# protocol are shared), and the modules of the tasks that have not moved there yet.
+TASK_MODULES = ("worker.segmentation", "worker.detection", "worker.metrics", "worker.data", "worker.losses")
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def _is_task_module(name: str) -> bool:
+    if name.startswith("worker.tasks.") and name not in ("worker.tasks.protocol",):
+        return True
+    return any(name == m or name.startswith(m + ".") for m in TASK_MODULES)
+
+
+@pytest.mark.parametrize("folder", ["worker/engine", "worker/training"])
+def test_the_loop_and_the_recipe_import_no_task(folder: str) -> None:
+    """A task is a plug-in: the training loop and the one recipe reach it through the registry alone."""
+    offenders = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in sorted((ROOT / folder).glob("*.py"))
+        for name in _imports(path)
+        if _is_task_module(name)
+    }
+    assert not offenders, sorted(offenders)
+
+
+def test_every_task_has_a_runtime_and_every_runtime_a_task() -> None:
+    from backend.tasks import TASKS
+    from worker.tasks import RUNTIMES, get_runtime
+
+    assert set(RUNTIMES) == set(TASKS)
+    for name in TASKS:
+        runtime = get_runtime(name)
+        assert callable(runtime.plan) and callable(runtime.finish), name

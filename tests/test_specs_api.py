@@ -4,6 +4,7 @@ wrong answered before anything is queued, naming the field."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import subprocess
 import sys
@@ -19,9 +20,9 @@ from sqlalchemy import select, update
 from backend.db.session import session_scope
 from backend.db.tables import Dataset, Job, JobStatus, TrainedModel, utcnow
 from backend.settings import get_settings
-from backend.specs import catalog as catalog_module
-from backend.specs.catalog import CATALOG, CatalogEntry
+from backend.specs.catalog import CatalogEntry, list_models
 from backend.specs.stats import CatalogStats, EntryStats, write_catalog_stats
+from backend.tasks import TASKS
 from tests.conftest import ROOT, Stack, WorkerProcess
 from tests.helpers import sign_up, wait_for
 
@@ -105,7 +106,7 @@ def test_catalog_lists_entries_per_task_and_counts_from_the_worker_cache(client:
     assert r.status_code == 200, r.text
     body = r.json()
     names = [e["name"] for e in body["entries"]]
-    assert names == [e.name for e in CATALOG if e.task == "classification"] and "resnet18" in names
+    assert names == [e.name for e in list_models() if e.task == "classification"] and "resnet18" in names
     r18 = next(e for e in body["entries"] if e["name"] == "resnet18")
     assert r18["task"] == "classification" and r18["source"] == "torchvision"
     assert r18["default_input_size"] == 224 and r18["min_input_size"] == 32 and r18["input_multiple"] == 1
@@ -141,7 +142,7 @@ def test_catalog_lists_entries_per_task_and_counts_from_the_worker_cache(client:
     # The worker fills the cache; an entry measured at another size does not count.
     stats = {
         e.name: EntryStats(input_size=e.default_input_size, params=1000 + i, flops=10**9 + i)
-        for i, e in enumerate(CATALOG)
+        for i, e in enumerate(list_models())
     }
     stats["resnet50"] = EntryStats(input_size=999, params=1, flops=1)
     write_catalog_stats(get_settings().data_dir, CatalogStats(entries=stats))
@@ -166,7 +167,7 @@ def test_catalog_lists_entries_per_task_and_counts_from_the_worker_cache(client:
 @pytest.mark.usefixtures("db_stack")
 def test_complete_cache_queues_nothing(client: TestClient) -> None:
     sign_up(client)
-    stats = {e.name: EntryStats(input_size=e.default_input_size, params=5, flops=7) for e in CATALOG}
+    stats = {e.name: EntryStats(input_size=e.default_input_size, params=5, flops=7) for e in list_models()}
     write_catalog_stats(get_settings().data_dir, CatalogStats(entries=stats))
     body = client.get("/api/catalog").json()
     assert body["stats_pending"] is False and body["stats_job_id"] is None
@@ -415,7 +416,8 @@ def _foreign_model(client: TestClient) -> int:
 def test_bad_run_config_names_its_field_and_queues_nothing(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, case: Case, status: int, detail: str
 ) -> None:
-    monkeypatch.setattr(catalog_module, "CATALOG", [*CATALOG, SEGMENTATION_ENTRY])
+    seg = TASKS["semantic_segmentation"]
+    monkeypatch.setitem(TASKS, seg.name, dataclasses.replace(seg, entries=(*seg.entries, SEGMENTATION_ENTRY)))
     sign_up(client)
     ds = make_dataset(me(client))
     config = case(client, ds)
@@ -499,3 +501,16 @@ def test_studio_train_hands_the_config_to_the_worker_trainer(tmp_path: Path) -> 
         env={**os.environ, "STUDIO_DATA_DIR": str(tmp_path / "data")},
     )
     assert missing.returncode == 2 and "run.yaml" in missing.stderr
+
+
+def test_tasks_are_listed_from_the_registry(client: TestClient) -> None:
+    got = client.get("/api/tasks").json()
+    assert [t["name"] for t in got] == list(TASKS)
+    by_name = {t["name"]: t for t in got}
+    assert (
+        by_name["semantic_segmentation"]["headline"] == "mIoU"
+        and by_name["semantic_segmentation"]["background"]
+    )
+    assert by_name["object_detection"]["explain"] and by_name["classification"]["explain"] is None
+    for task in got:
+        assert task["headline"] in task["metrics"] and task["title"] and task["description"], task

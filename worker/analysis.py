@@ -14,14 +14,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from backend.specs.catalog import CATALOG, get_entry
+from backend.specs.catalog import get_entry, list_models
 from backend.specs.stats import CatalogStats, EntryStats
+from backend.tasks import TASKS
 from worker.zoo import build_model, list_buildable
-
-STATS_NUM_CLASSES = 1000  # the head the published numbers use
-SEGMENTATION_STATS_CLASSES = 21  # Pascal VOC: background + 20 classes
-DETECTION_STATS_CLASSES = 80  # COCO's
-DETECTION_TASKS = ("object_detection", "instance_segmentation")
 
 
 def count_flops(model: nn.Module, input_size: int, batch: int = 1) -> int:
@@ -52,7 +48,7 @@ def _shapes_only(name: str, classes: int) -> nn.Module:
     Detectors are built on the CPU: their forward pass looks at values (proposal scores, NMS), so on the
     meta device it cannot run; their FLOPs are those of a real pass over a blank image, and depend on how
     many proposals survive (convolutions and the heads count, NMS and RoIAlign do not)."""
-    if get_entry(name).task in DETECTION_TASKS:
+    if TASKS[get_entry(name).task].model_outputs == "detections":
         # No parameter needs a gradient to be counted; without them the counter's module tracker sets no
         # backward hooks, which transformers' Deformable DETR trips over.
         return build_model(name, classes).requires_grad_(False)
@@ -66,10 +62,9 @@ def _shapes_only(name: str, classes: int) -> nn.Module:
 def entry_stats(name: str) -> EntryStats:
     """Params and FLOPs of catalog entry ``name`` at its default input size with a 1000-way head."""
     entry = get_entry(name)
-    # A segmentation head's output is classes x H x W: count it at VOC's 21 classes, not ImageNet's 1000.
-    classes = STATS_NUM_CLASSES if entry.task == "classification" else SEGMENTATION_STATS_CLASSES
-    if entry.task in DETECTION_TASKS:
-        classes = DETECTION_STATS_CLASSES
+    # Each task's head at its benchmark's classes: a segmentation head's output is classes x H x W, so it
+    # is counted at VOC's 21 classes, not ImageNet's 1000.
+    classes = TASKS[entry.task].stats_classes
     params, flops = model_complexity(_shapes_only(name, classes), entry.default_input_size)
     return EntryStats(input_size=entry.default_input_size, params=params, flops=flops, num_classes=classes)
 
@@ -92,7 +87,7 @@ def analyze_catalog(
     One entry that cannot be counted (its library missing on this worker) is recorded in ``errors`` and
     costs the others nothing. ``on_entry(done, total, name)`` is called after each."""
     buildable = set(list_buildable(None))
-    wanted = list(names) if names is not None else [e.name for e in CATALOG if e.name in buildable]
+    wanted = list(names) if names is not None else [e.name for e in list_models() if e.name in buildable]
     out = CatalogAnalysis(CatalogStats(entries=dict(previous.entries) if previous else {}))
     for i, name in enumerate(wanted):
         if name not in buildable:

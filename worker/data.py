@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from torchvision.transforms import v2
 
 from backend.datasets.canonical import CanonicalDataset
-from backend.specs.config import AugmentStep, DataSpec
+from backend.tasks.classification import AugmentStep, DataSpec
 
 # Eval resizes the short side to input_size / EVAL_CROP_RATIO, then centre-crops input_size (ImageNet habit).
 EVAL_CROP_RATIO = 0.875

@@ -155,7 +155,6 @@ def export_onnx(
 
 # ------------------------------------------------------------------------------------------ detectors
 
-DETECTION_TASKS = ("object_detection", "instance_segmentation")
 BOX_TOLERANCE = 1e-3  # detections are compared in pixels and scores, not logits
 DETECTION_OUTPUTS = ("boxes", "labels", "scores", "masks")
 
@@ -165,7 +164,11 @@ class ExportUnsupported(RuntimeError):
 
 
 def is_detector(model: nn.Module) -> bool:
-    return getattr(model, "studio_task", None) in DETECTION_TASKS
+    """A network whose outputs are detections (boxes after non-maximum suppression), by its task."""
+    from backend.tasks import TASKS
+
+    spec = TASKS.get(str(getattr(model, "studio_task", "")))
+    return spec is not None and spec.model_outputs == "detections"
 
 
 def _detector_name(model: nn.Module) -> str:

@@ -13,7 +13,7 @@ from torch import nn
 from torch.optim import SGD, Adam, AdamW, Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from backend.specs.config import ScheduleSpec
+from backend.specs.sections import ScheduleSpec
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:

@@ -14,7 +14,8 @@ from backend.models import checks as model_checks
 from backend.models.contract import MODULE_PATH
 from backend.settings import LEGACY_QUEUES
 from backend.specs.checks import check_train
-from backend.specs.config import ClassificationConfig, parse_train_config, train_config_schema
+from backend.specs.config import DEFAULT_TASK, parse_train_config, train_config_schema
+from backend.tasks import TASKS
 
 Split = Literal["train", "val", "test"]
 
@@ -154,13 +155,14 @@ class JobKind:
     # (422 naming the config field, 404 for another user's ids) when the job cannot run.
     check: Check | None = None
     # A config that is a union (train: one model per task) parses and describes itself through these.
-    parser: Callable[[dict[str, Any]], BaseModel] | None = None
+    parser: Callable[[dict[str, Any]], Any] | None = None
     schema: Callable[[], dict[str, Any]] | None = None
 
     def parse(self, config: dict[str, Any]) -> BaseModel:
         """The typed config; raises pydantic's ValidationError naming the field."""
         if self.parser is not None:
-            return self.parser(config)
+            parsed: BaseModel = self.parser(config)
+            return parsed
         return self.config_model.model_validate(config)
 
     def json_schema(self) -> dict[str, Any]:
@@ -174,7 +176,7 @@ def _kind(
     *,
     internal: bool = False,
     check: Check | None = None,
-    parser: Callable[[dict[str, Any]], BaseModel] | None = None,
+    parser: Callable[[dict[str, Any]], Any] | None = None,
     schema: Callable[[], dict[str, Any]] | None = None,
 ) -> JobKind:
     doc = config.__doc__ or ""
@@ -188,7 +190,7 @@ JOB_KINDS: dict[str, JobKind] = {
         _kind("import_dataset", ImportDatasetConfig, "light", internal=True),
         _kind(
             "train",
-            ClassificationConfig,
+            TASKS[DEFAULT_TASK].config,
             "training",
             check=check_train,
             parser=parse_train_config,

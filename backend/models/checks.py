@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from backend.auth.scope import owned
 from backend.db.tables import TrainedModel, User
 from backend.specs.checks import field_error, owned_dataset, owned_model, require_task, split_images
+from backend.tasks import TASKS
 
 if TYPE_CHECKING:
     from backend.db.tables import Dataset
@@ -42,17 +43,14 @@ def _target_class(model: TrainedModel, target: str | None) -> None:
         )
 
 
-DETECTION_TASKS = ("object_detection", "instance_segmentation")
-
-
 def _explainable(model: TrainedModel) -> None:
     """Grad-CAM explains a classifier's class score or a segmenter's class region; a detector's outputs
     (boxes after non-maximum suppression) have no such score to take gradients of."""
-    if model.task in DETECTION_TASKS:
+    spec = TASKS.get(model.task)
+    if spec is not None and spec.explain is not None:
         raise field_error(
             ("model_id",),
-            f"model {model.id} is a {model.task.replace('_', ' ')} model: Grad-CAM explains classification "
-            "and segmentation models, not detectors",
+            f"model {model.id} is a {spec.title.lower()} model: {spec.explain}",
             kind="unsupported",
         )
 
@@ -61,7 +59,8 @@ def check_evaluate(session: Session, owner: User, config: EvaluateConfig) -> Non
     """Metrics only mean something on the classes the model was trained on, in the same order."""
     model, dataset = _model_and_split(session, owner, config.model_id, config.dataset_id, config.split)
     trained_on = list(model.class_names)
-    if model.task == "semantic_segmentation" and trained_on[:1] == ["_background_"]:
+    spec = TASKS.get(model.task)
+    if spec is not None and spec.background and trained_on[:1] == ["_background_"]:
         trained_on = trained_on[1:]  # output 0 is background, which a dataset does not list
     if list(dataset.classes) != trained_on:
         raise field_error(

@@ -12,31 +12,14 @@ from sqlalchemy.orm import Session
 from backend.datasets.service import image_summaries
 from backend.db.tables import Artifact, Dataset, JobMetric, TrainedModel
 from backend.models.schemas import CurvePoint, DashboardClass, ModelDashboard, PRCurve, WorstImage
+from backend.tasks import TASKS
 
-# The headline figures and per-class columns of each task, in the order they are shown.
-_BOX = ("bbox/mAP", "bbox/mAP_50", "bbox/mAP_75", "bbox/AR_100")
-_MASK = ("segm/mAP", "segm/mAP_50", "segm/mAP_75")
-SUMMARY = {
-    "object_detection": (*_BOX, "loss"),
-    "instance_segmentation": (*_MASK, *_BOX, "loss"),
-    "classification": (
-        "accuracy/top1",
-        "accuracy/top5",
-        "precision/macro",
-        "recall/macro",
-        "f1/macro",
-        "loss",
-    ),
-    "semantic_segmentation": ("mIoU", "mDice", "mAcc", "aAcc", "loss"),
-}
-COLUMNS = {
-    "object_detection": ("bbox/AP", "bbox/AP50", "bbox/AP75", "bbox/AR", "objects"),
-    "instance_segmentation": ("segm/AP", "segm/AP50", "bbox/AP", "bbox/AP50", "bbox/AR", "objects"),
-    "classification": ("precision", "recall", "f1", "support"),
-    "semantic_segmentation": ("iou", "dice", "acc", "pixels"),
-}
 MAX_CURVE_POINTS = 20_000
-DETECTION_TASKS = ("object_detection", "instance_segmentation")
+
+
+def _truth_from_dataset(task: str) -> bool:
+    spec = TASKS.get(task)
+    return spec is not None and spec.truth_overlay == "dataset"
 
 
 def _number(value: Any) -> float | None:
@@ -56,7 +39,8 @@ def _best(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def _summary(task: str, best: dict[str, Any]) -> dict[str, float | None]:
-    names = SUMMARY.get(task) or tuple(k for k, v in best.items() if _number(v) is not None)
+    spec = TASKS.get(task)
+    names = spec.summary if spec else tuple(k for k, v in best.items() if _number(v) is not None)
     return {name: _number(best.get(name)) for name in names if name in best}
 
 
@@ -66,7 +50,8 @@ def _per_class(
     table = best.get("per_class")
     if not isinstance(table, dict):
         return [], []
-    columns = list(COLUMNS.get(task, ()))
+    spec = TASKS.get(task)
+    columns = list(spec.columns) if spec else []
     if not columns:
         seen: dict[str, None] = {}
         for row in table.values():
@@ -177,7 +162,7 @@ def _worst(session: Session, model: TrainedModel, metrics: dict[str, Any]) -> li
                 true_overlay_url=urls.get(base + "true.png")
                 or (
                     f"/api/datasets/{model.dataset_id}/images/{image_id}/render?overlay=true"
-                    if summary and model.task in DETECTION_TASKS
+                    if summary and _truth_from_dataset(model.task)
                     else None
                 ),
                 predicted_overlay_url=urls.get(base + "pred.png"),

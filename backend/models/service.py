@@ -18,7 +18,6 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from backend.auth.scope import get_owned, owned
-from backend.datasets.canonical import Task
 from backend.datasets.upload import ReceivedForm
 from backend.db.session import session_factory
 from backend.db.tables import Artifact, Job, JobStatus, TrainedModel, User
@@ -28,6 +27,7 @@ from backend.models.contract import EXPORT_KINDS, model_dir
 from backend.models.schemas import ArtifactOut, ModelDetail, ModelOut
 from backend.settings import Settings
 from backend.specs.catalog import get_entry, list_models
+from backend.tasks import TASKS
 
 MAX_CLASSES = 10_000
 UPLOAD_FIELDS = ("name", "architecture", "task", "class_names", "input_size")
@@ -128,8 +128,8 @@ def upload_facts(form: ReceivedForm) -> UploadFacts:
     """The form fields of a checkpoint upload, checked against the catalog."""
     f = form.fields
     task = (f.get("task") or "classification").strip()
-    if task not in {t.value for t in Task}:
-        raise form_error("task", f"{task!r} is not one of {', '.join(t.value for t in Task)}")
+    if task not in TASKS:
+        raise form_error("task", f"{task!r} is not one of {', '.join(TASKS)}")
     arch = (f.get("architecture") or "").strip()
     known = ", ".join(e.name for e in list_models(task))
     try:

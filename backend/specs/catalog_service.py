@@ -14,7 +14,7 @@ from backend.datasets.canonical import Task
 from backend.db.tables import Job, JobStatus, User, utcnow
 from backend.errors import StudioError
 from backend.jobs.service import create_job
-from backend.specs.catalog import CATALOG, list_models
+from backend.specs.catalog import list_models
 from backend.specs.schemas import CatalogItem, CatalogOut
 from backend.specs.stats import EntryStats, read_catalog_stats
 
@@ -30,7 +30,7 @@ def _known(data_dir: Path) -> dict[str, EntryStats]:
     stats = read_catalog_stats(data_dir)
     if stats is None:
         return {}
-    sizes = {e.name: e.default_input_size for e in CATALOG}
+    sizes = {e.name: e.default_input_size for e in list_models()}
     return {name: s for name, s in stats.entries.items() if sizes.get(name) == s.input_size}
 
 
@@ -50,11 +50,11 @@ def ensure_analysis(session: Session, user: User, missing: list[str]) -> Job | N
         under_way = next((j for j in recent if not j.status.finished), None)
         if under_way is not None:
             return under_way
-        everything = [e.name for e in CATALOG]
+        everything = [e.name for e in list_models()]
         covered = {name for j in recent for name in (j.config.get("architectures") or everything)}
         if set(missing) <= covered:
             return None
-        names = None if len(missing) == len(CATALOG) else missing
+        names = None if len(missing) == len(list_models()) else missing
         return create_job(session, user, ANALYZE_KIND, {"architectures": names}, internal=True)
 
 

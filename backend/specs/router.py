@@ -21,7 +21,8 @@ from backend.specs.config import (
     to_yaml,
     train_config_schema,
 )
-from backend.specs.schemas import CatalogOut, ValidatedConfig
+from backend.specs.schemas import CatalogOut, TaskOut, ValidatedConfig
+from backend.tasks import TASKS
 
 router = APIRouter(prefix="/api", tags=["specs"])
 
@@ -43,6 +44,27 @@ def get_catalog(
 
     Counts come from a cache the worker fills; until it has, they are null and ``stats_pending`` is true."""
     return catalog_service.catalog(session, user, settings.data_dir, task)
+
+
+@router.get("/tasks")
+def list_tasks() -> list[TaskOut]:
+    """Every task the studio trains, in the registry's order, with what its models' pages show."""
+    return [
+        TaskOut(
+            name=t.name,
+            title=t.title,
+            description=t.description,
+            metrics=list(t.metrics),
+            headline=t.headline,
+            summary=list(t.summary),
+            columns=list(t.columns),
+            explain=t.explain,
+            background=t.background,
+            model_outputs=t.model_outputs,
+            drawn=t.drawn,
+        )
+        for t in TASKS.values()
+    ]
 
 
 @router.get("/schema/train-config")

@@ -21,7 +21,7 @@ from torchvision import tv_tensors
 from backend.datasets.canonical import CanonicalDataset
 from backend.db.session import session_scope
 from backend.db.tables import Dataset
-from backend.specs.config import DetAugmentStep
+from backend.tasks.detection import DetAugmentStep
 from tests.helpers import sign_up
 from tests.test_specs_api import make_dataset, me
 from tests.worker.detection_data import import_detection_dataset, make_detection_project
@@ -319,7 +319,8 @@ def test_detector_trains_evaluates_and_resumes_through_the_one_trainer(tmp_path:
     from worker.engine.callbacks import Checkpointer, Evaluator
     from worker.engine.checkpoint import load_file
     from worker.engine.loop import Trainer
-    from worker.jobs.train_detection import DetectionStep, _no_loss
+    from worker.tasks.detection.runtime import DetectionStep
+    from worker.training.recipe import no_loss
     from worker.zoo import build_model
 
     folder, canonical, _ = _canonical(tmp_path, n=8)
@@ -349,7 +350,7 @@ def test_detector_trains_evaluates_and_resumes_through_the_one_trainer(tmp_path:
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         loader = train_loader(train, 4, 0, seed=0, group=True)
         run = Trainer(
-            model, opt, _no_loss, loader, callbacks=callbacks, max_epochs=4, epoch_seed=0, train_step=step
+            model, opt, no_loss, loader, callbacks=callbacks, max_epochs=4, epoch_seed=0, train_step=step
         )
         return run, step
 

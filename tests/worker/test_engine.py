@@ -14,7 +14,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from backend.specs.config import AugmentStep, LossSpec, ScheduleSpec
+from backend.specs.sections import ScheduleSpec
+from backend.tasks.classification import AugmentStep, LossSpec
 from worker.context import JobCancelled
 from worker.data import MixCollate, eval_transform, train_transform
 from worker.engine.callbacks import (

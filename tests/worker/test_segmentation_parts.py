@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from backend.specs.catalog import list_models
-from backend.specs.config import SegDataSpec, SegLossSpec, SegLossTerm
+from backend.tasks.segmentation import SegDataSpec, SegLossSpec, SegLossTerm
 from worker.metrics.segmentation import SegmentationMetrics, confusion_matrix, scores
 from worker.segmentation.inference import InferenceSettings, segment_logits, window_starts
 from worker.segmentation.losses import SegmentationLoss

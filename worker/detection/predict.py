@@ -29,13 +29,8 @@ from worker.jobs.common import owned_dataset, record_artifact, split_records
 from worker.metrics.detection import _rles
 from worker.models import LoadedModel
 
-DETECTION_TASKS = ("object_detection", "instance_segmentation")
 OVERLAY_ALPHA = 0.45
 BATCH_SIZE = 4
-
-
-def is_detector(loaded: LoadedModel) -> bool:
-    return loaded.task in DETECTION_TASKS
 
 
 def thresholds(loaded: LoadedModel) -> tuple[float, float]:

@@ -14,7 +14,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 from torchvision.transforms.v2._utils import get_bounding_boxes, query_size
 
-from backend.specs.config import DetAugmentStep
+from backend.tasks.detection import DetAugmentStep
 
 Target = dict[str, Any]
 

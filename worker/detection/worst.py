@@ -12,7 +12,8 @@ from PIL import Image
 from backend.files import atomic_write_bytes
 from worker.detection.data import DetectionDataset
 from worker.detection.predict import Detections, detection_overlay
-from worker.segmentation.worst import WORST_DIR, png_bytes
+from worker.segmentation.worst import png_bytes
+from worker.training.worst import WORST_DIR
 
 
 def render_detection_worst(

@@ -18,10 +18,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 
 from worker.engine.checkpoint import save_file
-from worker.metrics.classification import scalar_metrics
 
 if TYPE_CHECKING:
     from worker.engine.loop import Trainer
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The flat scalars of a metrics dict (what goes to ``log_metrics``)."""
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and k != "samples"}
 
 
 class RunContext(Protocol):

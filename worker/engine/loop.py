@@ -163,7 +163,8 @@ class Trainer:
         images = images.to(self.device, non_blocking=non_blocking)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return images, targets.to(self.device, non_blocking=non_blocking)
+        # Labels or masks as one tensor, or a task's own maps and outlines (text: a dict of both)
+        return images, _move(targets, self.device, non_blocking)
 
     def train_epoch(self) -> None:
         st = self.state
@@ -235,8 +236,9 @@ class Trainer:
                     if loss is None:
                         no_loss = True
                     else:
-                        total += float(loss) * len(targets)
-                        count += len(targets)
+                        size = images.shape[0] if isinstance(images, torch.Tensor) else len(images)
+                        total += float(loss) * size
+                        count += size
                     for cb in self._eval_hooks:
                         cb.on_eval_batch_end(self)
         finally:

@@ -12,7 +12,7 @@ from PIL import Image
 from backend.files import atomic_write
 from backend.jobs.kinds import CamConfig
 from backend.models.contract import ArtifactKind
-from worker.cam import CamOutput, grad_cam, segmentation_cam
+from worker.cam import CamOutput
 from worker.context import JobContext
 from worker.jobs.common import (
     job_artifact_names,
@@ -23,6 +23,7 @@ from worker.jobs.common import (
     true_class,
     warm_model,
 )
+from worker.tasks import get_runtime
 
 
 def _save_png(image: Image.Image, path: Path) -> None:
@@ -46,6 +47,7 @@ def run_cam(ctx: JobContext) -> dict[str, Any]:
     """Overlays for up to ``limit`` images of a split (in id order); a resumed job skips those it made."""
     cfg = CamConfig.model_validate(ctx.config)
     loaded = warm_model(ctx, cfg.model_id)
+    runtime = get_runtime(loaded.task)
     folder, ds = owned_dataset(ctx, cfg.dataset_id)
     records = split_records(ds, cfg.split)[: cfg.limit]
     done = job_artifact_names(ctx, ArtifactKind.cam)
@@ -55,8 +57,9 @@ def run_cam(ctx: JobContext) -> dict[str, Any]:
         ctx.check()
         name = f"cam_{rec.id}.png"
         if name not in done:
-            explain = segmentation_cam if loaded.task == "semantic_segmentation" else grad_cam
-            out = explain(loaded, open_image(folder / rec.file_name), cfg.target_class, cfg.target_layer)
+            out = runtime.explain(
+                loaded, open_image(folder / rec.file_name), cfg.target_class, cfg.target_layer
+            )
             layer = out.target_layer
             path = ctx.work_dir / "cam" / name
             _save_png(out.overlay, path)

@@ -82,8 +82,3 @@ class ClassificationMetrics:
         for m in self._all():
             m.reset()
         self.samples = 0
-
-
-def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    """The flat scalars of a metrics dict (what goes to ``log_metrics``)."""
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and k != "samples"}

@@ -23,7 +23,7 @@ import torch
 from pycocotools import mask as mask_utils
 from torchvision.ops import box_iou
 
-from backend.specs.checks import COCO_NUMBERS
+from backend.tasks.detection import COCO_NUMBERS
 
 WORST_IMAGES = 10
 PR_POINTS = 101  # COCO's recall thresholds 0, 0.01, ..., 1

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from backend.datasets.canonical import Annotation, CanonicalDataset
 from backend.datasets.rasterize import label_maps
-from backend.specs.config import SegDataSpec
+from backend.tasks.segmentation import SegDataSpec
 from worker.data import make_loader, read_image
 from worker.segmentation.transforms import SegEvalTransform, SegTrainTransform
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from backend.specs.config import SEGMENTATION_IGNORE_INDEX, SegLossSpec
+from backend.tasks.segmentation import SEGMENTATION_IGNORE_INDEX, SegLossSpec
 
 Term = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -14,7 +14,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from backend.specs.config import SEGMENTATION_IGNORE_INDEX, SegAugmentStep, SegDataSpec
+from backend.tasks.segmentation import SEGMENTATION_IGNORE_INDEX, SegAugmentStep, SegDataSpec
 
 Pair = tuple[tv_tensors.Image, tv_tensors.Mask]
 CAT_MAX_TRIES = 10

@@ -23,8 +23,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from backend.specs.catalog import CatalogEntry, get_entry, list_models
-from worker.zoo.detection import build_detection, load_backbone_weights
-from worker.zoo.segmentation import build_segmentation
 from worker.zoo.tiny_cnn import TinyCNN
 
 __all__ = [
@@ -40,14 +38,12 @@ __all__ = [
 _NATIVE_HEAD_DROPOUT = {"mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0"}
 
 
-BUILDABLE_TASKS = ("classification", "semantic_segmentation", "object_detection", "instance_segmentation")
-DETECTION_TASKS = ("object_detection", "instance_segmentation")
-
-
 def _entry(architecture: str) -> CatalogEntry:
+    from worker.tasks import RUNTIMES
+
     entry = get_entry(architecture)
-    if entry.task not in BUILDABLE_TASKS:
-        raise ValueError(f"{architecture!r} is a {entry.task} model; the zoo cannot build that task yet")
+    if entry.task not in RUNTIMES:
+        raise ValueError(f"{architecture!r} is a {entry.task} model; this worker cannot build that task")
     return entry
 
 
@@ -99,7 +95,7 @@ def _add_head_dropout(model: nn.Module, p: float) -> None:
     head.register_forward_pre_hook(_drop)
 
 
-def _cached_torchvision_state(weights_name: str) -> dict[str, torch.Tensor]:
+def cached_torchvision_state(weights_name: str) -> dict[str, torch.Tensor]:
     """ImageNet weights from the local torch hub cache only: the studio never downloads weights."""
     from torchvision.models import get_weight
 
@@ -147,21 +143,18 @@ def build_model(
     re-initialises the head for ``num_classes``; entries without such weights raise ValueError."""
     if num_classes < 1:
         raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+    from worker.tasks import get_runtime
+
     entry = _entry(architecture)
     opts = _check_options(entry, options or {})
-    if entry.task == "semantic_segmentation":
-        if pretrained:
-            raise ValueError(
-                f"{architecture}: no pretrained weights are loaded; start from a model (load_from)"
-            )
-        return build_segmentation(entry, num_classes, opts)
-    if entry.task in DETECTION_TASKS:
-        detector = build_detection(entry, num_classes, opts)
-        if pretrained:
-            if not entry.pretrained_weights:
-                raise ValueError(f"{architecture} has no pretrained backbone weights the studio can load")
-            load_backbone_weights(detector, entry, _cached_torchvision_state(entry.pretrained_weights))
-        return detector
+    return get_runtime(entry.task).build_model(entry, num_classes, opts, pretrained)
+
+
+def build_classifier(
+    entry: CatalogEntry, num_classes: int, opts: dict[str, Any], pretrained: bool
+) -> nn.Module:
+    """A classifier of the catalog: the studio's tiny CNN, a torchvision or a timm model."""
+    architecture = entry.name
     dropout = float(opts.get("dropout", 0.0))
     if entry.source == "studio":
         model: nn.Module = TinyCNN(num_classes=num_classes, dropout=dropout)
@@ -174,7 +167,7 @@ def build_model(
     if pretrained:
         if not entry.pretrained_weights:
             raise ValueError(f"{architecture} has no pretrained weights the studio can load")
-        _, unexpected = load_weights(model, _cached_torchvision_state(entry.pretrained_weights))
+        _, unexpected = load_weights(model, cached_torchvision_state(entry.pretrained_weights))
         if unexpected:
             raise ValueError(f"{architecture}: pretrained weights have unexpected keys {unexpected[:5]}")
     return model
@@ -193,8 +186,10 @@ def list_buildable(task: str | None = "classification") -> list[str]:
     import importlib.util
 
     names: list[str] = []
+    from worker.tasks import RUNTIMES
+
     for entry in list_models(task):
-        if entry.task not in BUILDABLE_TASKS:
+        if entry.task not in RUNTIMES:
             continue
         library = _LIBRARY.get(entry.source)
         if library is not None and importlib.util.find_spec(library) is None:

@@ -733,6 +733,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Tasks
+         * @description Every task the studio trains, in the registry's order, with what its models' pages show.
+         */
+        get: operations["list_tasks_api_tasks_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tokens": {
         parameters: {
             query?: never;
@@ -1733,6 +1753,67 @@ export interface components {
          * @enum {string}
          */
         Task: "classification" | "semantic_segmentation" | "object_detection" | "instance_segmentation" | "text_detection";
+        /**
+         * TaskOut
+         * @description A task the studio trains, as the browser draws its forms and its models' pages.
+         */
+        TaskOut: {
+            /**
+             * Background
+             * @description Its models' classes start with _background_
+             */
+            background: boolean;
+            /**
+             * Columns
+             * @description The model page's per-class table, in order
+             */
+            columns: string[];
+            /**
+             * Description
+             * @description What its models answer and how their figures read
+             */
+            description: string;
+            /**
+             * Drawn
+             * @description What a picture with a model's answer painted on shows
+             */
+            drawn: string;
+            /**
+             * Explain
+             * @description Null: Grad-CAM explains its models; else why it cannot
+             */
+            explain: string | null;
+            /**
+             * Headline
+             * @description The figure its models are judged by first
+             */
+            headline: string;
+            /**
+             * Metrics
+             * @description What runtime.best_metric may name (higher is better)
+             */
+            metrics: string[];
+            /**
+             * Model Outputs
+             * @description 'tensor', or 'detections' (boxes after NMS)
+             */
+            model_outputs: string;
+            /**
+             * Name
+             * @description The config's and the model's ``task``
+             */
+            name: string;
+            /**
+             * Summary
+             * @description The model page's headline figures, in order
+             */
+            summary: string[];
+            /**
+             * Title
+             * @description In words, e.g. 'Object detection'
+             */
+            title: string;
+        };
         /** TokenCreate */
         TokenCreate: {
             /** Name */
@@ -3256,6 +3337,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_tasks_api_tasks_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskOut"][];
                 };
             };
         };

@@ -3,22 +3,17 @@
 
 from __future__ import annotations
 
-import math
-import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from backend.jobs.kinds import EvaluateConfig
 from worker.context import JobContext
 from worker.detection.data import DetectionDataset, eval_loader
 from worker.detection.predict import thresholds
 from worker.detection.transforms import DetEvalTransform
-from worker.jobs.train import DatasetInfo, json_safe, shutdown_loaders
-from worker.metrics.classification import scalar_metrics
 from worker.metrics.detection import DetectionMetrics
-from worker.models import LoadedModel, load_model
+from worker.models import LoadedModel
+from worker.training.recipe import DatasetInfo, shutdown_loaders
 
 BATCH_SIZE = 4
 
@@ -63,23 +58,3 @@ def evaluate_detection(
     results = metrics.compute()
     results["negative_images"] = dataset.negatives
     return results, len(dataset)
-
-
-def evaluate_detection_job(
-    ctx: JobContext, cfg: EvaluateConfig, checkpoint: Path, ds: DatasetInfo, started: float
-) -> dict[str, Any]:
-    from worker.jobs.evaluate import _write_report
-
-    loaded = load_model(checkpoint)
-    results, images = evaluate_detection(ctx, loaded, ds, cfg.split)
-    finite = {f"eval/{k}": v for k, v in scalar_metrics(results).items() if math.isfinite(v)}
-    ctx.log_metrics(0, finite)
-    report: dict[str, Any] = {
-        "model_id": cfg.model_id,
-        "dataset_id": ds.id,
-        "split": cfg.split,
-        "images": images,
-        "metrics": json_safe(results),
-    }
-    artifact_id = _write_report(ctx, cfg.model_id, report)
-    return {**report, "report_artifact_id": artifact_id, "seconds": round(time.monotonic() - started, 3)}

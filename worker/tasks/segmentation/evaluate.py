@@ -7,17 +7,17 @@ from typing import Any
 
 import torch
 
-from backend.jobs.kinds import EvaluateConfig
 from worker.context import JobContext
 from worker.data import make_loader
-from worker.jobs.train import DatasetInfo, shutdown_loaders
 from worker.metrics.segmentation import IGNORE_INDEX, SegmentationMetrics
 from worker.models import LoadedModel
 from worker.segmentation.data import SegmentationDataset
 from worker.segmentation.inference import segment_logits
 from worker.segmentation.predict import settings_of
 from worker.segmentation.transforms import SegEvalTransform
-from worker.segmentation.worst import attach_worst, render_worst
+from worker.segmentation.worst import render_worst
+from worker.training.recipe import DatasetInfo, shutdown_loaders
+from worker.training.worst import attach_worst
 
 
 def class_lookup(dataset_classes: list[str], model_classes: list[str]) -> torch.Tensor:
@@ -32,18 +32,18 @@ def class_lookup(dataset_classes: list[str], model_classes: list[str]) -> torch.
 
 
 def evaluate_segmentation(
-    ctx: JobContext, loaded: LoadedModel, ds: DatasetInfo, cfg: EvaluateConfig
+    ctx: JobContext, loaded: LoadedModel, ds: DatasetInfo, split: str
 ) -> tuple[dict[str, Any], int]:
-    """Metrics of ``loaded`` on ``cfg.split``; returns them and the number of images."""
+    """Metrics of ``loaded`` on ``split``; returns them and the number of images."""
     norm = loaded.normalize
     dataset = SegmentationDataset(
         ds.root,
         ds.canonical,
-        [cfg.split],
+        [split],
         SegEvalTransform(loaded.inference.get("scale"), norm["mean"], norm["std"]),
     )
     if len(dataset) == 0:
-        raise ValueError(f"split: dataset {ds.id} has no images in its {cfg.split} split")
+        raise ValueError(f"split: dataset {ds.id} has no images in its {split} split")
     lookup = class_lookup(list(ds.canonical.classes), loaded.class_names)
     metrics = SegmentationMetrics(loaded.class_names, image_ids=dataset.image_ids)
     settings = settings_of(loaded)

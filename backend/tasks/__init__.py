@@ -1,0 +1,31 @@
+"""The registry of tasks: every task the studio trains, by name, each one ``TaskSpec``
+(``backend/specs/taskspec.py``). Adding a task is a module here and a line below."""
+
+from __future__ import annotations
+
+from backend.specs.taskspec import CatalogEntry, OptionSpec, TaskSpec
+from backend.tasks import classification, detection, segmentation
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        classification.SPEC,
+        segmentation.SPEC,
+        detection.OBJECT_DETECTION,
+        detection.INSTANCE_SEGMENTATION,
+    )
+}
+
+__all__ = ["TASKS", "CatalogEntry", "OptionSpec", "TaskSpec", "get_task", "list_tasks"]
+
+
+def get_task(name: str) -> TaskSpec:
+    """The task named ``name``; ``KeyError`` naming the known ones otherwise."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise KeyError(f"unknown task {name!r}; known: {', '.join(TASKS)}") from None
+
+
+def list_tasks() -> list[TaskSpec]:
+    return list(TASKS.values())

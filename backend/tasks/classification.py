@@ -1,0 +1,293 @@
+"""Image classification: one class per picture (labelme flags, or the folder a picture sits in). Its run
+config, its catalog of architectures, its pre-queue checks and its ``TaskSpec``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from sqlalchemy.orm import Session
+
+from backend.datasets.canonical import Task
+from backend.db.tables import User
+from backend.specs.checks import (
+    catalog_entry,
+    check_input_size,
+    check_options,
+    field_error,
+    owned_dataset,
+    owned_model,
+    require_task,
+    split_images,
+)
+from backend.specs.sections import CONFIG_VERSION, ModelSpec, RuntimeSpec, ScheduleSpec, Strict
+from backend.specs.taskspec import CatalogEntry, OptionSpec, TaskSpec
+
+
+class AugmentStep(Strict):
+    """One transform of the training pipeline (torchvision transforms v2)."""
+
+    name: Literal[
+        "random_resized_crop",
+        "resize",
+        "center_crop",
+        "horizontal_flip",
+        "vertical_flip",
+        "rotation",
+        "color_jitter",
+        "grayscale",
+        "gaussian_blur",
+        "rand_augment",
+        "trivial_augment",
+        "auto_augment",
+        "random_erasing",
+    ]
+    p: float = Field(default=0.5, ge=0, le=1, description="Probability, for the flips, grayscale and erasing")
+    scale: tuple[float, float] = Field(default=(0.08, 1.0), description="random_resized_crop area range")
+    degrees: float = Field(default=15, ge=0, le=180, description="rotation range")
+    brightness: float = Field(default=0.2, ge=0, le=2)
+    contrast: float = Field(default=0.2, ge=0, le=2)
+    saturation: float = Field(default=0.2, ge=0, le=2)
+    hue: float = Field(default=0.0, ge=0, le=0.5)
+    magnitude: int = Field(default=9, ge=0, le=30, description="rand_augment magnitude")
+
+
+def default_augment() -> list[AugmentStep]:
+    return [AugmentStep(name="random_resized_crop", scale=(0.6, 1.0)), AugmentStep(name="horizontal_flip")]
+
+
+class DataSpec(Strict):
+    dataset_id: int = Field(description="A dataset version from GET /api/datasets")
+    input_size: int = Field(default=224, ge=16, le=4096, description="Square side the images are resized to")
+    augment: list[AugmentStep] = Field(default_factory=default_augment)
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    workers: int = Field(default=2, ge=0, le=64, description="Data loader processes")
+    mixup_alpha: float = Field(default=0.0, ge=0, le=10, description="Mixup (batch level); 0 is off")
+    cutmix_alpha: float = Field(default=0.0, ge=0, le=10, description="CutMix (batch level); 0 is off")
+    normalize_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    normalize_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+class LossSpec(Strict):
+    name: Literal["cross_entropy", "focal", "l1"] = "cross_entropy"
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    class_weights: list[float] | None = Field(
+        default=None, description="One weight per class, in class order"
+    )
+    focal_gamma: float = Field(default=2.0, ge=0, le=10)
+
+
+class ClassificationConfig(Strict):
+    """Train an image classifier on a dataset version; its classes come from the dataset."""
+
+    version: Literal[1] = CONFIG_VERSION
+    task: Literal["classification"] = "classification"
+    name: str = Field(default="", max_length=200, description="A name for the run")
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    data: DataSpec
+    loss: LossSpec = Field(default_factory=LossSpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
+
+
+def check_classification(session: Session, owner: User, config: ClassificationConfig) -> None:
+    dataset = owned_dataset(session, owner, config.data.dataset_id, ("data", "dataset_id"))
+    require_task(dataset, config.task, ("task",))
+    entry = catalog_entry(config.model.architecture, config.task, ("model", "architecture"))
+    check_options(entry, config.model.options, ("model", "options"))
+    check_input_size(entry, config.data.input_size, ("data", "input_size"))
+    if config.model.pretrained and not entry.pretrained_weights:
+        raise field_error(("model", "pretrained"), f"{entry.name} has no pretrained weights in the catalog")
+    if config.model.load_from is not None:
+        loc = ("model", "load_from", "model_id")
+        start = owned_model(session, owner, config.model.load_from.model_id, loc)
+        if start.task != config.task:
+            raise field_error(
+                loc, f"model {start.id} is a {start.task} model, not {config.task}", kind="task"
+            )
+        if start.architecture != entry.name:
+            raise field_error(
+                loc, f"model {start.id} is a {start.architecture}; its weights do not fit a {entry.name}"
+            )
+    weights = config.loss.class_weights
+    if weights is not None and len(weights) != len(dataset.classes):
+        raise field_error(
+            ("loss", "class_weights"),
+            f"give one weight per class: dataset {dataset.id} has {len(dataset.classes)} classes "
+            f"({', '.join(dataset.classes)}), not {len(weights)}",
+        )
+    if split_images(dataset, "train") == 0:
+        raise field_error(
+            ("data", "dataset_id"), f"dataset {dataset.id} has no images in its train split", kind="empty"
+        )
+
+
+def _cls(
+    name: str,
+    family: str,
+    source: Literal["torchvision", "timm", "studio"],
+    builder: str,
+    *,
+    size: int = 224,
+    weights: str | None = None,
+    cam: str | None = None,
+    light: bool = False,
+    desc: str = "",
+    min_size: int = 32,
+    multiple: int = 1,
+) -> CatalogEntry:
+    return CatalogEntry(
+        name=name,
+        task=Task.classification,
+        family=family,
+        source=source,
+        builder=builder,
+        default_input_size=size,
+        min_input_size=min_size,
+        input_multiple=multiple,
+        pretrained_weights=weights,
+        cam_layer=cam,
+        light=light,
+        description=desc,
+        options=[
+            OptionSpec(
+                name="dropout",
+                type="float",
+                default=0.0,
+                minimum=0.0,
+                maximum=0.9,
+                description="Dropout before the classifier head",
+            )
+        ],
+    )
+
+
+ENTRIES: tuple[CatalogEntry, ...] = (
+    _cls(
+        "tiny_cnn",
+        "Studio",
+        "studio",
+        "studio.tiny_cnn",
+        size=64,
+        light=True,
+        cam="features.4",
+        desc="A four-layer CNN for quick experiments and CPU training",
+        min_size=16,
+    ),
+    _cls(
+        "resnet18",
+        "ResNet",
+        "torchvision",
+        "resnet18",
+        weights="ResNet18_Weights.IMAGENET1K_V1",
+        cam="layer4",
+        light=True,
+    ),
+    _cls(
+        "resnet50",
+        "ResNet",
+        "torchvision",
+        "resnet50",
+        weights="ResNet50_Weights.IMAGENET1K_V2",
+        cam="layer4",
+    ),
+    _cls(
+        "mobilenet_v3_small",
+        "MobileNetV3",
+        "torchvision",
+        "mobilenet_v3_small",
+        weights="MobileNet_V3_Small_Weights.IMAGENET1K_V1",
+        cam="features",
+        light=True,
+    ),
+    _cls(
+        "mobilenet_v3_large",
+        "MobileNetV3",
+        "torchvision",
+        "mobilenet_v3_large",
+        weights="MobileNet_V3_Large_Weights.IMAGENET1K_V2",
+        cam="features",
+    ),
+    _cls(
+        "efficientnet_b0",
+        "EfficientNet",
+        "torchvision",
+        "efficientnet_b0",
+        weights="EfficientNet_B0_Weights.IMAGENET1K_V1",
+        cam="features",
+    ),
+    _cls(
+        "convnext_tiny",
+        "ConvNeXt",
+        "torchvision",
+        "convnext_tiny",
+        weights="ConvNeXt_Tiny_Weights.IMAGENET1K_V1",
+        cam="features",
+    ),
+    _cls(
+        "regnet_y_400mf",
+        "RegNet",
+        "torchvision",
+        "regnet_y_400mf",
+        weights="RegNet_Y_400MF_Weights.IMAGENET1K_V2",
+        cam="trunk_output",
+        light=True,
+    ),
+    _cls(
+        "vit_b_16",
+        "ViT",
+        "torchvision",
+        "vit_b_16",
+        weights="ViT_B_16_Weights.IMAGENET1K_V1",
+        cam="encoder.layers.encoder_layer_11.ln_1",
+        min_size=224,
+        multiple=16,
+    ),
+    _cls(
+        "vit_tiny_patch16_224",
+        "ViT",
+        "timm",
+        "vit_tiny_patch16_224",
+        cam="blocks.11.norm1",
+        min_size=224,
+        multiple=16,
+        light=True,
+    ),
+    _cls(
+        "vit_small_patch16_224",
+        "ViT",
+        "timm",
+        "vit_small_patch16_224",
+        cam="blocks.11.norm1",
+        min_size=224,
+        multiple=16,
+    ),
+    _cls(
+        "swin_t",
+        "Swin",
+        "torchvision",
+        "swin_t",
+        weights="Swin_T_Weights.IMAGENET1K_V1",
+        cam="features",
+        min_size=224,
+        multiple=32,
+    ),
+)
+
+
+METRICS = ("accuracy/top1", "accuracy/top5", "precision/macro", "recall/macro", "f1/macro")
+
+SPEC = TaskSpec(
+    name="classification",
+    title="Classification",
+    description="Names the class of the whole picture, with a score per class. Accuracy is the share of "
+    "test pictures whose top class is right (top-5: the right class among the five best); precision, "
+    "recall and F1 are per class, averaged over the classes (macro).",
+    config=ClassificationConfig,
+    metrics=METRICS,
+    headline="accuracy/top1",
+    summary=(*METRICS, "loss"),
+    columns=("precision", "recall", "f1", "support"),
+    entries=ENTRIES,
+    check=check_classification,
+)

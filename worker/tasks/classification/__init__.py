@@ -1,0 +1,1 @@
+"""Image classification: the worker's half (``runtime.RUNTIME``)."""

@@ -1,0 +1,1 @@
+"""Object detection and instance segmentation: the worker's half (``runtime.RUNTIME``)."""

@@ -1,0 +1,1 @@
+"""Semantic segmentation: the worker's half (``runtime.RUNTIME``)."""

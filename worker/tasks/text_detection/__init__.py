@@ -1,0 +1,1 @@
+"""Text detection (DBNet): polygons of words, scored by the ICDAR 2015 protocol."""

@@ -1,0 +1,1 @@
+"""The one training recipe every task's run goes through (``recipe.train``)."""
