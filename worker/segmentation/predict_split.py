@@ -22,7 +22,7 @@ from backend.jobs.kinds import PredictConfig
 from backend.models.contract import ArtifactKind
 from worker.context import JobContext
 from worker.jobs.common import record_artifact, split_records
-from worker.jobs.evaluate_segmentation import class_lookup
+from worker.tasks.segmentation.evaluate import class_lookup
 from worker.metrics.segmentation import SegmentationMetrics, confusion_matrix, scores
 from worker.models import LoadedModel
 from worker.segmentation.data import SegmentationDataset
