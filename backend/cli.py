@@ -209,14 +209,14 @@ def export_dataset(
     from rich.progress import Progress
 
     from backend.auth.scope import get_owned
-    from backend.datasets.export import build_export_zip
+    from backend.datasets.export import EXPORT_FORMATS, build_export_zip
     from backend.datasets.service import load_canonical
     from backend.db.session import session_scope
     from backend.db.tables import Dataset
     from backend.errors import StudioError
 
-    if fmt not in ("voc", "coco", "imagenet"):
-        raise typer.BadParameter(f"{fmt!r} is not one of voc, coco, imagenet", param_hint="--format")
+    if fmt not in EXPORT_FORMATS:
+        raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(EXPORT_FORMATS)}", param_hint="--format")
     try:
         with session_scope() as session:
             owner = _user_by_email(session, user)

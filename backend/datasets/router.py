@@ -257,7 +257,7 @@ def change_classes(
     return DatasetOut.model_validate(service.new_version(session, settings, row, change))
 
 
-ExportFormatQuery = Annotated[str, Query(pattern="^(voc|coco|imagenet)$")]
+ExportFormatQuery = Annotated[str, Query(pattern="^(voc|coco|imagenet|icdar)$")]
 
 
 def _export_state(session: SessionDep, user: User, dataset_id: int, fmt: str) -> ExportReady:

@@ -108,11 +108,12 @@ class ExportConfig(_JobConfig):
 
 
 class ExportDatasetConfig(_JobConfig):
-    """Write a dataset version as a VOC, COCO or ImageNet zip (created by ``POST /api/datasets/{id}/exports``
-    when the zip is not built yet); then ``GET /api/datasets/{id}/export`` downloads it."""
+    """Write a dataset version as a VOC, COCO, ImageNet or ICDAR 2015 zip (created by
+    ``POST /api/datasets/{id}/exports`` when the zip is not built yet); then ``GET /api/datasets/{id}/export``
+    downloads it."""
 
     dataset_id: int
-    format: Literal["voc", "coco", "imagenet"]
+    format: Literal["voc", "coco", "imagenet", "icdar"]
 
 
 class AnalyzeCatalogConfig(_JobConfig):

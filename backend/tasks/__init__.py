@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from backend.specs.taskspec import CatalogEntry, OptionSpec, TaskSpec
-from backend.tasks import classification, detection, segmentation
+from backend.tasks import classification, detection, segmentation, text_detection
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -13,6 +13,7 @@ TASKS: dict[str, TaskSpec] = {
         segmentation.SPEC,
         detection.OBJECT_DETECTION,
         detection.INSTANCE_SEGMENTATION,
+        text_detection.SPEC,
     )
 }
 

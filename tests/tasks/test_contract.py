@@ -21,11 +21,12 @@ from backend.jobs.service import create_job
 from backend.settings import get_settings
 from backend.tasks import TASKS
 from tests.conftest import Stack
-from tests.helpers import job_row, make_user, run_to_end, serve
+from tests.helpers import job_row, land_folder, make_user, run_to_end, serve
 from tests.worker.detection_data import import_detection_dataset
 from tests.worker.test_detection_train import det_config
 from tests.worker.test_segmentation_train import import_labelme_shapes, seg_config
 from tests.worker.test_train_classification import import_shapes, train_config
+from tests.worker.text_synth import write_icdar_project
 from worker.runner import run_job
 
 
@@ -59,7 +60,23 @@ CASES: dict[str, Case] = {
         lambda owner, tmp: import_detection_dataset(owner, tmp, n_images=10, negatives=1),
         lambda ds: det_config(ds, "instance_segmentation", data={"batch_size": 4}),
     ),
+    "text_detection": Case(
+        lambda owner, tmp: _icdar(owner, tmp),
+        lambda ds: {
+            "task": "text_detection",
+            "model": {"architecture": "dbnet_resnet18", "options": {"neck_channels": 32}},
+            "data": {"dataset_id": ds, "input_size": 128, "batch_size": 4, "workers": 0},
+            "schedule": {"optimizer": "adamw", "lr": 1e-3, "epochs": 1},
+            "runtime": {"seed": 0},
+        },
+    ),
 }
+
+
+def _icdar(owner: int, tmp: Path) -> int:
+    """Words drawn with Pillow (some rotated, some don't-care), imported as an ICDAR 2015 upload."""
+    write_icdar_project(tmp / "icdar", 8, seed=0, size=(128, 96))
+    return land_folder(owner, tmp / "icdar", "words", "icdar", train=0.7, val=0.3)
 
 
 def _short(config: dict[str, Any], iterations: int) -> dict[str, Any]:

@@ -279,3 +279,25 @@ class ProgressReporter(Callback):
         frac = st.iteration / st.total_iters if st.total_iters else 0.0
         lo, hi = self.span
         self.ctx.progress(lo + (hi - lo) * min(1.0, frac), self.message(trainer), force=force)
+
+
+class LossPartsLogger(Callback):
+    """Every ``interval`` iterations: the mean of each part of a task's loss (``train/loss_mask``...), from
+    its train step's ``take_means()``."""
+
+    order = 11
+
+    def __init__(self, ctx: RunContext, step: Any, interval: int) -> None:
+        self.ctx, self.step, self.interval = ctx, step, max(1, interval)
+
+    def on_batch_end(self, trainer: Any, loss: torch.Tensor) -> None:
+        if trainer.state.iteration % self.interval == 0:
+            self._write(trainer)
+
+    def on_epoch_end(self, trainer: Any) -> None:
+        self._write(trainer)
+
+    def _write(self, trainer: Any) -> None:
+        means = {f"train/{k}": v for k, v in self.step.take_means().items() if math.isfinite(v)}
+        if means:
+            self.ctx.log_metrics(trainer.state.iteration, means)

@@ -15,6 +15,7 @@ RUNTIMES: dict[str, str] = {
     "semantic_segmentation": "worker.tasks.segmentation.runtime:RUNTIME",
     "object_detection": "worker.tasks.detection.runtime:RUNTIME",
     "instance_segmentation": "worker.tasks.detection.runtime:RUNTIME",
+    "text_detection": "worker.tasks.text_detection.runtime:RUNTIME",
 }
 
 

@@ -41,7 +41,9 @@ from backend.datasets.formats.common import (
 from backend.datasets.images import decode_png_mask, is_image_name
 
 LABELS_FILE = "labels.txt"
-SPECIAL_LABELS = (BACKGROUND, IGNORE_LABEL)
+DONT_CARE_TEXT = "###"  # ICDAR's don't-care word, as a labelme label
+TEXT_LABEL = "text"  # shapes of this class outline words: the dataset can train text detection
+SPECIAL_LABELS = (BACKGROUND, IGNORE_LABEL, DONT_CARE_TEXT)
 
 
 class LabelmeShape(BaseModel):
@@ -351,7 +353,7 @@ def _add_shape(
         )
         return
     label = shape.label
-    ignore = label == IGNORE_LABEL
+    ignore = label in (IGNORE_LABEL, DONT_CARE_TEXT)
     if label == BACKGROUND or ignore:
         category = 0  # labelme2voc paints _background_ as 0 and __ignore__ as void
     elif not check_label(report, label, source, index):
@@ -388,6 +390,8 @@ def _add_shape(
         ignore=ignore,
         mask_rle=mask_rle,
         attributes=attributes,
+        # A word (class "text", or ICDAR's ### don't-care): its transcription, if the description holds one
+        text=(shape.description or "") if label.lower() == TEXT_LABEL or label == DONT_CARE_TEXT else None,
     )
 
 

@@ -1,5 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
+import { shortMetricLabel } from "../training/metricLabels";
 import { mergePoints, type MetricPoint, type MetricSeries } from "../training/metrics";
 import type { JsonSchema } from "../training/schema";
 import { api, CSRF_COOKIE, CSRF_HEADER, readCookie } from "./client";
@@ -419,7 +420,7 @@ export async function uploadModel(fields: ModelUploadFields): Promise<ModelImpor
   form.append("file", fields.file, fields.file.name);
   if (fields.name.trim()) form.append("name", fields.name.trim());
   form.append("architecture", fields.architecture);
-  form.append("task", fields.task || "classification");
+  form.append("task", fields.task);
   form.append("class_names", fields.classNames);
   if (fields.inputSize.trim()) form.append("input_size", fields.inputSize.trim());
   const response = await post("/api/models", form);
@@ -462,9 +463,25 @@ function postImage(url: string, form: FormData, signal?: AbortSignal): Promise<R
   });
 }
 
-export async function predictImage(modelId: number, file: File, topK = 5, signal?: AbortSignal): Promise<ClassScore[]> {
+/** What a model's answer holds beside its scores: a mask (share of pixels per class), detections, or neither. */
+export type AnswerShape = "mask" | "detections" | "classes";
+
+export interface PredictAnswer {
+  scores: ClassScore[];
+  shape: AnswerShape;
+}
+
+/** One picture's answer: its best classes (or classes found), and what else the answer carries. */
+export async function predictAnswer(modelId: number, file: File, topK = 5, signal?: AbortSignal): Promise<PredictAnswer> {
   const result = await answerOf(await postImage(`/api/models/${modelId}/predict?top_k=${topK}`, imageForm(file), signal));
-  return Array.isArray(result.top_k) ? (result.top_k as ClassScore[]) : [];
+  const scores = Array.isArray(result.top_k) ? (result.top_k as ClassScore[]) : [];
+  const shape: AnswerShape =
+    typeof result.mask_png === "string" ? "mask" : Array.isArray(result.detections) ? "detections" : "classes";
+  return { scores, shape };
+}
+
+export async function predictImage(modelId: number, file: File, topK = 5, signal?: AbortSignal): Promise<ClassScore[]> {
+  return (await predictAnswer(modelId, file, topK, signal)).scores;
 }
 
 export async function predictOverlay(modelId: number, file: File, signal?: AbortSignal): Promise<string> {
@@ -540,14 +557,19 @@ function numOrNull(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) ? v : null;
 }
 
-/** The figure a model is known by, for its task: top-1 accuracy, mIoU, or box / mask mAP. */
-export function headlineMetric(metrics: Record<string, unknown> | undefined, task: string): { label: string; value: number | null } {
+/**
+ * The figure a model is known by: its task's `headline` (from the task registry, e.g. "accuracy/top1",
+ * "mIoU", "bbox/mAP"), from the best epoch, else the final one. No headline (the registry has not answered,
+ * or does not list the task): no label and no value.
+ */
+export function headlineMetric(
+  metrics: Record<string, unknown> | undefined,
+  headline: string | null | undefined,
+): { key: string | null; label: string; value: number | null } {
+  if (!headline) return { key: null, label: "", value: null };
   const m = obj(metrics);
-  const pick = (key: string) => numOrNull(obj(m.best)[key]) ?? numOrNull(obj(m.final)[key]) ?? numOrNull(m[key]);
-  if (task === "semantic_segmentation") return { label: "mIoU", value: pick("mIoU") };
-  if (task === "instance_segmentation") return { label: "mask mAP", value: pick("segm/mAP") };
-  if (task === "object_detection") return { label: "box mAP", value: pick("bbox/mAP") };
-  return { label: "top-1", value: pick("accuracy/top1") };
+  const value = numOrNull(obj(m.best)[headline]) ?? numOrNull(obj(m.final)[headline]) ?? numOrNull(m[headline]);
+  return { key: headline, label: shortMetricLabel(headline), value };
 }
 
 export function formatCompact(n: number | null | undefined): string {

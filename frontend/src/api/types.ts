@@ -27,6 +27,8 @@ export type Job = Schemas["JobOut"];
 export type JobStatus = Schemas["JobStatus"];
 export type QueuePosition = Schemas["QueuePosition"];
 export type Split = ImageSummary["split"];
+/** A task the studio trains, as `GET /api/tasks` describes it. */
+export type TaskInfo = Schemas["TaskOut"];
 export type UploadFormat = NonNullable<
   NonNullable<paths["/api/datasets"]["post"]["requestBody"]>["content"]["multipart/form-data"]["format"]
 >;

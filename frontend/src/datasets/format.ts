@@ -1,17 +1,5 @@
 import type { Tone } from "../components/StatusBadge";
 
-const TASK_LABELS: Record<string, string> = {
-  classification: "Classification",
-  semantic_segmentation: "Semantic segmentation",
-  object_detection: "Object detection",
-  instance_segmentation: "Instance segmentation",
-  text_detection: "Text detection",
-};
-
-export function taskLabel(task: string): string {
-  return TASK_LABELS[task] ?? task.replace(/_/g, " ");
-}
-
 const FORMAT_LABELS: Record<string, string> = {
   auto: "auto-detect",
   labelme: "labelme",

@@ -3,6 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { Route, Routes } from "react-router";
 import { describe, expect, it, vi } from "vitest";
 import { DatasetPage } from "./DatasetPage";
+import { tasksRoute } from "../test/tasks";
 import { jsonResponse, mockApi, renderWithProviders } from "../test/utils";
 
 const dataset = {
@@ -79,6 +80,7 @@ function renderPage() {
 describe("DatasetPage", () => {
   it("shows header, classes in order, bars, splits, report, exports and versions", async () => {
     mockApi({
+      ...tasksRoute(),
       "GET /api/datasets/4": () => jsonResponse(200, dataset),
       "GET /api/datasets": () => jsonResponse(200, [{ ...dataset, id: 7, version: 3, parent_id: 4 }, dataset]),
       "GET /api/datasets/4/images": () => jsonResponse(200, { total: 0, page: 1, page_size: 60, images: [] }),
@@ -88,7 +90,10 @@ describe("DatasetPage", () => {
     expect(document.querySelector("script")).toBeNull();
     expect(screen.getByTestId("dataset-version")).toHaveTextContent("v2");
     expect(screen.getAllByTestId("class-chip").map((c) => c.textContent)).toEqual(["circle", "square", "triangle"]);
-    expect(screen.getAllByTestId("task-chip").map((c) => c.textContent)).toEqual(["Semantic segmentation", "Object detection"]);
+    // Titled by the task registry (GET /api/tasks), once it has answered.
+    await waitFor(() =>
+      expect(screen.getAllByTestId("task-chip").map((c) => c.textContent)).toEqual(["Semantic segmentation", "Object detection"]),
+    );
     expect(
       within(screen.getByTestId("bars-instances")).getAllByTestId("class-bar-value").map((v) => v.textContent),
     ).toEqual(["3", "8", "5"]);
@@ -106,6 +111,7 @@ describe("DatasetPage", () => {
   it("re-splits into a new version and opens it", async () => {
     document.cookie = "studio_csrf=c-1; path=/";
     const { requests } = mockApi({
+      ...tasksRoute(),
       "GET /api/datasets/4": () => jsonResponse(200, dataset),
       "GET /api/datasets/9": () => jsonResponse(200, { ...dataset, id: 9, version: 3, parent_id: 4 }),
       "GET /api/datasets": () => jsonResponse(200, [dataset]),
@@ -148,6 +154,7 @@ describe("DatasetPage", () => {
       clicked.push(`${this.getAttribute("href")} as ${this.download}`);
     });
     const { requests } = mockApi({
+      ...tasksRoute(),
       "GET /api/datasets/4": () => jsonResponse(200, dataset),
       "GET /api/datasets": () => jsonResponse(200, [dataset]),
       "GET /api/datasets/4/images": () => jsonResponse(200, { total: 0, page: 1, page_size: 60, images: [] }),
@@ -182,6 +189,7 @@ describe("DatasetPage", () => {
       { status: "succeeded", progress: 1, message: "done", queue_position: null },
     ];
     const { requests } = mockApi({
+      ...tasksRoute(),
       "GET /api/datasets/4": () => jsonResponse(200, dataset),
       "GET /api/datasets": () => jsonResponse(200, [dataset]),
       "GET /api/datasets/4/images": () => jsonResponse(200, { total: 0, page: 1, page_size: 60, images: [] }),
@@ -209,6 +217,7 @@ describe("DatasetPage", () => {
   it("shows the reason a conversion job failed next to its button", async () => {
     const click = vi.spyOn(HTMLAnchorElement.prototype, "click").mockImplementation(() => undefined);
     mockApi({
+      ...tasksRoute(),
       "GET /api/datasets/4": () => jsonResponse(200, dataset),
       "GET /api/datasets": () => jsonResponse(200, [dataset]),
       "GET /api/datasets/4/images": () => jsonResponse(200, { total: 0, page: 1, page_size: 60, images: [] }),

@@ -17,7 +17,8 @@ import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
 import { ClassBars } from "../datasets/ClassBars";
 import { readyExport } from "../datasets/exportZip";
-import { formatBytes, formatCount, formatLabel, statusTone, taskLabel } from "../datasets/format";
+import { useTaskRegistry } from "../api/tasks";
+import { formatBytes, formatCount, formatLabel, statusTone } from "../datasets/format";
 import { ImageGrid } from "../datasets/ImageGrid";
 import { ImportReport } from "../datasets/ImportReport";
 import { SplitPanel } from "../datasets/SplitPanel";
@@ -175,6 +176,7 @@ export function DatasetPage() {
   const stats = useMemo(() => parseStats(dataset?.stats), [dataset]);
   const findings = useMemo(() => parseFindings(dataset?.report), [dataset]);
   const problemCodes = useMemo(() => [...new Set(findings.map((f) => f.code))].sort(), [findings]);
+  const registry = useTaskRegistry();
 
   if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
   if (query.isPending) return <Loading label="Loading dataset…" />;
@@ -224,7 +226,7 @@ export function DatasetPage() {
               {dataset.tasks.length ? (
                 dataset.tasks.map((t) => (
                   <span key={t} className="chip chip--task" data-testid="task-chip">
-                    {taskLabel(t)}
+                    {registry.title(t)}
                   </span>
                 ))
               ) : (

@@ -4,11 +4,12 @@ import { errorMessage } from "../api/errors";
 import type { Dataset } from "../api/types";
 import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
-import { formatCount, formatLabel, statusTone, taskLabel } from "../datasets/format";
+import { useTaskRegistry, type TaskRegistry } from "../api/tasks";
+import { formatCount, formatLabel, statusTone } from "../datasets/format";
 import { UploadPanel } from "../datasets/UploadPanel";
 import { timeAgo, formatDateTime } from "../time";
 
-function DatasetRow({ dataset }: { dataset: Dataset }) {
+function DatasetRow({ dataset, registry }: { dataset: Dataset; registry: TaskRegistry }) {
   const stats = parseStats(dataset.stats);
   const ready = dataset.status === "ready";
   return (
@@ -38,7 +39,7 @@ function DatasetRow({ dataset }: { dataset: Dataset }) {
           <span className="chips">
             {dataset.tasks.map((t) => (
               <span key={t} className="chip chip--task">
-                {taskLabel(t)}
+                {registry.title(t)}
               </span>
             ))}
           </span>
@@ -55,6 +56,7 @@ function DatasetRow({ dataset }: { dataset: Dataset }) {
 
 export function DatasetsPage() {
   const datasets = useDatasets();
+  const registry = useTaskRegistry();
   return (
     <section className="page page--wide">
       <div className="page-head">
@@ -94,7 +96,7 @@ export function DatasetsPage() {
               </thead>
               <tbody>
                 {datasets.data.map((d) => (
-                  <DatasetRow key={d.id} dataset={d} />
+                  <DatasetRow key={d.id} dataset={d} registry={registry} />
                 ))}
               </tbody>
             </table>

@@ -1,8 +1,9 @@
-import { screen, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { Route, Routes } from "react-router";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ModelPage } from "./ModelPage";
+import { FAKE_TASKS, TEXT_DETECTION, tasksRoute } from "../test/tasks";
 import { jsonResponse, mockApi, renderWithProviders } from "../test/utils";
 
 const model = {
@@ -51,6 +52,7 @@ describe("ModelPage: try it", () => {
 
   it("shows the inference lane's error as its message, points at the health page, and says what Grad-CAM explains", async () => {
     mockApi({
+      ...tasksRoute(),
       "GET /api/models/3": () => jsonResponse(200, model),
       "POST /api/models/3/predict": () => jsonResponse(503, timeout),
       "POST /api/models/3/cam": () =>
@@ -73,5 +75,170 @@ describe("ModelPage: try it", () => {
     expect(within(screen.getByTestId("lane-down")).getByRole("link")).toHaveAttribute("href", "/health");
     expect(await within(tryIt).findByTestId("cam-img")).toHaveAttribute("src", "blob:picture");
     expect(within(tryIt).getByTestId("cam-caption")).toHaveTextContent("Explains “cat” (81.3%) at layer layer4 · the model's top class is “dog”");
+  });
+});
+
+function board(task: string, fields: Record<string, unknown> = {}) {
+  return {
+    model_id: 3,
+    task,
+    dataset_id: 1,
+    summary: {},
+    columns: [],
+    per_class: [],
+    confusion_matrix: null,
+    confusion_labels: [],
+    curves: {},
+    pr_curves: {},
+    worst_images: [],
+    ...fields,
+  };
+}
+
+function png(): Response {
+  return new Response(new Uint8Array([137, 80, 78, 71]), { status: 200, headers: { "Content-Type": "image/png" } });
+}
+
+/** Answers `POST /api/models/3/predict`: the overlay (`?overlay=1`) as a PNG, else `answer` as JSON. */
+function predictRoute(answer: Record<string, unknown>) {
+  return (request: Request) => (new URL(request.url).searchParams.get("overlay") ? png() : jsonResponse(200, { model_id: 3, ...answer }));
+}
+
+async function upload(name = "pic.png") {
+  const tryIt = await screen.findByTestId("try-it");
+  await userEvent.upload(within(tryIt).getByLabelText("Image to classify"), new File([new Uint8Array([1])], name, { type: "image/png" }));
+  return tryIt;
+}
+
+describe("ModelPage: what the task registry says", () => {
+  const { createObjectURL, revokeObjectURL } = URL;
+  beforeEach(() => {
+    URL.createObjectURL = vi.fn(() => "blob:picture");
+    URL.revokeObjectURL = vi.fn();
+  });
+  afterEach(() => {
+    URL.createObjectURL = createObjectURL;
+    URL.revokeObjectURL = revokeObjectURL;
+    vi.unstubAllGlobals();
+  });
+
+  it("titles a classifier's task, puts its headline first, and orders its figures and columns as the registry does", async () => {
+    mockApi({
+      ...tasksRoute(),
+      "GET /api/models/3": () => jsonResponse(200, model),
+      "GET /api/models/3/dashboard": () =>
+        jsonResponse(
+          200,
+          board("classification", {
+            // Out of the registry's order on purpose.
+            summary: { "f1/macro": 0.7, loss: 0.3, "accuracy/top5": 1, "accuracy/top1": 0.875 },
+            columns: ["support", "f1", "recall", "precision"],
+            per_class: [{ name: "cat", values: { precision: 0.9, recall: 0.8, f1: 0.85, support: 4 } }],
+          }),
+        ),
+    });
+    renderPage();
+    await waitFor(() => expect(screen.getByTestId("model-task")).toHaveTextContent("Classification"));
+    expect(screen.getByTestId("task-description")).toHaveTextContent("Names the class of the whole picture");
+    const headline = await screen.findByTestId("model-headline");
+    expect(headline).toHaveTextContent("87.5%");
+    expect(headline).toHaveTextContent("top-1 accuracy");
+    const labels = [...document.querySelectorAll(".tiles .tile__label")].map((l) => l.textContent);
+    expect(labels.slice(0, 3)).toEqual(["top-1 accuracy", "top-5 accuracy", "F1 (macro)"]);
+    expect(within(screen.getByTestId("per-class")).getAllByRole("columnheader").map((h) => h.textContent)).toEqual([
+      "Class",
+      "precision",
+      "recall",
+      "F1",
+      "support",
+    ]);
+    expect(screen.getByTestId("cam-gallery")).toBeInTheDocument();
+  });
+
+  it("offers a detector no Grad-CAM, says why, and labels its answer as detections", async () => {
+    const { requests } = mockApi({
+      ...tasksRoute(),
+      "GET /api/models/3": () => jsonResponse(200, { ...model, task: "object_detection", architecture: "fasterrcnn" }),
+      "GET /api/models/3/dashboard": () => jsonResponse(200, board("object_detection", { summary: { "bbox/mAP_50": 0.6, "bbox/mAP": 0.42 } })),
+      "POST /api/models/3/predict": predictRoute({ top_k: [{ index: 0, name: "cat", score: 0.9 }], detections: [] }),
+    });
+    renderPage();
+    await waitFor(() => expect(screen.getByTestId("model-task")).toHaveTextContent("Object detection"));
+    const headline = await screen.findByTestId("model-headline");
+    expect(headline).toHaveTextContent("42.0%");
+    expect(headline).toHaveTextContent("box mAP");
+    expect(screen.queryByTestId("cam-gallery")).toBeNull();
+    expect(screen.getByTestId("cam-unavailable")).toHaveTextContent(
+      "Grad-CAM explains classification and segmentation models, not detectors: their outputs (boxes after non-maximum suppression) have no class score to take gradients of.",
+    );
+
+    const tryIt = await upload();
+    expect(await within(tryIt).findByTestId("topk-name")).toHaveTextContent("cat");
+    expect(within(tryIt).getByTestId("scores-heading")).toHaveTextContent("Objects found (best score per class)");
+    expect(within(tryIt).getByTestId("drawn-heading")).toHaveTextContent("Detections drawn");
+    expect(within(tryIt).getByTestId("try-cam-unavailable")).toHaveTextContent("not detectors");
+    expect(requests.some((r) => new URL(r.url).pathname.endsWith("/cam"))).toBe(false);
+  });
+
+  it("shows a segmenter's answer as a mask and its classes as shares of pixels", async () => {
+    mockApi({
+      ...tasksRoute(),
+      "GET /api/models/3": () =>
+        jsonResponse(200, { ...model, task: "semantic_segmentation", architecture: "unet", class_names: ["_background_", "cat"] }),
+      "GET /api/models/3/dashboard": () => jsonResponse(200, board("semantic_segmentation", { summary: { mDice: 0.8, mIoU: 0.7 } })),
+      "POST /api/models/3/predict": predictRoute({ top_k: [{ index: 1, name: "cat", score: 0.3 }], classes: [], mask_png: "iVBORw0KGgo=" }),
+      "POST /api/models/3/cam": () => png(),
+    });
+    renderPage();
+    await waitFor(() => expect(screen.getByTestId("model-task")).toHaveTextContent("Semantic segmentation"));
+    expect(await screen.findByTestId("model-headline")).toHaveTextContent("mIoU");
+    const tryIt = await upload();
+    expect(await within(tryIt).findByTestId("topk-name")).toHaveTextContent("cat");
+    expect(within(tryIt).getByTestId("scores-heading")).toHaveTextContent("Classes found (share of pixels)");
+    expect(within(tryIt).getByTestId("drawn-heading")).toHaveTextContent("Predicted mask");
+    expect(await within(tryIt).findByTestId("cam-img")).toHaveAttribute("src", "blob:picture");
+  });
+
+  it("shows a task it has no code for by the registry alone: its title, its headline, its figures and its drawing", async () => {
+    mockApi({
+      ...tasksRoute([...FAKE_TASKS, TEXT_DETECTION]),
+      "GET /api/models/3": () => jsonResponse(200, { ...model, task: "text_detection", architecture: "dbnet", class_names: ["text"] }),
+      "GET /api/models/3/dashboard": () =>
+        jsonResponse(200, board("text_detection", { summary: { recall: 0.75, precision: 0.9, hmean: 0.8125, loss: 1.2 } })),
+      "POST /api/models/3/predict": predictRoute({ top_k: [{ index: 0, name: "text", score: 0.95 }] }),
+      "POST /api/models/3/cam": () => png(),
+    });
+    renderPage();
+    await waitFor(() => expect(screen.getByTestId("model-task")).toHaveTextContent("Text detection"));
+    expect(screen.getByTestId("task-description")).toHaveTextContent("hmean is the harmonic mean");
+    const headline = await screen.findByTestId("model-headline");
+    expect(headline).toHaveTextContent("81.3%");
+    expect(headline).toHaveTextContent("hmean");
+    expect([...document.querySelectorAll(".tiles .tile__label")].map((l) => l.textContent).slice(0, 3)).toEqual([
+      "hmean",
+      "precision",
+      "recall",
+    ]);
+    expect(screen.queryByText("validation loss")).toBeNull();
+    expect(screen.getByTestId("cam-gallery")).toBeInTheDocument();
+
+    const tryIt = await upload();
+    expect(await within(tryIt).findByTestId("topk-name")).toHaveTextContent("text");
+    expect(within(tryIt).getByTestId("scores-heading")).toHaveTextContent("Top classes");
+    expect(within(tryIt).getByTestId("drawn-heading")).toHaveTextContent("Text lines drawn");
+    expect(await within(tryIt).findByTestId("cam-img")).toBeInTheDocument();
+  });
+
+  it("says loading in words while the registry is asked for, and shows the raw task name if it cannot be had", async () => {
+    let answer: (r: Response) => void = () => {};
+    mockApi({
+      "GET /api/tasks": () => new Promise<Response>((resolve) => (answer = resolve)),
+      "GET /api/models/3": () => jsonResponse(200, { ...model, task: "object_detection" }),
+    });
+    renderPage();
+    expect(await screen.findByTestId("model-task")).toHaveTextContent("loading…");
+    expect(screen.queryByTestId("cam-unavailable")).toBeNull();
+    answer(jsonResponse(503, { detail: "down", code: "unavailable" }));
+    await waitFor(() => expect(screen.getByTestId("model-task")).toHaveTextContent(/^object_detection$/));
   });
 });

@@ -5,11 +5,12 @@ import {
   camImage,
   downloadExport,
   formatCompact,
-  predictImage,
+  predictAnswer,
   predictOverlay,
   useDeleteModel,
   useModel,
   useModelDashboard,
+  type AnswerShape,
   type CamAnswer,
   type ClassScore,
   type ExportFormat,
@@ -19,7 +20,8 @@ import { ArtifactList } from "../components/ArtifactList";
 import { ConfirmDelete } from "../components/ConfirmDelete";
 import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
-import { statusTone, taskLabel } from "../datasets/format";
+import { TASKS_LOADING, useTaskRegistry, type TaskInfo, type TaskRegistry } from "../api/tasks";
+import { statusTone } from "../datasets/format";
 import { formatDateTime } from "../time";
 import { ConfusionMatrix } from "../training/ConfusionMatrix";
 import { CamGallery, ClassTable, CurvesOverRun, PrCurves, SummaryTiles, WorstImages } from "../training/Dashboard";
@@ -87,11 +89,50 @@ function useObjectUrl(): [string | null, (url: string | null) => void] {
   return [url, set];
 }
 
-const DETECTION_TASKS = ["object_detection", "instance_segmentation"];
+/**
+ * Whether Grad-CAM explains the model's task, as the registry says: "yes"; "no", with the registry's reason;
+ * "unknown" while the registry is asked for. A registry that failed, or a task it does not list, is offered
+ * Grad-CAM: the studio says why not if it cannot.
+ */
+type CamOffer = { kind: "yes" } | { kind: "no"; reason: string } | { kind: "unknown" };
 
-/** Grad-CAM explains a classifier's score or a segmenter's class region; a detector has neither. */
-function explainable(model: ModelDetail): boolean {
-  return !DETECTION_TASKS.includes(model.task);
+function camOffer(registry: TaskRegistry, task: TaskInfo | undefined): CamOffer {
+  if (task) return task.explain == null ? { kind: "yes" } : { kind: "no", reason: sentence(task.explain) };
+  return registry.loading ? { kind: "unknown" } : { kind: "yes" };
+}
+
+/** A reason as a sentence: a capital first, a full stop last. */
+function sentence(text: string): string {
+  const t = text.trim();
+  if (!t) return t;
+  const first = t[0]!.toUpperCase() + t.slice(1);
+  return /[.!?]$/.test(first) ? first : `${first}.`;
+}
+
+/** What the answer's scores are, by what the answer holds (or, before it comes, what the task's models answer). */
+const SCORE_HEADINGS: Record<AnswerShape, string> = {
+  mask: "Classes found (share of pixels)",
+  detections: "Objects found (best score per class)",
+  classes: "Top classes",
+};
+
+function expectedShape(registry: TaskRegistry, task: TaskInfo | undefined): AnswerShape | null {
+  if (task) return task.model_outputs === "detections" ? "detections" : task.background ? "mask" : "classes";
+  return registry.loading ? null : "classes";
+}
+
+/** What the picture with the model's answer painted on shows, in the registry's words. */
+function drawnLabel(registry: TaskRegistry, task: TaskInfo | undefined): string {
+  if (task) return task.drawn;
+  return registry.loading ? TASKS_LOADING : "Prediction drawn";
+}
+
+function CamUnavailable({ reason, testId }: { reason: string; testId: string }) {
+  return (
+    <p className="muted small" data-testid={testId}>
+      {reason}
+    </p>
+  );
 }
 
 /** The inference lane could not be reached or did not answer in time (a 503 naming it). */
@@ -115,10 +156,13 @@ function CamCaption({ info }: { info: CamAnswer }) {
   );
 }
 
-function TryIt({ model }: { model: ModelDetail }) {
+function TryIt({ model, registry }: { model: ModelDetail; registry: TaskRegistry }) {
+  const task = registry.get(model.task);
+  const offer = camOffer(registry, task);
   const [file, setFile] = useState<File | null>(null);
   const [dragging, setDragging] = useState(false);
   const [scores, setScores] = useState<ClassScore[] | null>(null);
+  const [shape, setShape] = useState<AnswerShape | null>(null);
   const [overlay, setOverlay] = useObjectUrl();
   const [cam, setCam] = useObjectUrl();
   const [camInfo, setCamInfo] = useState<CamAnswer | null>(null);
@@ -159,6 +203,7 @@ function TryIt({ model }: { model: ModelDetail }) {
     const signal = abort.current.signal;
     setFile(f);
     setScores(null);
+    setShape(null);
     setOverlay(null);
     setCam(null);
     setCamInfo(null);
@@ -171,8 +216,12 @@ function TryIt({ model }: { model: ModelDetail }) {
       setErrors((e) => ({ ...e, [key]: `${f.name}: ${errorMessage(err)}` }));
       if (isLaneError(err)) setLaneDown(true);
     };
-    const p = predictImage(model.id, f, 5, signal)
-      .then((s) => (signal.aborted ? undefined : setScores(s)))
+    const p = predictAnswer(model.id, f, 5, signal)
+      .then((answer) => {
+        if (signal.aborted) return;
+        setScores(answer.scores);
+        setShape(answer.shape);
+      })
       .catch(failed("predict"));
     const o = predictOverlay(model.id, f, signal)
       .then((url) => (signal.aborted ? URL.revokeObjectURL(url) : setOverlay(url)))
@@ -180,11 +229,14 @@ function TryIt({ model }: { model: ModelDetail }) {
     await Promise.all([p, o]);
     if (signal.aborted) return;
     setBusy((b) => ({ ...b, predict: false }));
-    if (explainable(model)) await runCam(f, target);
+    // While the registry is still asked for, the heat map is asked for too: the panel shows it once the
+    // registry says Grad-CAM explains this task, and the registry's reason otherwise.
+    if (offer.kind !== "no") await runCam(f, target);
     else setBusy((b) => ({ ...b, cam: false }));
   };
 
   const max = Math.max(1e-9, ...(scores ?? []).map((s) => s.score));
+  const scoresAre = shape ?? expectedShape(registry, task);
   return (
     <div className="card" data-testid="try-it">
       <h2>Try it</h2>
@@ -222,13 +274,7 @@ function TryIt({ model }: { model: ModelDetail }) {
       {file ? (
         <div className="grid grid--3 grid--tight try-it__results">
           <div>
-            <h3>
-              {model.task === "semantic_segmentation"
-                ? "Classes found (share of pixels)"
-                : DETECTION_TASKS.includes(model.task)
-                  ? "Objects found (best score per class)"
-                  : "Top classes"}
-            </h3>
+            <h3 data-testid="scores-heading">{scoresAre ? SCORE_HEADINGS[scoresAre] : TASKS_LOADING}</h3>
             {busy.predict && !scores ? <Loading label="Predicting…" /> : null}
             {errors.predict ? (
               <p className="field__error" role="alert" data-testid="predict-error">
@@ -252,13 +298,21 @@ function TryIt({ model }: { model: ModelDetail }) {
             ) : null}
           </div>
           <div>
-            <h3>
-              {model.task === "semantic_segmentation" ? "Predicted mask" : DETECTION_TASKS.includes(model.task) ? "Detections drawn" : "Prediction drawn"}
-            </h3>
+            <h3 data-testid="drawn-heading">{drawnLabel(registry, task)}</h3>
             {errors.overlay ? <p className="field__error">{errors.overlay}</p> : null}
             {overlay ? <img className="try-it__img" src={overlay} alt="The image with its prediction drawn on" data-testid="overlay-img" /> : busy.predict ? <Loading label="Drawing…" /> : null}
           </div>
-          {explainable(model) ? (
+          {offer.kind === "no" ? (
+            <div>
+              <h3>Grad-CAM</h3>
+              <CamUnavailable reason={offer.reason} testId="try-cam-unavailable" />
+            </div>
+          ) : offer.kind === "unknown" ? (
+            <div>
+              <h3>Grad-CAM</h3>
+              <Loading label={TASKS_LOADING} />
+            </div>
+          ) : (
           <div>
             <h3>Grad-CAM</h3>
             <div className="field field--inline">
@@ -287,7 +341,7 @@ function TryIt({ model }: { model: ModelDetail }) {
             {cam ? <img className="try-it__img" src={cam} alt="Grad-CAM heat map over the image" data-testid="cam-img" /> : busy.cam ? <Loading label="Computing Grad-CAM…" /> : null}
             {cam && camInfo ? <CamCaption info={camInfo} /> : null}
           </div>
-          ) : null}
+          )}
         </div>
       ) : null}
     </div>
@@ -312,6 +366,7 @@ export function ModelPage() {
   const query = useModel(id);
   const model = query.data;
   const board = useModelDashboard(id, model?.status === "ready");
+  const registry = useTaskRegistry();
 
   if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
   if (query.isPending) return <Loading label="Loading model…" />;
@@ -326,6 +381,8 @@ export function ModelPage() {
   const ready = model.status === "ready";
   // The worst images' masks are drawn on the dashboard above; the list keeps to the model's own files.
   const files = model.artifacts.filter((a) => !a.name.startsWith("worst/"));
+  const task = registry.get(model.task);
+  const cam = camOffer(registry, task);
   return (
     <section className="page page--wide" data-testid="model-page">
       <p className="breadcrumb">
@@ -340,7 +397,7 @@ export function ModelPage() {
         <DeleteModel model={model} />
       </div>
       <p className="muted meta-line">
-        {taskLabel(model.task)} · {model.architecture} · {model.input_size ? `${model.input_size}px` : "default size"} ·{" "}
+        <span data-testid="model-task">{registry.title(model.task)}</span> · {model.architecture} · {model.input_size ? `${model.input_size}px` : "default size"} ·{" "}
         {model.dataset_id != null ? (
           <Link to={`/datasets/${model.dataset_id}`}>dataset #{model.dataset_id}</Link>
         ) : (
@@ -354,6 +411,11 @@ export function ModelPage() {
         ) : null}{" "}
         · created {formatDateTime(model.created_at)}
       </p>
+      {task ? (
+        <p className="muted small" data-testid="task-description">
+          {task.description}
+        </p>
+      ) : null}
       {model.status === "importing" ? <Loading label="Checking the checkpoint… this page updates by itself." /> : null}
       {model.error ? (
         <div className="banner banner--error" role="alert" data-testid="model-error">
@@ -362,7 +424,7 @@ export function ModelPage() {
       ) : null}
 
       <div className="tiles">
-        {board.data ? <SummaryTiles board={board.data} /> : null}
+        {board.data ? <SummaryTiles board={board.data} task={task} /> : null}
         <Tile label="parameters" value={formatCompact(model.params)} testId="model-params" />
         <Tile label={`FLOPs at ${model.input_size ?? "?"}px`} value={formatCompact(model.flops)} testId="model-flops" />
         <Tile label="classes" value={String(model.class_names.length)} testId="model-classes" />
@@ -383,7 +445,7 @@ export function ModelPage() {
                 classNames={board.data.confusion_labels?.length ? board.data.confusion_labels : model.class_names}
               />
             ) : null}
-            {board.data.per_class.length ? <ClassTable board={board.data} /> : null}
+            {board.data.per_class.length ? <ClassTable board={board.data} task={task} /> : null}
           </div>
         </div>
       ) : null}
@@ -396,7 +458,13 @@ export function ModelPage() {
 
       {board.data ? <PrCurves board={board.data} /> : null}
       {board.data ? <WorstImages board={board.data} /> : null}
-      {ready && explainable(model) ? <CamGallery model={model} splits={["val", "test", "train"]} /> : null}
+      {ready && cam.kind === "yes" ? <CamGallery model={model} splits={["val", "test", "train"]} /> : null}
+      {ready && cam.kind === "no" ? (
+        <div className="card">
+          <h2>Grad-CAM</h2>
+          <CamUnavailable reason={cam.reason} testId="cam-unavailable" />
+        </div>
+      ) : null}
 
       <div className="grid grid--2 grid--tight">
         <div className="card">
@@ -411,7 +479,7 @@ export function ModelPage() {
         </div>
       </div>
 
-      {ready ? <TryIt model={model} /> : null}
+      {ready ? <TryIt model={model} registry={registry} /> : null}
     </section>
   );
 }

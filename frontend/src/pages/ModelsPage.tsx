@@ -15,11 +15,12 @@ import {
 } from "../api/training";
 import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
-import { statusTone, taskLabel } from "../datasets/format";
+import { TASKS_LOADING, useTaskRegistry, type TaskRegistry } from "../api/tasks";
+import { statusTone } from "../datasets/format";
 import { timeAgo, formatDateTime } from "../time";
 
-function ModelRow({ model }: { model: TrainedModel }) {
-  const headline = headlineMetric(model.metrics, model.task);
+function ModelRow({ model, registry }: { model: TrainedModel; registry: TaskRegistry }) {
+  const headline = headlineMetric(model.metrics, registry.get(model.task)?.headline);
   return (
     <tr data-testid="model-row" data-model-id={model.id}>
       <td>
@@ -27,7 +28,7 @@ function ModelRow({ model }: { model: TrainedModel }) {
           {model.name}
         </Link>
       </td>
-      <td>{taskLabel(model.task)}</td>
+      <td data-testid="model-task">{registry.title(model.task)}</td>
       <td>{model.architecture}</td>
       <td>{model.dataset_id != null ? <Link to={`/datasets/${model.dataset_id}`}>#{model.dataset_id}</Link> : "—"}</td>
       <td>
@@ -36,7 +37,13 @@ function ModelRow({ model }: { model: TrainedModel }) {
         </StatusBadge>
       </td>
       <td className="num nowrap" data-testid="model-score">
-        {formatPct(headline.value)} <span className="muted small">{headline.value != null ? headline.label : ""}</span>
+        {registry.loading ? (
+          <span className="muted small">{TASKS_LOADING}</span>
+        ) : (
+          <>
+            {formatPct(headline.value)} <span className="muted small">{headline.value != null ? headline.label : ""}</span>
+          </>
+        )}
       </td>
       <td className="num">{formatCompact(model.params)}</td>
       <td className="num">{formatCompact(model.flops)}</td>
@@ -49,11 +56,12 @@ function ModelRow({ model }: { model: TrainedModel }) {
 
 const UPLOAD_FIELDS = ["file", "name", "architecture", "task", "class_names", "input_size"] as const;
 
-const UPLOAD_TASKS = ["classification", "semantic_segmentation", "object_detection", "instance_segmentation"];
-
-function UploadModelForm() {
-  const [task, setTask] = useState("classification");
-  const catalog = useCatalog(task);
+function UploadModelForm({ registry }: { registry: TaskRegistry }) {
+  // The registry's tasks, its first chosen until the person picks another.
+  const [picked, setTask] = useState<string | null>(null);
+  const task = picked ?? registry.tasks[0]?.name ?? "";
+  const info = registry.get(task);
+  const catalog = useCatalog(task || null);
   const qc = useQueryClient();
   const [file, setFile] = useState<File | null>(null);
   const [name, setName] = useState("");
@@ -72,6 +80,7 @@ function UploadModelForm() {
     e.preventDefault();
     const errs: Record<string, string> = {};
     if (!file) errs.file = "Choose a .pt, .pth or .safetensors file";
+    if (!task) errs.task = registry.loading ? "The tasks are still loading; try again in a moment" : "Choose a task";
     if (!classNames.trim()) errs.class_names = "Give the class names, one per line or a JSON list";
     if (inputSize.trim() && !/^\d+$/.test(inputSize.trim())) errs.input_size = "A whole number of pixels";
     setFieldErrors(errs);
@@ -118,13 +127,15 @@ function UploadModelForm() {
         </div>
         <div className={fieldErrors.task ? "field field--invalid" : "field"}>
           <label htmlFor="mu-task">Task</label>
-          <select id="mu-task" value={task} onChange={(e) => setTask(e.target.value)}>
-            {UPLOAD_TASKS.map((t) => (
-              <option key={t} value={t}>
-                {taskLabel(t)}
+          <select id="mu-task" value={task} onChange={(e) => setTask(e.target.value)} disabled={!registry.tasks.length}>
+            {registry.loading ? <option value="">{TASKS_LOADING}</option> : null}
+            {registry.tasks.map((t) => (
+              <option key={t.name} value={t.name}>
+                {t.title}
               </option>
             ))}
           </select>
+          {registry.failed ? <p className="field__error">Could not load the tasks the studio trains; reload the page to try again.</p> : null}
           {fieldErrors.task ? <p className="field__error">{fieldErrors.task}</p> : null}
         </div>
         <div className={fieldErrors.architecture ? "field field--invalid" : "field"}>
@@ -146,7 +157,7 @@ function UploadModelForm() {
       </div>
       <div className={fieldErrors.class_names ? "field field--invalid" : "field"}>
         <label htmlFor="mu-classes">
-          Class names (one per line, in head order{task === "semantic_segmentation" ? "; background first" : ""})
+          Class names (one per line, in head order{info?.background ? "; background first" : ""})
         </label>
         <textarea id="mu-classes" rows={3} value={classNames} onChange={(e) => setClassNames(e.target.value)} />
         {fieldErrors.class_names ? <p className="field__error">{fieldErrors.class_names}</p> : null}
@@ -179,6 +190,7 @@ function UploadModelForm() {
 
 export function ModelsPage() {
   const models = useModels();
+  const registry = useTaskRegistry();
   return (
     <section className="page page--wide" data-testid="models-page">
       <div className="page-head">
@@ -215,14 +227,14 @@ export function ModelsPage() {
               </thead>
               <tbody>
                 {models.data.map((m) => (
-                  <ModelRow key={m.id} model={m} />
+                  <ModelRow key={m.id} model={m} registry={registry} />
                 ))}
               </tbody>
             </table>
           </div>
         ) : null}
       </div>
-      <UploadModelForm />
+      <UploadModelForm registry={registry} />
     </section>
   );
 }

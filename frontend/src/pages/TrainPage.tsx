@@ -15,8 +15,8 @@ import {
   type PreviewImage,
   type RunConfig,
 } from "../api/training";
+import { useTaskRegistry } from "../api/tasks";
 import { Loading } from "../components/Loading";
-import { taskLabel } from "../datasets/format";
 import { SchemaForm } from "../training/SchemaForm";
 import {
   defaultValue,
@@ -173,6 +173,7 @@ export function TrainPage() {
   const [datasetId, setDatasetId] = useState<number | null>(() => Number(params.get("dataset")) || null);
   const dataset = ready.find((d) => d.id === datasetId) ?? null;
   const [task, setTask] = useState<string | null>(() => params.get("task"));
+  const registry = useTaskRegistry();
   const schema = useTrainSchema(task);
   const catalog = useCatalog(dataset && task ? task : null);
   const [config, setConfig] = useState<unknown>(null);
@@ -189,16 +190,20 @@ export function TrainPage() {
   const schemaTasks = (taskSchema?.const !== undefined ? [taskSchema.const] : (taskSchema?.enum ?? [])) as unknown[];
   const schemaTask = task && schemaTasks.includes(task) ? task : undefined;
 
-  // Pick the first ready dataset, and a task it supports (classification first, where it can).
+  // Pick the first ready dataset, and a task it supports: the first in the registry's order it can train
+  // (once the registry has answered), else the dataset's first.
+  const registryOrder = registry.tasks.map((t) => t.name).join(" ");
+  const registryPending = registry.loading;
   useEffect(() => {
     if (datasetId == null && ready.length) setDatasetId(ready[0]!.id);
   }, [ready, datasetId]);
   useEffect(() => {
-    if (!dataset) return;
+    if (!dataset || registryPending) return;
     if (!task || !dataset.tasks.includes(task)) {
-      setTask(dataset.tasks.includes("classification") ? "classification" : (dataset.tasks[0] ?? null));
+      const trained = registryOrder ? registryOrder.split(" ").find((t) => dataset.tasks.includes(t)) : undefined;
+      setTask(trained ?? dataset.tasks[0] ?? null);
     }
-  }, [dataset, task]);
+  }, [dataset, task, registryOrder, registryPending]);
   // A fresh config from the task's defaults once its schema is known, again whenever the task changes; the
   // dataset id follows the picker. The studio's own defaults come from the server (the schema cannot state
   // those made by a factory, e.g. the augment list).
@@ -379,7 +384,7 @@ export function TrainPage() {
               <select id="train-task" value={task ?? ""} onChange={(e) => setTask(e.target.value)} disabled={!dataset}>
                 {(dataset?.tasks ?? []).map((t) => (
                   <option key={t} value={t}>
-                    {taskLabel(t)}
+                    {registry.title(t)}
                   </option>
                 ))}
               </select>
@@ -401,7 +406,7 @@ export function TrainPage() {
             <Loading label="Loading the run form…" />
           ) : !taskSupported ? (
             <p className="muted" data-testid="task-unsupported">
-              Training for {taskLabel(task)} is not available yet.
+              Training for {registry.title(task)} is not available yet.
             </p>
           ) : catalog.isPending ? (
             <Loading label="Loading the catalog…" />

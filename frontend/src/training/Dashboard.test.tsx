@@ -1,7 +1,10 @@
 import { render, screen, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import type { ModelDashboard } from "../api/training";
+import { FAKE_TASKS, TEXT_DETECTION } from "../test/tasks";
 import { ClassTable, formatMetric, metricLabel, SummaryTiles, WorstImages } from "./Dashboard";
+
+const segmentation = FAKE_TASKS.find((t) => t.name === "semantic_segmentation")!;
 
 const board: ModelDashboard = {
   model_id: 7,
@@ -39,6 +42,21 @@ describe("model dashboard", () => {
     expect(formatMetric("loss", 0.123456)).toBe("0.1235");
     expect(formatMetric("pixels", 1234.4)).toBe((1234).toLocaleString());
     expect(formatMetric("mIoU", Number.NaN)).toBe("—");
+  });
+
+  it("puts the task's headline first and the rest in the registry's summary order", () => {
+    render(<SummaryTiles board={{ ...board, summary: { aAcc: 0.97, loss: 0.2, mDice: 0.9, mIoU: 0.8123 } }} task={segmentation} />);
+    expect([...document.querySelectorAll(".tile__label")].map((l) => l.textContent)).toEqual(["mIoU", "mDice", "aAcc"]);
+    expect(screen.getByTestId("model-headline")).toHaveTextContent("81.2%");
+    expect(screen.getByTestId("model-headline")).toHaveClass("tile--headline");
+  });
+
+  it("takes the per-class columns from the registry, else from the model's figures", () => {
+    const { unmount } = render(<ClassTable board={{ ...board, columns: ["pixels", "iou"] }} task={segmentation} />);
+    expect(screen.getAllByRole("columnheader").map((h) => h.textContent)).toEqual(["Class", "IoU", "Dice", "accuracy", "pixels"]);
+    unmount();
+    render(<ClassTable board={{ ...board, columns: ["pixels", "iou"] }} task={TEXT_DETECTION} />);
+    expect(screen.getAllByRole("columnheader").map((h) => h.textContent)).toEqual(["Class", "pixels", "IoU"]);
   });
 
   it("draws the task's columns, counts as numbers, undefined figures as a dash, names as text", () => {
@@ -85,6 +103,9 @@ describe("detection dashboard", () => {
     expect(metricLabel("bbox/AR_100")).toBe("box AR@100");
     expect(metricLabel("segm/mAP_s")).toBe("mask mAP (s)");
     expect(metricLabel("objects")).toBe("objects");
+    // A name the studio has no words for is shown as given.
+    expect(metricLabel("hmean")).toBe("hmean");
+    expect(metricLabel("text/hmean_50")).toBe("text/hmean_50");
   });
 
   it("shows a worst image's missed objects, not an IoU", () => {

@@ -9,74 +9,44 @@ import {
   type ModelDashboard,
   type ModelDetail,
 } from "../api/training";
+import type { TaskInfo } from "../api/tasks";
 import { Loading } from "../components/Loading";
 import { Chart } from "./Chart";
+import { COUNT_COLUMNS, formatMetric, KINDS, metricLabel } from "./metricLabels";
 
-/** Columns that count things (shown as integers, not as 0–1 bars). */
-const COUNT_COLUMNS = new Set(["support", "pixels", "instances", "images", "gt", "detections"]);
+export { formatMetric, metricLabel } from "./metricLabels";
 
-const LABELS: Record<string, string> = {
-  "accuracy/top1": "top-1 accuracy",
-  "accuracy/top5": "top-5 accuracy",
-  "precision/macro": "precision (macro)",
-  "recall/macro": "recall (macro)",
-  "f1/macro": "F1 (macro)",
-  mIoU: "mIoU",
-  mDice: "mDice",
-  mAcc: "mAcc",
-  aAcc: "aAcc",
-  loss: "validation loss",
-  iou: "IoU",
-  dice: "Dice",
-  acc: "accuracy",
-  pixels: "pixels",
-  precision: "precision",
-  recall: "recall",
-  f1: "F1",
-  support: "support",
-};
-
-const KINDS: Record<string, string> = { bbox: "box", segm: "mask" };
-
-/** ``bbox/mAP_50`` → "box mAP@0.5", ``segm/AP`` → "mask AP"; the studio's other keys from the table. */
-export function metricLabel(key: string): string {
-  if (LABELS[key]) return LABELS[key]!;
-  const m = /^(bbox|segm)\/(.+)$/.exec(key);
-  if (m) {
-    const name = m[2]!
-      .replace(/^mAP_(\d)(\d)$/, "mAP@0.$1$2")
-      .replace(/^AP(\d)(\d)$/, "AP@0.$1$2")
-      .replace(/^mAP_([sml])$/, "mAP ($1)")
-      .replace(/^AR_(\d+)$/, "AR@$1")
-      .replace(/^AR_([sml])$/, "AR ($1)")
-      .replace("@0.50", "@0.5");
-    return `${KINDS[m[1]!]} ${name}`;
-  }
-  return key.replace(/[/_]/g, " ");
+/**
+ * The figures the tiles show, in order: the task's headline, then its summary in the registry's order, then
+ * any other figure the model has; never the loss. Without the task (registry not there yet), as the model has them.
+ */
+export function summaryKeys(board: ModelDashboard, task?: TaskInfo): string[] {
+  const order = task ? [task.headline, ...task.summary, ...Object.keys(board.summary)] : Object.keys(board.summary);
+  return [...new Set(order)].filter((k) => k !== "loss" && k in board.summary);
 }
 
-export function formatMetric(key: string, value: number | null | undefined): string {
-  if (value == null || !Number.isFinite(value)) return "—";
-  if (COUNT_COLUMNS.has(key)) return Math.round(value).toLocaleString();
-  if (key.includes("loss")) return value.toFixed(4);
-  return `${(value * 100).toFixed(1)}%`;
-}
-
-/** The headline figures of the kept weights, as tiles. */
-export function SummaryTiles({ board }: { board: ModelDashboard }) {
-  const keys = Object.keys(board.summary).filter((k) => k !== "loss");
+/** The headline figures of the kept weights, as tiles; the task's headline figure first. */
+export function SummaryTiles({ board, task }: { board: ModelDashboard; task?: TaskInfo }) {
   return (
     <>
-      {keys.map((k) => (
-        <div className="tile" key={k}>
-          <span className="tile__value" data-testid={`summary-${k.replace(/\W/g, "-")}`}>
-            {formatMetric(k, board.summary[k])}
-          </span>
-          <span className="tile__label">{metricLabel(k)}</span>
-        </div>
-      ))}
+      {summaryKeys(board, task).map((k) => {
+        const headline = k === task?.headline;
+        return (
+          <div className={headline ? "tile tile--headline" : "tile"} key={k} data-testid={headline ? "model-headline" : undefined}>
+            <span className="tile__value" data-testid={`summary-${k.replace(/\W/g, "-")}`}>
+              {formatMetric(k, board.summary[k])}
+            </span>
+            <span className="tile__label">{metricLabel(k)}</span>
+          </div>
+        );
+      })}
     </>
   );
+}
+
+/** The per-class table's columns: the task's, in the registry's order; else those the model's figures have. */
+export function classColumns(board: ModelDashboard, task?: TaskInfo): string[] {
+  return task?.columns.length ? task.columns : board.columns;
 }
 
 function Bar({ value }: { value: number | null | undefined }) {
@@ -93,14 +63,15 @@ function Bar({ value }: { value: number | null | undefined }) {
 }
 
 /** The task's per-class table: a bar for each 0–1 figure, counts as numbers; names always as text. */
-export function ClassTable({ board }: { board: ModelDashboard }) {
+export function ClassTable({ board, task }: { board: ModelDashboard; task?: TaskInfo }) {
+  const columns = classColumns(board, task);
   return (
     <div className="table-scroll">
       <table className="table" data-testid="per-class">
         <thead>
           <tr>
             <th scope="col">Class</th>
-            {board.columns.map((c) => (
+            {columns.map((c) => (
               <th scope="col" key={c} className={COUNT_COLUMNS.has(c) ? "num" : undefined}>
                 {metricLabel(c)}
               </th>
@@ -113,7 +84,7 @@ export function ClassTable({ board }: { board: ModelDashboard }) {
               <td className="per-class__name" title={row.name}>
                 {row.name}
               </td>
-              {board.columns.map((c) =>
+              {columns.map((c) =>
                 COUNT_COLUMNS.has(c) ? (
                   <td key={c} className="num">
                     {formatMetric(c, row.values[c])}
@@ -167,17 +138,27 @@ export function CurvesOverRun({ board }: { board: ModelDashboard }) {
   );
 }
 
+type WorstImage = ModelDashboard["worst_images"][number];
+
+/** Counted objects (a detector's answer): missed, objects, false detections; else the image has an IoU. */
+function counted(w: WorstImage): boolean {
+  return !!w.counts && "missed" in w.counts;
+}
+
+/** How the worst images were ranked, from what they carry: missed objects, or each image's IoU (masks). */
+function worstCaption(images: WorstImage[]): string {
+  return images.some(counted)
+    ? "Most missed objects first. Left to right: image, its labels, the prediction."
+    : "Lowest IoU first, predicted by the kept weights. Left to right: image, true mask, predicted mask.";
+}
+
 /** Validation images the model did worst on: the picture, its true labels and the prediction. */
 export function WorstImages({ board }: { board: ModelDashboard }) {
   if (!board.worst_images.length) return null;
   return (
     <div className="card" data-testid="worst-images">
       <h2>Worst validation images</h2>
-      <p className="muted small">
-        {board.task === "semantic_segmentation"
-          ? "Lowest IoU first, predicted by the kept weights. Left to right: image, true mask, predicted mask."
-          : "Most missed objects first. Left to right: image, its labels, the prediction."}
-      </p>
+      <p className="muted small">{worstCaption(board.worst_images)}</p>
       <ul className="worst">
         {board.worst_images.map((w) => (
           <li key={w.image_id} className="worst__row" data-testid="worst-row">
@@ -186,7 +167,7 @@ export function WorstImages({ board }: { board: ModelDashboard }) {
                 {w.file_name ?? `image ${w.image_id}`}
               </span>
               <span className="worst__score" data-testid="worst-score">
-                {w.counts && "missed" in w.counts
+                {w.counts && counted(w)
                   ? `missed ${w.counts.missed} of ${w.counts.objects ?? "?"} · ${w.counts.false_detections ?? 0} false`
                   : `IoU ${w.score == null ? "—" : w.score.toFixed(3)}`}
               </span>

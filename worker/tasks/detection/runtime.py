@@ -29,7 +29,7 @@ from worker.detection.data import (
 )
 from worker.detection.transforms import DetEvalTransform, DetTrainTransform
 from worker.detection.worst import render_detection_worst
-from worker.engine.callbacks import Callback
+from worker.engine.callbacks import LossPartsLogger
 from worker.engine.checkpoint import load_file
 from worker.metrics.detection import DetectionMetrics
 from worker.models import LoadedModel
@@ -97,27 +97,6 @@ class DetectionStep:
         means = {k: float(torch.stack(v).float().mean()) for k, v in self.parts.items() if v}
         self.parts.clear()
         return means
-
-
-class LossPartsLogger(Callback):
-    """Every ``interval`` iterations: the mean of each loss the detector reports (``train/loss_mask``...)."""
-
-    order = 11
-
-    def __init__(self, ctx: JobContext, step: DetectionStep, interval: int) -> None:
-        self.ctx, self.step, self.interval = ctx, step, max(1, interval)
-
-    def on_batch_end(self, trainer: Any, loss: torch.Tensor) -> None:
-        if trainer.state.iteration % self.interval == 0:
-            self._write(trainer)
-
-    def on_epoch_end(self, trainer: Any) -> None:
-        self._write(trainer)
-
-    def _write(self, trainer: Any) -> None:
-        means = {f"train/{k}": v for k, v in self.step.take_means().items() if math.isfinite(v)}
-        if means:
-            self.ctx.log_metrics(trainer.state.iteration, means)
 
 
 def build_detection_data(
