@@ -54,7 +54,7 @@ def test_good_segmentation_config_is_queued_with_its_defaults(client: TestClient
     union = client.get("/api/schema/train-config", params={"task": "all"}).json()
     assert union["discriminator"]["propertyName"] == "task"
     assert {"classification", "semantic_segmentation"} <= set(union["discriminator"]["mapping"])
-    unknown = client.get("/api/schema/train-config", params={"task": "text_detection"})
+    unknown = client.get("/api/schema/train-config", params={"task": "pose_estimation"})
     assert unknown.status_code == 422 and unknown.json()["detail"].startswith("task: the studio trains")
     assert "inference" not in client.get("/api/schema/train-config").json()["properties"]  # classification
 
