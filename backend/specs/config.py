@@ -21,7 +21,6 @@ _CONFIGS = tuple(dict.fromkeys(CONFIG_BY_TASK.values()))
 # The union, discriminated by ``task``; built from the registry, so a new task joins it by being listed.
 _UNION = functools.reduce(operator.or_, _CONFIGS)
 TrainConfig: Any = Annotated[_UNION, Field(discriminator="task", description="A training run, by task")]
-AnyTrainConfig = TaskConfig
 DEFAULT_TASK = "classification"  # a config without ``task`` (written before there were other tasks)
 
 

@@ -15,13 +15,13 @@ from backend.specs import catalog_service
 from backend.specs.checks import check_train
 from backend.specs.config import (
     CONFIG_BY_TASK,
-    AnyTrainConfig,
     load_yaml_mapping,
     parse_train_config,
     to_yaml,
     train_config_schema,
 )
 from backend.specs.schemas import CatalogOut, TaskOut, ValidatedConfig
+from backend.specs.sections import TaskConfig
 from backend.tasks import TASKS
 
 router = APIRouter(prefix="/api", tags=["specs"])
@@ -81,7 +81,7 @@ def get_train_config_schema(
     return train_config_schema(None if task == "all" else task)
 
 
-def _parse(body: dict[str, Any]) -> AnyTrainConfig:
+def _parse(body: dict[str, Any]) -> TaskConfig:
     data = body
     if set(body) == {"yaml"}:
         text = body["yaml"]

@@ -14,11 +14,11 @@ from backend.specs.checks import (
     catalog_entry,
     check_input_size,
     check_options,
+    check_start_model,
     field_error,
     owned_dataset,
-    owned_model,
     require_task,
-    split_images,
+    require_train_images,
 )
 from backend.specs.sections import CONFIG_VERSION, ModelSpec, RuntimeSpec, ScheduleSpec, Strict
 from backend.specs.taskspec import CatalogEntry, OptionSpec, TaskSpec
@@ -98,17 +98,7 @@ def check_classification(session: Session, owner: User, config: ClassificationCo
     check_input_size(entry, config.data.input_size, ("data", "input_size"))
     if config.model.pretrained and not entry.pretrained_weights:
         raise field_error(("model", "pretrained"), f"{entry.name} has no pretrained weights in the catalog")
-    if config.model.load_from is not None:
-        loc = ("model", "load_from", "model_id")
-        start = owned_model(session, owner, config.model.load_from.model_id, loc)
-        if start.task != config.task:
-            raise field_error(
-                loc, f"model {start.id} is a {start.task} model, not {config.task}", kind="task"
-            )
-        if start.architecture != entry.name:
-            raise field_error(
-                loc, f"model {start.id} is a {start.architecture}; its weights do not fit a {entry.name}"
-            )
+    check_start_model(session, owner, config, entry)
     weights = config.loss.class_weights
     if weights is not None and len(weights) != len(dataset.classes):
         raise field_error(
@@ -116,10 +106,7 @@ def check_classification(session: Session, owner: User, config: ClassificationCo
             f"give one weight per class: dataset {dataset.id} has {len(dataset.classes)} classes "
             f"({', '.join(dataset.classes)}), not {len(weights)}",
         )
-    if split_images(dataset, "train") == 0:
-        raise field_error(
-            ("data", "dataset_id"), f"dataset {dataset.id} has no images in its train split", kind="empty"
-        )
+    require_train_images(dataset)
 
 
 def _cls(

@@ -18,7 +18,7 @@ from backend.specs.checks import (
     field_error,
     owned_dataset,
     require_task,
-    split_images,
+    require_train_images,
 )
 from backend.specs.sections import CONFIG_VERSION, ModelSpec, RuntimeSpec, ScheduleSpec, Strict
 from backend.specs.taskspec import CatalogEntry, OptionSpec, TaskSpec
@@ -196,10 +196,7 @@ def check_segmentation(session: Session, owner: User, config: SegmentationConfig
             f"{config.runtime.best_metric!r} is not a segmentation metric; choose one of "
             f"{', '.join(SEGMENTATION_METRICS)}",
         )
-    if split_images(dataset, "train") == 0:
-        raise field_error(
-            ("data", "dataset_id"), f"dataset {dataset.id} has no images in its train split", kind="empty"
-        )
+    require_train_images(dataset)
 
 
 # ------------------------------------------------------------------------------------------ catalog
