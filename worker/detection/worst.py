@@ -12,8 +12,7 @@ from PIL import Image
 from backend.files import atomic_write_bytes
 from worker.detection.data import DetectionDataset
 from worker.detection.predict import Detections, detection_overlay
-from worker.segmentation.worst import png_bytes
-from worker.training.worst import WORST_DIR
+from worker.training.worst import WORST_DIR, png_bytes
 
 
 def render_detection_worst(

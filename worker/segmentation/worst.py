@@ -7,7 +7,6 @@ prediction, so the figure shown beside a pair of masks is the one they give."""
 from __future__ import annotations
 
 import math
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,7 @@ from worker.metrics.segmentation import IGNORE_INDEX, confusion_matrix, scores
 from worker.segmentation.data import SegmentationDataset
 from worker.segmentation.inference import InferenceSettings, segment_logits
 from worker.segmentation.predict import mask_overlay, palette_mask
-from worker.training.worst import WORST_DIR
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buf = BytesIO()
-    image.save(buf, format="PNG", optimize=False, compress_level=6)
-    return buf.getvalue()
+from worker.training.worst import WORST_DIR, png_bytes
 
 
 def render_worst(

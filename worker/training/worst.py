@@ -5,9 +5,11 @@ model is already recorded still attaches them."""
 from __future__ import annotations
 
 import math
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from sqlalchemy import delete
 
 from backend.db.session import session_scope
@@ -24,6 +26,13 @@ FILES = {
     "true.png": ArtifactKind.overlay,
     "pred.png": ArtifactKind.overlay,
 }
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """A drawn worst image as PNG bytes (a middling compression: drawn once, shown often)."""
+    buf = BytesIO()
+    image.save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
 
 
 def worst_name(image_id: int, suffix: str) -> str:

@@ -215,21 +215,13 @@ class DetectionRuntime:
         dropped = plan.train_step.dropped
         negatives = {"train": data.train.negatives, "val": data.val.negatives if data.val is not None else 0}
         options = config.model.options
-        return Finished(
-            summary={
-                "worst_images": best_metrics.get("worst_images", []),
-                "negative_images": negatives,
-                "dropped_boxes": dropped,
-                "options": options,
-            },
-            result={
-                "worst_images": best_metrics.get("worst_images", []),
-                "negative_images": negatives,
-                "dropped_boxes": dropped,
-                "options": options,
-            },
-            drawn=drawn,
-        )
+        recorded = {
+            "worst_images": best_metrics.get("worst_images", []),
+            "negative_images": negatives,
+            "dropped_boxes": dropped,
+            "options": options,
+        }
+        return Finished(summary=recorded, result=dict(recorded), drawn=drawn)
 
     def evaluate(
         self, ctx: JobContext, loaded: LoadedModel, ds: DatasetInfo, split: str

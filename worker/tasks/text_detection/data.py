@@ -87,14 +87,21 @@ class TextDataset(Dataset[tuple[TextSample, int]]):
 
 
 class Collate:
-    """``collate_text`` plus the batch's image ids, scales and the words the crops dropped."""
+    """``collate_text`` plus the batch's image ids, scales and the words the crops dropped. Without a
+    ``shrink_ratio`` (evaluation: no loss is taken) the DB label maps are not drawn, only the outlines
+    are kept."""
 
-    def __init__(self, shrink_ratio: float) -> None:
+    def __init__(self, shrink_ratio: float | None) -> None:
         self.shrink_ratio = shrink_ratio
 
     def __call__(self, batch: list[tuple[TextSample, int]]) -> tuple[torch.Tensor, dict[str, Any]]:
         samples = [s for s, _ in batch]
-        images, targets = collate_text(samples, shrink_ratio=self.shrink_ratio)
+        if self.shrink_ratio is None:
+            images = torch.stack([s.image for s in samples])
+            targets: dict[str, Any] = {"polygons": [s.polygons for s in samples]}
+            targets["ignore"] = [s.ignore for s in samples]
+        else:
+            images, targets = collate_text(samples, shrink_ratio=self.shrink_ratio)
         targets["image_ids"] = [image_id for _, image_id in batch]
         targets["scales"] = [s.scale for s in samples]
         targets["dropped"] = sum(s.dropped for s in samples)
@@ -121,7 +128,6 @@ def build_text_data(
     train = TextDataset(
         train_images, TextTrainTransform(steps, spec.input_size, mean, std, min_side=spec.min_word_side)
     )
-    collate = Collate(spec.shrink_ratio)
     drop_last = len(train) > spec.batch_size and len(train) % spec.batch_size == 1  # BatchNorm: no batch of 1
     train_loader = make_loader(
         train,
@@ -129,7 +135,7 @@ def build_text_data(
         shuffle=True,
         workers=spec.workers,
         seed=seed,
-        collate=collate,
+        collate=Collate(spec.shrink_ratio),
         drop_last=drop_last,
         pin_memory=pin_memory,
     )
@@ -143,7 +149,7 @@ def build_text_data(
         shuffle=False,
         workers=min(spec.workers, 1),
         seed=seed,
-        collate=collate,
+        collate=Collate(None),
     )
     return TextData(train, val, train_loader, val_loader)
 
@@ -151,4 +157,6 @@ def build_text_data(
 def eval_loader(images: list[TextImage], input_size: int, normalize: dict[str, Any], batch_size: int) -> Any:
     """A loader over ``images`` as a trained model sees them (resize and pad), for evaluate and predict."""
     dataset = TextDataset(images, TextEvalTransform(input_size, normalize["mean"], normalize["std"]))
-    return make_loader(dataset, batch_size=batch_size, shuffle=False, workers=0, seed=0, collate=Collate(0.4))
+    return make_loader(
+        dataset, batch_size=batch_size, shuffle=False, workers=0, seed=0, collate=Collate(None)
+    )

@@ -68,6 +68,15 @@ def find_words(prob: torch.Tensor, inference: dict[str, Any], scale: float = 1.0
     return {"polygons": [p / scale for p, _ in found], "scores": [float(s) for _, s in found]}
 
 
+def kept_words(found: dict[str, Any], threshold: float) -> list[dict[str, Any]]:
+    """The words at or above the model's score threshold, as answers give them (corners to 0.1 px)."""
+    return [
+        {"points": np.round(p, 1).tolist(), "score": s}
+        for p, s in zip(found["polygons"], found["scores"], strict=True)
+        if s >= threshold
+    ]
+
+
 class TextInfer:
     """``Trainer.evaluate``'s forward pass: the probability maps, post-processed into words."""
 
@@ -262,12 +271,7 @@ class TextDetectionRuntime:
                     for i, (image_id, scale) in enumerate(
                         zip(targets["image_ids"], targets["scales"], strict=True)
                     ):
-                        words = find_words(prob[i, 0], loaded.inference, scale)
-                        kept = [
-                            {"points": np.round(p, 1).tolist(), "score": s}
-                            for p, s in zip(words["polygons"], words["scores"], strict=True)
-                            if s >= threshold
-                        ]
+                        kept = kept_words(find_words(prob[i, 0], loaded.inference, scale), threshold)
                         rows.append(
                             {"image_id": image_id, "file": by_id[image_id].record.file_name, "words": kept}
                         )
@@ -311,12 +315,7 @@ class TextDetectionRuntime:
             prob = loaded.model(torch.stack([s.image for s in samples]))
         answers = []
         for i, (picture, sample) in enumerate(zip(pictures, samples, strict=True)):
-            found = find_words(prob[i, 0], loaded.inference, sample.scale)
-            words = [
-                {"points": np.round(p, 1).tolist(), "score": s}
-                for p, s in zip(found["polygons"], found["scores"], strict=True)
-                if s >= threshold
-            ]
+            words = kept_words(find_words(prob[i, 0], loaded.inference, sample.scale), threshold)
             best = max((w["score"] for w in words), default=None)
             answer: dict[str, Any] = {
                 "top_k": [{"index": 0, "name": "text", "score": best}] if best is not None else [],
@@ -391,8 +390,7 @@ def _render_worst(
     device: torch.device,
 ) -> list[dict[str, Any]]:
     """For each worst image: its true words (don't-care in grey) and the words found, drawn on it."""
-    from worker.segmentation.worst import png_bytes
-    from worker.training.worst import WORST_DIR
+    from worker.training.worst import WORST_DIR, png_bytes
 
     transform = TextEvalTransform(spec.input_size, spec.normalize_mean, spec.normalize_std)
     threshold = float(inference["score_threshold"])
