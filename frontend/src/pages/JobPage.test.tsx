@@ -1,8 +1,8 @@
-import { screen, waitFor } from "@testing-library/react";
+import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { Route, Routes } from "react-router";
-import { describe, expect, it } from "vitest";
-import { JobPage } from "./JobPage";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { JobPage, withoutEta } from "./JobPage";
 import { jsonResponse, mockApi, renderWithProviders } from "../test/utils";
 
 function job(fields: Record<string, unknown>) {
@@ -84,5 +84,130 @@ describe("JobPage", () => {
     expect(await screen.findByTestId("job-progress")).toHaveTextContent("40% · epoch 2/5");
     expect(screen.getByTestId("job-worker")).toHaveTextContent("training-1@host");
     expect(screen.getByRole("button", { name: "Cancel" })).toBeEnabled();
+  });
+});
+
+/** A stand-in for the browser's EventSource: the test sends the job's events by hand. */
+class FakeEventSource {
+  static readonly CLOSED = 2;
+  static instances: FakeEventSource[] = [];
+  readyState = 1;
+  onopen: (() => void) | null = null;
+  onerror: (() => void) | null = null;
+  private listeners = new Map<string, ((e: MessageEvent<string>) => void)[]>();
+  constructor(readonly url: string) {
+    FakeEventSource.instances.push(this);
+  }
+  addEventListener(type: string, fn: (e: MessageEvent<string>) => void) {
+    this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn]);
+  }
+  close() {
+    this.readyState = FakeEventSource.CLOSED;
+  }
+  send(type: string, data: unknown) {
+    act(() => {
+      for (const fn of this.listeners.get(type) ?? []) fn(new MessageEvent(type, { data: JSON.stringify(data) }));
+    });
+  }
+}
+
+function trainJob(fields: Record<string, unknown>) {
+  return job({
+    kind: "train",
+    config: { task: "classification", name: "tiny", runtime: { log_interval: 10, device: "cpu" } },
+    ...fields,
+  });
+}
+
+function points(step: number, values: Record<string, number>) {
+  return Object.entries(values).map(([name, value]) => ({ step, name, value }));
+}
+
+describe("JobPage for a training run", () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    FakeEventSource.instances = [];
+  });
+
+  it("says why its figures are empty while queued, and names no validation metric it has not got", async () => {
+    mockApi({
+      "GET /api/jobs/5": () => jsonResponse(200, trainJob({ queue_position: position(2, 1, "behind 1 queued and 1 running jobs") })),
+      "GET /api/models": () => jsonResponse(200, []),
+    });
+    renderPage();
+    expect(await screen.findByTestId("run-stats-empty")).toHaveTextContent("Queued: 2 jobs ahead");
+    expect(screen.getByTestId("job-progress")).toHaveTextContent("Waiting: behind 1 queued and 1 running jobs");
+    expect(screen.getByTestId("chart-val-empty")).toHaveTextContent("No validation yet.");
+    expect(screen.getByTestId("job-page")).not.toHaveTextContent("val/accuracy/top1");
+    expect(screen.queryByTestId("stat-iter-time")).not.toBeInTheDocument();
+    // Nothing to scale or smooth yet: no controls over an empty chart.
+    expect(screen.queryByRole("checkbox", { name: "Log scale" })).not.toBeInTheDocument();
+    expect(screen.queryByRole("slider", { name: "Smoothing" })).not.toBeInTheDocument();
+  });
+
+  it("waits in words for the first logged iterations once it runs", async () => {
+    vi.stubGlobal("EventSource", FakeEventSource);
+    mockApi({
+      "GET /api/jobs/5": () => jsonResponse(200, trainJob({ status: "running", started_at: new Date().toISOString() })),
+      "GET /api/models": () => jsonResponse(200, []),
+    });
+    renderPage();
+    expect(await screen.findByTestId("run-stats-empty")).toHaveTextContent("Waiting for the first 10 iterations");
+  });
+
+  it("shows time per iteration, data wait, memory, lr, time left and iteration live beside the curves", async () => {
+    vi.stubGlobal("EventSource", FakeEventSource);
+    mockApi({
+      "GET /api/jobs/5": () => jsonResponse(200, trainJob({ status: "running", started_at: new Date().toISOString() })),
+      "GET /api/models": () => jsonResponse(200, []),
+    });
+    renderPage();
+    await screen.findByTestId("run-stats");
+    const stream = FakeEventSource.instances.at(-1)!;
+    expect(stream.url).toBe("/api/jobs/5/events");
+    stream.send("progress", { progress: 0.2, message: "epoch 2/10, iteration 40/200, ETA 9m59s" });
+    stream.send("metrics", {
+      points: [
+        ...points(30, { "train/loss": 1.4, "train/time": 0.5, "train/data_time": 0.01 }),
+        ...points(40, {
+          "train/loss": 1.2,
+          "train/time": 0.4,
+          "train/data_time": 0.02,
+          "train/memory_mb": 812,
+          "train/lr": 0.00032,
+        }),
+      ],
+    });
+
+    const stats = screen.getByTestId("run-stats");
+    expect(within(stats).getByTestId("stat-iter-time")).toHaveTextContent("400 ms");
+    expect(within(stats).getByTestId("stat-data-time")).toHaveTextContent("20 ms (5 %)");
+    expect(within(stats).getByTestId("stat-memory")).toHaveTextContent("812 MB peak process memory");
+    expect(within(stats).getByTestId("stat-lr")).toHaveTextContent("3.2e-4");
+    expect(within(stats).getByTestId("stat-eta")).toHaveTextContent("about 1 min 12 s"); // 160 left × 0.45 s
+    expect(within(stats).getByTestId("stat-iteration")).toHaveTextContent("40 of 200");
+    expect(within(stats).getByText("Time per iteration")).toBeInTheDocument();
+    // The bar says the time left once, from the same estimate (not the worker's own ETA beside it).
+    expect(screen.getByTestId("job-progress")).toHaveTextContent("20% · epoch 2/10, iteration 40/200 · about 1 min 12 s left");
+    expect(screen.getByTestId("job-progress")).not.toHaveTextContent("9m59s");
+
+    // The loss: raw and smoothed (2 + 2 points); smoothing off draws the raw alone.
+    const loss = screen.getByTestId("chart-loss");
+    expect(loss).toHaveAttribute("data-points", "4");
+    expect(within(loss).getByRole("slider", { name: "Smoothing" })).toHaveValue("0.6");
+    expect(within(loss).getByRole("checkbox", { name: "Log scale" })).not.toBeChecked();
+    fireEvent.change(within(loss).getByRole("slider", { name: "Smoothing" }), { target: { value: "0" } });
+    expect(loss).toHaveAttribute("data-points", "2");
+    expect(within(loss).getByTestId("smoothing-value")).toHaveTextContent("0.00");
+    await userEvent.click(within(loss).getByRole("checkbox", { name: "Log scale" }));
+    expect(within(loss).getByRole("checkbox", { name: "Log scale" })).toBeChecked();
+  });
+});
+
+describe("withoutEta", () => {
+  it("drops the worker's ETA from its message and keeps the rest", () => {
+    expect(withoutEta("epoch 2/10, iteration 40/200, ETA 1m20s")).toBe("epoch 2/10, iteration 40/200");
+    expect(withoutEta("epoch 2/10, iteration 40/200, ETA 1m20s, val top-1 80%")).toBe("epoch 2/10, iteration 40/200, val top-1 80%");
+    expect(withoutEta("epoch 2/5")).toBe("epoch 2/5");
   });
 });

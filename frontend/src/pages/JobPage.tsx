@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useId, useState } from "react";
 import { Link, useParams } from "react-router";
 import { isFinished } from "../api/datasets";
 import { ApiError, errorMessage } from "../api/errors";
@@ -10,31 +10,84 @@ import { ProgressBar } from "../components/ProgressBar";
 import { StatusBadge } from "../components/StatusBadge";
 import { kindLabel, waitingText } from "../jobs/format";
 import { formatDateTime } from "../time";
-import { Chart } from "../training/Chart";
+import { Chart, PALETTE, type ChartSeries } from "../training/Chart";
 import { lastValue, type MetricSeries } from "../training/metrics";
+import { RunStats } from "../training/RunStats";
+import { bestEta, formatDuration, formatLr, progressEta } from "../training/runStats";
+import { MAX_SMOOTHING, smoothSeries } from "../training/smoothing";
 import { jobTitle, jobTone } from "./JobsPage";
 import { NotFoundPage } from "./NotFoundPage";
 
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return "—";
-  const s = Math.round(seconds);
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${s % 60} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
-}
+/** TensorBoard's default smoothing of the loss curve. */
+const DEFAULT_SMOOTHING = 0.6;
+
+export { formatDuration };
 
 /** Seconds left, from the time since the job started and the share done. */
 export function eta(startedAt: string | null | undefined, progress: number, now = Date.now()): number | null {
-  if (!startedAt || progress <= 0.01 || progress >= 1) return null;
-  const started = Date.parse(startedAt);
-  if (Number.isNaN(started)) return null;
-  const elapsed = (now - started) / 1000;
-  return (elapsed / progress) * (1 - progress);
+  return progressEta(startedAt, progress, now);
+}
+
+/** The worker's message without its own ETA: the page says the time left once, from the best estimate. */
+export function withoutEta(message: string): string {
+  return message.replace(/,?\s*\bETA\s+[^,]*/i, "").trim();
+}
+
+/** The loss chart's controls: a log-scale y axis and TensorBoard-style smoothing of train/loss. */
+function LossControls({
+  logScale,
+  onLogScale,
+  smoothing,
+  onSmoothing,
+}: {
+  logScale: boolean;
+  onLogScale: (on: boolean) => void;
+  smoothing: number;
+  onSmoothing: (weight: number) => void;
+}) {
+  const id = useId();
+  return (
+    <>
+      <label className="chart-control">
+        <input type="checkbox" checked={logScale} onChange={(e) => onLogScale(e.target.checked)} /> Log scale
+      </label>
+      <span className="chart-control">
+        <label htmlFor={`${id}-smoothing`}>Smoothing</label>
+        <input
+          id={`${id}-smoothing`}
+          type="range"
+          min={0}
+          max={MAX_SMOOTHING}
+          step={0.01}
+          value={smoothing}
+          onChange={(e) => onSmoothing(Number(e.target.value))}
+        />
+        <output htmlFor={`${id}-smoothing`} className="chart-control__value" data-testid="smoothing-value">
+          {smoothing.toFixed(2)}
+        </output>
+      </span>
+    </>
+  );
+}
+
+/** The loss series: train/loss (smoothed over its raw values, drawn faint, when smoothing is on) and val/loss. */
+export function lossSeries(metrics: MetricSeries, smoothing: number): ChartSeries[] {
+  const train = metrics.get("train/loss");
+  const out: ChartSeries[] =
+    smoothing > 0 && train?.size
+      ? [
+          { label: "train/loss", points: train, color: PALETTE[0], faint: true },
+          { label: "smoothed", points: smoothSeries(train, smoothing), color: PALETTE[0], markers: false },
+        ]
+      : [{ label: "train/loss", points: train, color: PALETTE[0] }];
+  if (metrics.get("val/loss")?.size) out.push({ label: "val/loss", points: metrics.get("val/loss"), color: PALETTE[1] });
+  return out;
 }
 
 /** The charts of a run: losses, learning rate, validation metrics (whatever `val/*` the run logs). */
 export function RunCharts({ metrics }: { metrics: MetricSeries }) {
+  const [logScale, setLogScale] = useState(false);
+  const [smoothing, setSmoothing] = useState(DEFAULT_SMOOTHING);
   const names = [...metrics.keys()];
   const valMetrics = names.filter((n) => n.startsWith("val/") && n !== "val/loss" && !n.includes("memory")).sort();
   return (
@@ -42,16 +95,25 @@ export function RunCharts({ metrics }: { metrics: MetricSeries }) {
       <Chart
         title="Loss"
         testId="chart-loss"
-        series={[
-          { label: "train/loss", points: metrics.get("train/loss") },
-          { label: "val/loss", points: metrics.get("val/loss") },
-        ]}
+        logY={logScale}
+        series={lossSeries(metrics, smoothing)}
+        toolbar={
+          metrics.get("train/loss")?.size ? (
+            <LossControls logScale={logScale} onLogScale={setLogScale} smoothing={smoothing} onSmoothing={setSmoothing} />
+          ) : null
+        }
       />
-      <Chart title="Learning rate" testId="chart-lr" series={[{ label: "train/lr", points: metrics.get("train/lr") }]} />
+      <Chart
+        title="Learning rate"
+        testId="chart-lr"
+        yFormat={formatLr}
+        series={[{ label: "train/lr", points: metrics.get("train/lr") }]}
+      />
       <Chart
         title="Validation"
         testId="chart-val"
-        series={(valMetrics.length ? valMetrics : ["val/accuracy/top1"]).map((n) => ({ label: n, points: metrics.get(n) }))}
+        emptyText="No validation yet."
+        series={valMetrics.map((n) => ({ label: n, points: metrics.get(n) }))}
       />
     </div>
   );
@@ -97,12 +159,12 @@ export function JobPage() {
   const status = isFinished(job.status) ? job.status : (live.status ?? job.status);
   const progress = isFinished(job.status) ? job.progress : (live.progress ?? job.progress);
   const message = isFinished(job.status) ? (job.status === "succeeded" ? "done" : job.message) : (live.message ?? job.message);
-  const left = status === "running" ? eta(job.started_at, progress, now) : null;
+  const left = status === "running" ? bestEta(message, live.metrics, job.started_at, progress, now) : null;
   // While queued, the row (refetched every few seconds) says where the job stands on its lane.
   const waiting = waitingText({ status, queue_position: job.queue_position });
   const caption = waiting
     ? waiting
-    : `${Math.round(progress * 100)}%${message ? ` · ${message}` : ""}${left != null ? ` · about ${formatDuration(left)} left` : ""}`;
+    : `${Math.round(progress * 100)}%${message ? ` · ${withoutEta(message)}` : ""}${left != null ? ` · about ${formatDuration(left)} left` : ""}`;
   const resultModelId = typeof job.result?.model_id === "number" ? job.result.model_id : null;
   const model = models.data?.find((m) => m.job_id === job.id || m.id === resultModelId) ?? null;
   const top1 = lastValue(live.metrics, "val/accuracy/top1");
@@ -202,7 +264,10 @@ export function JobPage() {
               {live.connected ? "· live" : ""}
             </span>
           </h2>
-          <RunCharts metrics={live.metrics} />
+          <div className="run-live">
+            <RunStats job={job} status={status} progress={progress} message={message} metrics={live.metrics} now={now} />
+            <RunCharts metrics={live.metrics} />
+          </div>
         </div>
       ) : null}
 
