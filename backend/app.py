@@ -28,6 +28,7 @@ from backend.jobs.router import router as jobs_router
 from backend.models.router import artifacts_router
 from backend.models.router import router as models_router
 from backend.settings import get_settings
+from backend.specs.estimate import router as estimate_router
 from backend.specs.preview import router as preview_router
 from backend.specs.router import router as specs_router
 
@@ -147,7 +148,7 @@ def create_app() -> FastAPI:
     _install_error_handlers(app)
     for router in (health_router, auth_router, tokens_router, jobs_router, datasets_router):
         app.include_router(router)
-    for router in (specs_router, preview_router, models_router, artifacts_router):
+    for router in (specs_router, preview_router, estimate_router, models_router, artifacts_router):
         app.include_router(router)
     _mount_frontend(app, settings.frontend_dir)
     return app

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from backend.datasets.importer import import_folder  # noqa: E402
 from backend.datasets.splits import SplitRatios  # noqa: E402
-from backend.tasks.classification import AugmentStep, DataSpec  # noqa: E402
+from backend.tasks.classification import DataSpec, augment_step  # noqa: E402
 from tests.datasets.synth import draw_scene  # noqa: E402
 from worker.data import build_classification_data  # noqa: E402
 
@@ -115,8 +115,8 @@ def main() -> None:
             batch_size=args.batch,
             workers=args.workers,
             augment=[
-                AugmentStep(name="random_resized_crop", scale=(0.6, 1.0)),
-                AugmentStep(name="horizontal_flip"),
+                augment_step("random_resized_crop", scale=(0.6, 1.0)),
+                augment_step("horizontal_flip"),
             ],
             normalize_mean=MEAN,
             normalize_std=STD,

@@ -142,6 +142,18 @@ class AugmentPreviewConfig(_JobConfig):
     seed: int = Field(default=0, ge=0)
 
 
+class EstimateRunConfig(_JobConfig):
+    """Time a few training iterations of a run config on the worker (created by
+    ``POST /api/configs/estimate``): seconds per iteration, data time, memory, iterations per epoch and
+    one evaluation's time. ``key`` names what the measure depends on; a later ask with the same key reads
+    this job's result instead of measuring again."""
+
+    config: dict[str, Any]
+    key: str = Field(pattern=r"^[0-9a-f]{64}$")
+    iterations: int = Field(default=6, ge=2, le=100, description="Timed iterations after one warm-up")
+    max_seconds: float = Field(default=30.0, gt=0, le=600, description="Stop timing after this long")
+
+
 Check = Callable[[Session, User, Any], None]
 
 
@@ -204,6 +216,7 @@ JOB_KINDS: dict[str, JobKind] = {
         _kind("export_dataset", ExportDatasetConfig, "light", internal=True),
         _kind("analyze_catalog", AnalyzeCatalogConfig, "light", internal=True),
         _kind("augment_preview", AugmentPreviewConfig, "light", internal=True),
+        _kind("estimate_run", EstimateRunConfig, "light", internal=True),
         _kind("import_model", ImportModelConfig, "light", internal=True, check=model_checks.check_import),
     )
 }

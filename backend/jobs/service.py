@@ -21,9 +21,31 @@ from backend.jobs.schemas import JobOut, QueuePosition
 log = logging.getLogger(__name__)
 
 
-def validation_error(exc: ValidationError, prefix: tuple[str | int, ...]) -> StudioError:
-    """A 422 in the API's shape whose detail names the first bad field under ``prefix``."""
-    errors = [{"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+def _field_path(loc: tuple[Any, ...], data: Any) -> list[Any]:
+    """``loc`` without the tags pydantic puts after a list item of a tagged union (``augment.0.pad.p`` is
+    the field ``augment.0.p``): a string that is the item's ``name`` and not one of its keys."""
+    out: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and node.get("name") == part:
+            continue
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part) if isinstance(part, str) else None
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return out
+
+
+def validation_error(exc: ValidationError, prefix: tuple[str | int, ...], data: Any = None) -> StudioError:
+    """A 422 in the API's shape whose detail names the first bad field under ``prefix`` (``data``: the
+    input validated, so that a tagged union's tag is not taken for a field)."""
+    errors = [
+        {"loc": [*prefix, *_field_path(e["loc"], data)], "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors()
+    ]
     first = errors[0]
     where = ".".join(str(p) for p in first["loc"][1:])
     return StudioError(422, f"{where}: {first['msg']}", "validation_error", extra={"errors": errors})
@@ -45,7 +67,7 @@ def create_job(
     try:
         parsed = kind.parse(config)
     except ValidationError as exc:
-        raise validation_error(exc, ("body", "config")) from exc
+        raise validation_error(exc, ("body", "config"), config) from exc
     if kind.check is not None:
         kind.check(session, owner, parsed)
     job = Job(

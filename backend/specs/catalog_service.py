@@ -15,8 +15,10 @@ from backend.db.tables import Job, JobStatus, User, utcnow
 from backend.errors import StudioError
 from backend.jobs.service import create_job
 from backend.specs.catalog import list_models
-from backend.specs.schemas import CatalogItem, CatalogOut
+from backend.specs.recipes import entry_defaults, recommended, training_machine
+from backend.specs.schemas import CatalogItem, CatalogOut, MachineOut
 from backend.specs.stats import EntryStats, read_catalog_stats
+from backend.tasks import TASKS
 
 ANALYZE_KIND = "analyze_catalog"
 # After an analysis ends, wait this long before another: an entry the worker cannot count (a library
@@ -70,6 +72,7 @@ def catalog(session: Session, user: User, data_dir: Path, task: Task | None) -> 
         except StudioError as exc:  # the broker is down: the catalog still answers, without counts
             session.rollback()
             log.warning("could not queue the catalog analysis: %s", exc.detail)
+    machine = training_machine()
     items = []
     for entry in list_models(task):
         counted = known.get(entry.name)
@@ -78,7 +81,16 @@ def catalog(session: Session, user: User, data_dir: Path, task: Task | None) -> 
                 **entry.model_dump(),
                 params=counted.params if counted else None,
                 flops=counted.flops if counted else None,
+                defaults=entry_defaults(TASKS[entry.task.value], entry, machine.device),
             )
         )
     job_id = job.id if job is not None and job.owner_id == user.id else None
-    return CatalogOut(entries=items, stats_pending=bool(missing), stats_job_id=job_id)
+    pick, reason = recommended(TASKS[task.value], machine.device) if task is not None else (None, "")
+    return CatalogOut(
+        entries=items,
+        stats_pending=bool(missing),
+        stats_job_id=job_id,
+        machine=MachineOut(device=machine.device, gpus=machine.gpus, description=machine.description),
+        recommended=pick,
+        recommended_reason=reason,
+    )

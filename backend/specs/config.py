@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
+from backend.specs.recipes import Device, training_machine, with_defaults
 from backend.specs.sections import TaskConfig
 from backend.tasks import TASKS
 
@@ -32,10 +33,14 @@ _TaskOnly = create_model(
 )
 
 
-def parse_train_config(data: dict[str, Any]) -> TaskConfig:
-    """The config of ``data["task"]``. Dispatched by hand rather than through the union, so validation
-    errors name ``data.input_size``, not ``semantic_segmentation.data...``."""
+def parse_train_config(data: dict[str, Any], device: Device | None = None) -> TaskConfig:
+    """The config of ``data["task"]``, with what it does not give taken from its architecture's catalog
+    entry and the machine (``backend.specs.recipes``; ``device`` None: the training lane's). Dispatched
+    by hand rather than through the union, so validation errors name ``data.input_size``, not
+    ``semantic_segmentation.data...``."""
     task = _TaskOnly.model_validate(data if isinstance(data, dict) else {}).task  # type: ignore[attr-defined]
+    if isinstance(data, dict):
+        data = with_defaults(data, TASKS[task], device or training_machine().device)
     parsed: TaskConfig = CONFIG_BY_TASK[task].model_validate(data)  # type: ignore[assignment]
     return parsed
 

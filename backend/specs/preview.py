@@ -46,7 +46,7 @@ async def preview_augmentations(
     try:
         config = parse_train_config(body.config)
     except ValidationError as exc:
-        raise validation_error(exc, ("body", "config")) from exc
+        raise validation_error(exc, ("body", "config"), body.config) from exc
     check_train(session, user, config)
     job = create_job(
         session,

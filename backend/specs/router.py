@@ -12,7 +12,7 @@ from backend.deps import CurrentUser, SessionDep, SettingsDep
 from backend.errors import StudioError
 from backend.jobs.service import validation_error
 from backend.specs import catalog_service
-from backend.specs.checks import check_train
+from backend.specs.checks import check_train, owned_dataset
 from backend.specs.config import (
     CONFIG_BY_TASK,
     load_yaml_mapping,
@@ -20,7 +20,8 @@ from backend.specs.config import (
     to_yaml,
     train_config_schema,
 )
-from backend.specs.schemas import CatalogOut, TaskOut, ValidatedConfig
+from backend.specs.recipes import dataset_facts, presets, recommended, training_machine
+from backend.specs.schemas import CatalogOut, Preset, PresetsOut, TaskOut, ValidatedConfig
 from backend.specs.sections import TaskConfig
 from backend.tasks import TASKS
 
@@ -62,6 +63,7 @@ def list_tasks() -> list[TaskOut]:
             background=t.background,
             model_outputs=t.model_outputs,
             drawn=t.drawn,
+            simple_fields=list(t.simple_fields),
         )
         for t in TASKS.values()
     ]
@@ -96,7 +98,7 @@ def _parse(body: dict[str, Any]) -> TaskConfig:
     try:
         return parse_train_config(data)
     except ValidationError as exc:
-        raise validation_error(exc, ("body", "config")) from exc
+        raise validation_error(exc, ("body", "config"), data) from exc
 
 
 def _yaml_loc(msg: str) -> dict[str, Any]:
@@ -110,6 +112,31 @@ def validate_config(body: ConfigBody, user: CurrentUser, session: SessionDep) ->
     config = _parse(body)
     check_train(session, user, config)
     return ValidatedConfig(config=config.model_dump(mode="json"), yaml=to_yaml(config))
+
+
+@router.get("/configs/presets")
+def get_presets(
+    user: CurrentUser,
+    session: SessionDep,
+    task: Annotated[str, Query(max_length=40, description="A task the studio trains")],
+    dataset_id: Annotated[int, Query(description="The dataset version the run trains on")],
+    architecture: Annotated[str | None, Query(max_length=100, description="Default: the preselected")] = None,
+) -> PresetsOut:
+    """ "Quick look", "Balanced" and "Best" for one architecture on this machine and this dataset version,
+    each as the config fields it sets (dotted paths): epochs from the train split's size, evaluation
+    spread over the run, the input side from the entry, the machine and the pictures' size."""
+    spec = TASKS.get(task)
+    if spec is None:
+        raise StudioError(422, f"task: the studio trains {', '.join(TASKS)}; not {task!r}", "unknown_task")
+    dataset = owned_dataset(session, user, dataset_id, ("data", "dataset_id"))
+    device = training_machine().device
+    name = architecture or recommended(spec, device)[0]
+    entry = next((e for e in spec.entries if e.name == name), None)
+    if entry is None:
+        known = ", ".join(e.name for e in spec.entries)
+        raise StudioError(422, f"architecture: {task} has no {name!r}; it has {known}", "validation_error")
+    facts = dataset_facts(dataset.stats or {})
+    return PresetsOut(presets=[Preset(**p) for p in presets(spec, entry, device, facts)])
 
 
 @router.post("/configs/yaml", response_class=Response, responses={200: {"content": {YAML_MEDIA_TYPE: {}}}})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -14,12 +14,37 @@ class CatalogItem(CatalogEntry):
     flops: int | None = Field(
         default=None, description="FLOPs at default_input_size, batch 1; null until counted"
     )
+    defaults: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Dotted config path -> the value a run of this entry gets on this machine unless its "
+        "config gives one (input size, batch size, epochs...)",
+    )
+
+
+class MachineOut(BaseModel):
+    device: Literal["cpu", "cuda"] = Field(description="What the training lane trains on")
+    gpus: int = Field(ge=0)
+    description: str = Field(description="In words, e.g. 'CPU only (2 cores), no GPU'")
 
 
 class CatalogOut(BaseModel):
     entries: list[CatalogItem]
     stats_pending: bool = Field(description="Some counts are not known yet; ask again in a while")
     stats_job_id: int | None = Field(default=None, description="The caller's job counting them, if any")
+    machine: MachineOut
+    recommended: str | None = Field(default=None, description="The entry the form preselects (of task)")
+    recommended_reason: str = ""
+
+
+class Preset(BaseModel):
+    name: Literal["quick", "balanced", "best"]
+    title: str = Field(description="In words, e.g. 'Quick look'")
+    description: str
+    changes: dict[str, Any] = Field(description="Dotted config path -> the value the preset sets")
+
+
+class PresetsOut(BaseModel):
+    presets: list[Preset]
 
 
 class ValidatedConfig(BaseModel):
@@ -41,3 +66,6 @@ class TaskOut(BaseModel):
     background: bool = Field(description="Its models' classes start with _background_")
     model_outputs: str = Field(description="'tensor', or 'detections' (boxes after NMS)")
     drawn: str = Field(description="What a picture with a model's answer painted on shows")
+    simple_fields: list[str] = Field(
+        description="Dotted config paths the run form shows first, beside the dataset, task and model"
+    )

@@ -59,6 +59,21 @@ Check = Callable[["Session", "User", Any], None]
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """How a task sizes a run of one of its entries on a machine: the values a config gets for the fields
+    it does not give (``backend.specs.recipes``), the presets, and the entry picked first on the form."""
+
+    batch_size: int = 8  # on a GPU
+    cpu_batch_size: int = 8  # on a CPU
+    epochs: int = 10
+    size_path: str | None = "data.input_size"  # the square input side, if the config has one
+    cpu_input_size: int | None = 64  # a light entry's side on a CPU (clamped to what the entry takes)
+    lr: float | None = None  # None: the schedule section's own default
+    cpu_pick: str = ""  # the entry the form preselects on a CPU-only machine
+    gpu_pick: str = ""  # ... and where the training lane has a GPU
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One task, as the API, the form and the model's page see it."""
 
@@ -80,3 +95,11 @@ class TaskSpec:
     model_outputs: Literal["tensor", "detections"] = "tensor"
     stats_classes: int = 1000  # the head the catalog's parameters and FLOPs are counted with
     drawn: str = "Prediction drawn"  # what the picture with a model's answer painted on shows, in words
+    recipe: Recipe = Recipe()  # defaults from the entry and the machine, presets, the preselected entry
+    # The fields the run form shows first (dotted paths), beside the dataset, the task and the model.
+    simple_fields: tuple[str, ...] = (
+        "schedule.epochs",
+        "data.input_size",
+        "data.batch_size",
+        "model.pretrained",
+    )

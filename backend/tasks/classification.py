@@ -3,9 +3,9 @@ config, its catalog of architectures, its pre-queue checks and its ``TaskSpec``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from backend.datasets.canonical import Task
@@ -20,56 +20,207 @@ from backend.specs.checks import (
     require_task,
     require_train_images,
 )
-from backend.specs.sections import CONFIG_VERSION, ModelSpec, RuntimeSpec, ScheduleSpec, Strict
-from backend.specs.taskspec import CatalogEntry, OptionSpec, TaskSpec
+from backend.specs.sections import (
+    CONFIG_VERSION,
+    ModelSpec,
+    RuntimeSpec,
+    ScheduleSpec,
+    Strict,
+    legacy_steps,
+    step_factory,
+)
+from backend.specs.taskspec import CatalogEntry, OptionSpec, Recipe, TaskSpec
 
 
-class AugmentStep(Strict):
-    """One transform of the training pipeline (torchvision transforms v2)."""
+def _p(default: float = 0.5) -> Any:
+    return Field(default=default, ge=0, le=1, title="Probability", description="How often the step applies")
 
-    name: Literal[
-        "random_resized_crop",
-        "resize",
-        "center_crop",
-        "horizontal_flip",
-        "vertical_flip",
-        "rotation",
-        "color_jitter",
-        "grayscale",
-        "gaussian_blur",
-        "rand_augment",
-        "trivial_augment",
-        "auto_augment",
-        "random_erasing",
-    ]
-    p: float = Field(default=0.5, ge=0, le=1, description="Probability, for the flips, grayscale and erasing")
-    scale: tuple[float, float] = Field(default=(0.08, 1.0), description="random_resized_crop area range")
-    degrees: float = Field(default=15, ge=0, le=180, description="rotation range")
+
+class RandomResizedCrop(Strict):
+    """A random part of the picture (area and aspect ratio at random), resized to the input size."""
+
+    model_config = ConfigDict(title="Random resized crop")
+    name: Literal["random_resized_crop"]
+    scale: tuple[float, float] = Field(
+        default=(0.08, 1.0), title="Area kept", description="Smallest and largest share of the picture's area"
+    )
+
+
+class Resize(Strict):
+    """Resize to the input size."""
+
+    model_config = ConfigDict(title="Resize")
+    name: Literal["resize"]
+
+
+class CenterCrop(Strict):
+    """The centre of the picture, at the input size."""
+
+    model_config = ConfigDict(title="Centre crop")
+    name: Literal["center_crop"]
+
+
+class HorizontalFlip(Strict):
+    """Mirror left to right."""
+
+    model_config = ConfigDict(title="Horizontal flip")
+    name: Literal["horizontal_flip"]
+    p: float = _p()
+
+
+class VerticalFlip(Strict):
+    """Mirror top to bottom."""
+
+    model_config = ConfigDict(title="Vertical flip")
+    name: Literal["vertical_flip"]
+    p: float = _p()
+
+
+class Rotation(Strict):
+    """Rotate by a random angle."""
+
+    model_config = ConfigDict(title="Rotation")
+    name: Literal["rotation"]
+    degrees: float = Field(
+        default=15,
+        ge=0,
+        le=180,
+        title="Largest angle",
+        description="Either way",
+        json_schema_extra={"unit": "°"},
+    )
+
+
+class ColorJitter(Strict):
+    """Brightness, contrast, saturation and hue changed at random."""
+
+    model_config = ConfigDict(title="Colour jitter")
+    name: Literal["color_jitter"]
     brightness: float = Field(default=0.2, ge=0, le=2)
     contrast: float = Field(default=0.2, ge=0, le=2)
     saturation: float = Field(default=0.2, ge=0, le=2)
     hue: float = Field(default=0.0, ge=0, le=0.5)
-    magnitude: int = Field(default=9, ge=0, le=30, description="rand_augment magnitude")
+
+
+class Grayscale(Strict):
+    """Drop the colour."""
+
+    model_config = ConfigDict(title="Greyscale")
+    name: Literal["grayscale"]
+    p: float = _p(0.1)
+
+
+class GaussianBlur(Strict):
+    """Blur with a kernel about a tenth of the picture."""
+
+    model_config = ConfigDict(title="Gaussian blur")
+    name: Literal["gaussian_blur"]
+    p: float = _p()
+
+
+class RandAugment(Strict):
+    """RandAugment (Cubuk et al. 2020): two random operations per picture."""
+
+    model_config = ConfigDict(title="RandAugment")
+    name: Literal["rand_augment"]
+    magnitude: int = Field(
+        default=9, ge=0, le=30, title="Magnitude", description="How strong the operations are"
+    )
+
+
+class TrivialAugment(Strict):
+    """TrivialAugment Wide (Müller and Hutter 2021): one random operation at a random strength."""
+
+    model_config = ConfigDict(title="TrivialAugment")
+    name: Literal["trivial_augment"]
+
+
+class AutoAugment(Strict):
+    """AutoAugment's ImageNet policy (Cubuk et al. 2019)."""
+
+    model_config = ConfigDict(title="AutoAugment")
+    name: Literal["auto_augment"]
+
+
+class RandomErasing(Strict):
+    """Blank a random rectangle (after normalising)."""
+
+    model_config = ConfigDict(title="Random erasing")
+    name: Literal["random_erasing"]
+    p: float = _p()
+
+
+AugmentStep = Annotated[
+    RandomResizedCrop
+    | Resize
+    | CenterCrop
+    | HorizontalFlip
+    | VerticalFlip
+    | Rotation
+    | ColorJitter
+    | Grayscale
+    | GaussianBlur
+    | RandAugment
+    | TrivialAugment
+    | AutoAugment
+    | RandomErasing,
+    Field(discriminator="name"),
+]
+augment_step = step_factory(AugmentStep)
+
+
+# A config written before each step took only its own fields held every step's (version 1 still reads).
+LEGACY_STEPS = legacy_steps(
+    AugmentStep, ("p", "scale", "degrees", "brightness", "contrast", "saturation", "hue", "magnitude")
+)
 
 
 def default_augment() -> list[AugmentStep]:
-    return [AugmentStep(name="random_resized_crop", scale=(0.6, 1.0)), AugmentStep(name="horizontal_flip")]
+    return [
+        RandomResizedCrop(name="random_resized_crop", scale=(0.6, 1.0)),
+        HorizontalFlip(name="horizontal_flip"),
+    ]
 
 
 class DataSpec(Strict):
-    dataset_id: int = Field(description="A dataset version from GET /api/datasets")
-    input_size: int = Field(default=224, ge=16, le=4096, description="Square side the images are resized to")
-    augment: list[AugmentStep] = Field(default_factory=default_augment)
-    batch_size: int = Field(default=32, ge=1, le=4096)
-    workers: int = Field(default=2, ge=0, le=64, description="Data loader processes")
+    dataset_id: int = Field(title="Dataset version", description="A dataset version from GET /api/datasets")
+    input_size: int = Field(
+        default=224,
+        title="Input size",
+        json_schema_extra={"unit": "px"},
+        ge=16,
+        le=4096,
+        description="Square side the images are resized to",
+    )
+    augment: Annotated[list[AugmentStep], BeforeValidator(LEGACY_STEPS)] = Field(
+        default_factory=default_augment, title="Augmentation", description="Training transforms, in order"
+    )
+    batch_size: int = Field(
+        default=32,
+        ge=1,
+        le=4096,
+        title="Batch size",
+        description="Pictures per iteration (default: from the model's catalog entry)",
+    )
+    workers: int = Field(
+        default=2, ge=0, le=64, title="Loader processes", description="Data loader processes"
+    )
     mixup_alpha: float = Field(default=0.0, ge=0, le=10, description="Mixup (batch level); 0 is off")
     cutmix_alpha: float = Field(default=0.0, ge=0, le=10, description="CutMix (batch level); 0 is off")
-    normalize_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    normalize_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    normalize_mean: tuple[float, float, float] = Field(
+        default=(0.485, 0.456, 0.406),
+        title="Normalisation mean",
+        description="Per channel (RGB); ImageNet's by default",
+    )
+    normalize_std: tuple[float, float, float] = Field(
+        default=(0.229, 0.224, 0.225),
+        title="Normalisation std",
+        description="Per channel (RGB); ImageNet's by default",
+    )
 
 
 class LossSpec(Strict):
-    name: Literal["cross_entropy", "focal", "l1"] = "cross_entropy"
+    name: Literal["cross_entropy", "focal", "l1"] = Field(default="cross_entropy", title="Loss")
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
     class_weights: list[float] | None = Field(
         default=None, description="One weight per class, in class order"
@@ -82,12 +233,12 @@ class ClassificationConfig(Strict):
 
     version: Literal[1] = CONFIG_VERSION
     task: Literal["classification"] = "classification"
-    name: str = Field(default="", max_length=200, description="A name for the run")
-    model: ModelSpec = Field(default_factory=ModelSpec)
-    data: DataSpec
-    loss: LossSpec = Field(default_factory=LossSpec)
-    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
-    runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
+    name: str = Field(default="", max_length=200, title="Run name", description="A name for the run")
+    model: ModelSpec = Field(title="Model", default_factory=ModelSpec)
+    data: DataSpec = Field(title="Data")
+    loss: LossSpec = Field(default_factory=LossSpec, title="Loss")
+    schedule: ScheduleSpec = Field(title="Schedule", default_factory=ScheduleSpec)
+    runtime: RuntimeSpec = Field(title="Runtime", default_factory=RuntimeSpec)
 
 
 def check_classification(session: Session, owner: User, config: ClassificationConfig) -> None:
@@ -277,4 +428,12 @@ SPEC = TaskSpec(
     columns=("precision", "recall", "f1", "support"),
     entries=ENTRIES,
     check=check_classification,
+    recipe=Recipe(
+        batch_size=32,
+        cpu_batch_size=32,
+        epochs=10,
+        cpu_input_size=64,
+        cpu_pick="resnet18",
+        gpu_pick="resnet50",
+    ),
 )

@@ -3,9 +3,9 @@ a run config, a catalog of detectors and their checks; one ``TaskSpec`` each."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
 from backend.datasets.canonical import Task
@@ -18,65 +18,152 @@ from backend.specs.checks import (
     owned_dataset,
     require_task,
 )
-from backend.specs.sections import CONFIG_VERSION, ModelSpec, RuntimeSpec, ScheduleSpec, Strict
-from backend.specs.taskspec import CatalogEntry, OptionSpec, TaskSpec
+from backend.specs.sections import (
+    CONFIG_VERSION,
+    ModelSpec,
+    RuntimeSpec,
+    ScheduleSpec,
+    Strict,
+    legacy_steps,
+    step_factory,
+)
+from backend.specs.taskspec import CatalogEntry, OptionSpec, Recipe, TaskSpec
+
+# Joint (picture + boxes + masks) transforms of the detection training pipeline (transforms v2). After the
+# steps, boxes that left the picture or shrank below ``data.min_box_size`` are dropped (and counted in the
+# run's summary).
 
 
-class DetAugmentStep(Strict):
-    """One joint (image + boxes + masks) transform of the detection training pipeline (transforms v2).
+def _p(default: float = 0.5) -> Any:
+    return Field(default=default, ge=0, le=1, title="Probability", description="How often the step applies")
 
-    After the steps, boxes that left the picture or shrank below ``data.min_box_size`` are dropped (and
-    counted in the run's summary)."""
 
-    name: Literal["horizontal_flip", "vertical_flip", "random_crop", "zoom_out", "photometric_distortion"]
-    p: float = Field(default=0.5, ge=0, le=1, description="Probability of the step")
+class DetHorizontalFlip(Strict):
+    """Mirror left to right, boxes and masks with the picture."""
+
+    model_config = ConfigDict(title="Horizontal flip")
+    name: Literal["horizontal_flip"]
+    p: float = _p()
+
+
+class DetVerticalFlip(Strict):
+    """Mirror top to bottom, boxes and masks with the picture."""
+
+    model_config = ConfigDict(title="Vertical flip")
+    name: Literal["vertical_flip"]
+    p: float = _p()
+
+
+class DetRandomCrop(Strict):
+    """A random crop that keeps enough of the boxes (SSD-style)."""
+
+    model_config = ConfigDict(title="Random crop")
+    name: Literal["random_crop"]
+    p: float = _p()
     min_scale: float = Field(
-        default=0.5, gt=0, le=1, description="random_crop: smallest crop side, as a share of the image's"
+        default=0.5, gt=0, le=1, title="Smallest crop side", description="As a share of the picture's side"
     )
     min_visible: float = Field(
         default=0.3,
         ge=0,
         le=1,
-        description="random_crop: a box keeps at least this share of its area inside the crop, or is dropped",
+        title="Box share kept",
+        description="A box keeps at least this share of its area inside the crop, or is dropped",
     )
-    max_zoom_out: float = Field(default=2.0, ge=1, le=8, description="zoom_out: largest canvas / image side")
-    brightness: float = Field(default=0.125, ge=0, le=1, description="photometric_distortion")
-    contrast: float = Field(default=0.5, ge=0, le=1, description="photometric_distortion")
-    saturation: float = Field(default=0.5, ge=0, le=1, description="photometric_distortion")
-    hue: float = Field(default=0.05, ge=0, le=0.5, description="photometric_distortion")
+
+
+class DetZoomOut(Strict):
+    """Place the picture on a larger grey canvas (small objects for the detector to learn from)."""
+
+    model_config = ConfigDict(title="Zoom out")
+    name: Literal["zoom_out"]
+    p: float = _p()
+    max_zoom_out: float = Field(
+        default=2.0, ge=1, le=8, title="Largest zoom out", description="Canvas side over the picture's side"
+    )
+
+
+class DetPhotometricDistortion(Strict):
+    """Brightness, contrast, saturation and hue changed at random."""
+
+    model_config = ConfigDict(title="Photometric distortion")
+    name: Literal["photometric_distortion"]
+    p: float = _p()
+    brightness: float = Field(default=0.125, ge=0, le=1)
+    contrast: float = Field(default=0.5, ge=0, le=1)
+    saturation: float = Field(default=0.5, ge=0, le=1)
+    hue: float = Field(default=0.05, ge=0, le=0.5)
+
+
+DetAugmentStep = Annotated[
+    DetHorizontalFlip | DetVerticalFlip | DetRandomCrop | DetZoomOut | DetPhotometricDistortion,
+    Field(discriminator="name"),
+]
+det_augment_step = step_factory(DetAugmentStep)
+LEGACY_DET_STEPS = legacy_steps(
+    DetAugmentStep,
+    ("p", "min_scale", "min_visible", "max_zoom_out", "brightness", "contrast", "saturation", "hue"),
+)
 
 
 def default_det_augment() -> list[DetAugmentStep]:
     return [
-        DetAugmentStep(name="random_crop", p=0.5),
-        DetAugmentStep(name="horizontal_flip"),
-        DetAugmentStep(name="photometric_distortion"),
+        DetRandomCrop(name="random_crop", p=0.5),
+        DetHorizontalFlip(name="horizontal_flip"),
+        DetPhotometricDistortion(name="photometric_distortion"),
     ]
 
 
 class DetDataSpec(Strict):
-    dataset_id: int = Field(description="A dataset version from GET /api/datasets")
+    dataset_id: int = Field(title="Dataset version", description="A dataset version from GET /api/datasets")
     scales: list[Annotated[int, Field(ge=16, le=4096)]] | None = Field(
         default=None,
         min_length=1,
         max_length=32,
+        title="Training sizes",
+        json_schema_extra={"unit": "px"},
         description="Training: short-side sizes picked at random per image (multi-scale resize); none: "
         "the model's min_size alone",
     )
     max_size: int | None = Field(
-        default=None, ge=16, le=8192, description="Training: long-side cap; none: the model's max_size"
+        default=None,
+        ge=16,
+        le=8192,
+        title="Longest side",
+        json_schema_extra={"unit": "px"},
+        description="Training: long-side cap; none: the model's max_size",
     )
-    augment: list[DetAugmentStep] = Field(default_factory=default_det_augment)
+    augment: Annotated[list[DetAugmentStep], BeforeValidator(LEGACY_DET_STEPS)] = Field(
+        default_factory=default_det_augment,
+        title="Augmentation",
+        description="Joint transforms of picture, boxes and masks, in order",
+    )
     min_box_size: float = Field(
         default=2.0, ge=0, le=1024, description="Boxes narrower or lower than this (pixels) are dropped"
     )
     group_aspect_ratio: bool = Field(
         default=True, description="Batch images of similar aspect ratio together (less padding)"
     )
-    batch_size: int = Field(default=4, ge=1, le=1024)
-    workers: int = Field(default=2, ge=0, le=64, description="Data loader processes")
-    normalize_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    normalize_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    batch_size: int = Field(
+        default=4,
+        ge=1,
+        le=1024,
+        title="Batch size",
+        description="Pictures per iteration (default: from the model's catalog entry)",
+    )
+    workers: int = Field(
+        default=2, ge=0, le=64, title="Loader processes", description="Data loader processes"
+    )
+    normalize_mean: tuple[float, float, float] = Field(
+        default=(0.485, 0.456, 0.406),
+        title="Normalisation mean",
+        description="Per channel (RGB); ImageNet's by default",
+    )
+    normalize_std: tuple[float, float, float] = Field(
+        default=(0.229, 0.224, 0.225),
+        title="Normalisation std",
+        description="Per channel (RGB); ImageNet's by default",
+    )
 
     @property
     def input_size(self) -> int:
@@ -106,15 +193,15 @@ class DetectionConfig(Strict):
 
     version: Literal[1] = CONFIG_VERSION
     task: Literal["object_detection", "instance_segmentation"]
-    name: str = Field(default="", max_length=200, description="A name for the run")
+    name: str = Field(default="", max_length=200, title="Run name", description="A name for the run")
     model: ModelSpec = Field(
-        default_factory=lambda: ModelSpec(architecture="fasterrcnn_mobilenet_v3_large_fpn")
+        title="Model", default_factory=lambda: ModelSpec(architecture="fasterrcnn_mobilenet_v3_large_fpn")
     )
-    data: DetDataSpec
-    evaluation: DetEvalSpec = Field(default_factory=DetEvalSpec)
+    data: DetDataSpec = Field(title="Data")
+    evaluation: DetEvalSpec = Field(default_factory=DetEvalSpec, title="Evaluation")
     # AdamW learns detectors from scratch faster than the SGD of the pretrained recipes.
-    schedule: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(warmup_iters=100))
-    runtime: RuntimeSpec = Field(default_factory=lambda: RuntimeSpec(best_metric="bbox/mAP"))
+    schedule: ScheduleSpec = Field(title="Schedule", default_factory=lambda: ScheduleSpec(warmup_iters=100))
+    runtime: RuntimeSpec = Field(title="Runtime", default_factory=lambda: RuntimeSpec(best_metric="bbox/mAP"))
 
     @model_validator(mode="after")
     def _detection_defaults(self) -> DetectionConfig:
@@ -487,6 +574,7 @@ _COCO = (
     "detections per picture."
 )
 
+_SIMPLE = ("schedule.epochs", "data.scales", "data.batch_size", "model.pretrained")
 OBJECT_DETECTION = TaskSpec(
     name="object_detection",
     title="Object detection",
@@ -503,6 +591,15 @@ OBJECT_DETECTION = TaskSpec(
     model_outputs="detections",
     stats_classes=80,  # COCO's
     drawn="Detections drawn",
+    recipe=Recipe(
+        batch_size=4,
+        cpu_batch_size=4,
+        epochs=12,  # mmdetection's 1x schedule
+        size_path=None,  # sizes follow the pictures (data.scales, the min_size option)
+        cpu_pick="fasterrcnn_mobilenet_v3_large_fpn",
+        gpu_pick="fasterrcnn_resnet50_fpn_v2",
+    ),
+    simple_fields=_SIMPLE,
 )
 INSTANCE_SEGMENTATION = TaskSpec(
     name="instance_segmentation",
@@ -521,4 +618,13 @@ INSTANCE_SEGMENTATION = TaskSpec(
     model_outputs="detections",
     stats_classes=80,  # COCO's
     drawn="Detections drawn",
+    recipe=Recipe(
+        batch_size=4,
+        cpu_batch_size=4,
+        epochs=12,
+        size_path=None,
+        cpu_pick="maskrcnn_mobilenet_v3_large_fpn",
+        gpu_pick="maskrcnn_resnet50_fpn_v2",
+    ),
+    simple_fields=_SIMPLE,
 )

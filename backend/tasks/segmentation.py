@@ -3,9 +3,9 @@ masks, mmseg's recipes). Its run config, its catalog, its pre-queue checks and i
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
 from backend.datasets.canonical import Task
@@ -20,57 +20,118 @@ from backend.specs.checks import (
     require_task,
     require_train_images,
 )
-from backend.specs.sections import CONFIG_VERSION, ModelSpec, RuntimeSpec, ScheduleSpec, Strict
-from backend.specs.taskspec import CatalogEntry, OptionSpec, TaskSpec
+from backend.specs.sections import (
+    CONFIG_VERSION,
+    ModelSpec,
+    RuntimeSpec,
+    ScheduleSpec,
+    Strict,
+    legacy_steps,
+    step_factory,
+)
+from backend.specs.taskspec import CatalogEntry, OptionSpec, Recipe, TaskSpec
 
 SEGMENTATION_IGNORE_INDEX = 255  # the mask value no loss or metric counts (VOC's, labelme2voc's)
 
 
-class SegAugmentStep(Strict):
-    """One joint (image + mask) transform of the segmentation training pipeline, mmseg's steps.
+def _p() -> Any:
+    return Field(default=0.5, ge=0, le=1, title="Probability", description="How often the step applies")
 
-    Masks are resized with nearest neighbour and padded with the ignore index 255."""
 
-    name: Literal[
-        "random_resize", "random_crop", "horizontal_flip", "vertical_flip", "photometric_distortion", "pad"
-    ]
-    p: float = Field(default=0.5, ge=0, le=1, description="Probability, for the flips")
+class SegRandomResize(Strict):
+    """Resize picture and mask by a random factor (applied to data.scale, or to the picture's size)."""
+
+    model_config = ConfigDict(title="Random resize")
+    name: Literal["random_resize"]
     ratio_range: tuple[float, float] = Field(
-        default=(0.5, 2.0), description="random_resize: scale factor range, applied to data.scale"
+        default=(0.5, 2.0), title="Scale range", description="Smallest and largest resize factor"
     )
-    cat_max_ratio: float = Field(
-        default=1.0,
-        gt=0,
-        le=1,
-        description="random_crop: retry (up to 10 times) crops where one class covers more than this share",
-    )
-    brightness: float = Field(default=0.125, ge=0, le=1, description="photometric_distortion")
-    contrast: float = Field(default=0.5, ge=0, le=1, description="photometric_distortion")
-    saturation: float = Field(default=0.5, ge=0, le=1, description="photometric_distortion")
-    hue: float = Field(default=0.05, ge=0, le=0.5, description="photometric_distortion")
 
     @model_validator(mode="after")
-    def _ordered_range(self) -> SegAugmentStep:
+    def _ordered_range(self) -> SegRandomResize:
         low, high = self.ratio_range
         if not 0 < low <= high <= 8:
             raise ValueError("ratio_range: give (low, high) with 0 < low <= high <= 8")
         return self
 
 
+class SegRandomCrop(Strict):
+    """A crop of the input size (mmseg's: retried where one class would fill it)."""
+
+    model_config = ConfigDict(title="Random crop")
+    name: Literal["random_crop"]
+    cat_max_ratio: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        title="Largest class share",
+        description="Retry (up to 10 times) crops where one class covers more than this share",
+    )
+
+
+class SegHorizontalFlip(Strict):
+    """Mirror picture and mask left to right."""
+
+    model_config = ConfigDict(title="Horizontal flip")
+    name: Literal["horizontal_flip"]
+    p: float = _p()
+
+
+class SegVerticalFlip(Strict):
+    """Mirror picture and mask top to bottom."""
+
+    model_config = ConfigDict(title="Vertical flip")
+    name: Literal["vertical_flip"]
+    p: float = _p()
+
+
+class SegPhotometricDistortion(Strict):
+    """Brightness, contrast, saturation and hue changed at random (the picture only)."""
+
+    model_config = ConfigDict(title="Photometric distortion")
+    name: Literal["photometric_distortion"]
+    brightness: float = Field(default=0.125, ge=0, le=1)
+    contrast: float = Field(default=0.5, ge=0, le=1)
+    saturation: float = Field(default=0.5, ge=0, le=1)
+    hue: float = Field(default=0.05, ge=0, le=0.5)
+
+
+class SegPad(Strict):
+    """Pad to the input size (the mask with the ignore index 255)."""
+
+    model_config = ConfigDict(title="Pad")
+    name: Literal["pad"]
+
+
+SegAugmentStep = Annotated[
+    SegRandomResize | SegRandomCrop | SegHorizontalFlip | SegVerticalFlip | SegPhotometricDistortion | SegPad,
+    Field(discriminator="name"),
+]
+seg_augment_step = step_factory(SegAugmentStep)
+LEGACY_SEG_STEPS = legacy_steps(
+    SegAugmentStep, ("p", "ratio_range", "cat_max_ratio", "brightness", "contrast", "saturation", "hue")
+)
+
+
 def default_seg_augment() -> list[SegAugmentStep]:
     return [
-        SegAugmentStep(name="random_resize", ratio_range=(0.5, 2.0)),
-        SegAugmentStep(name="random_crop", cat_max_ratio=0.75),
-        SegAugmentStep(name="horizontal_flip"),
-        SegAugmentStep(name="photometric_distortion"),
-        SegAugmentStep(name="pad"),
+        SegRandomResize(name="random_resize", ratio_range=(0.5, 2.0)),
+        SegRandomCrop(name="random_crop", cat_max_ratio=0.75),
+        SegHorizontalFlip(name="horizontal_flip"),
+        SegPhotometricDistortion(name="photometric_distortion"),
+        SegPad(name="pad"),
     ]
 
 
 class SegDataSpec(Strict):
-    dataset_id: int = Field(description="A dataset version from GET /api/datasets")
+    dataset_id: int = Field(title="Dataset version", description="A dataset version from GET /api/datasets")
     input_size: int = Field(
-        default=512, ge=16, le=4096, description="Training crop side (square); also the sliding-window crop"
+        default=512,
+        title="Input size",
+        json_schema_extra={"unit": "px"},
+        ge=16,
+        le=4096,
+        description="Training crop side (square); also the sliding-window crop",
     )
     scale: int | None = Field(
         default=None,
@@ -79,16 +140,36 @@ class SegDataSpec(Strict):
         description="Long side images are resized to (aspect kept) before augmenting and for evaluation; "
         "none keeps their size",
     )
-    augment: list[SegAugmentStep] = Field(default_factory=default_seg_augment)
-    batch_size: int = Field(default=8, ge=1, le=4096)
-    workers: int = Field(default=2, ge=0, le=64, description="Data loader processes")
-    normalize_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    normalize_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    augment: Annotated[list[SegAugmentStep], BeforeValidator(LEGACY_SEG_STEPS)] = Field(
+        default_factory=default_seg_augment,
+        title="Augmentation",
+        description="Joint transforms of picture and mask, in order (masks resized with nearest neighbour)",
+    )
+    batch_size: int = Field(
+        default=8,
+        ge=1,
+        le=4096,
+        title="Batch size",
+        description="Pictures per iteration (default: from the model's catalog entry)",
+    )
+    workers: int = Field(
+        default=2, ge=0, le=64, title="Loader processes", description="Data loader processes"
+    )
+    normalize_mean: tuple[float, float, float] = Field(
+        default=(0.485, 0.456, 0.406),
+        title="Normalisation mean",
+        description="Per channel (RGB); ImageNet's by default",
+    )
+    normalize_std: tuple[float, float, float] = Field(
+        default=(0.229, 0.224, 0.225),
+        title="Normalisation std",
+        description="Per channel (RGB); ImageNet's by default",
+    )
 
 
 class SegLossTerm(Strict):
-    name: Literal["cross_entropy", "dice", "focal", "lovasz"] = "cross_entropy"
-    weight: float = Field(default=1.0, gt=0, le=100)
+    name: Literal["cross_entropy", "dice", "focal", "lovasz"] = Field(default="cross_entropy", title="Loss")
+    weight: float = Field(default=1.0, gt=0, le=100, title="Weight")
 
 
 class SegLossSpec(Strict):
@@ -119,13 +200,15 @@ class SegmentationConfig(Strict):
 
     version: Literal[1] = CONFIG_VERSION
     task: Literal["semantic_segmentation"]
-    name: str = Field(default="", max_length=200, description="A name for the run")
-    model: ModelSpec = Field(default_factory=lambda: ModelSpec(architecture="unet"))
-    data: SegDataSpec
-    loss: SegLossSpec = Field(default_factory=SegLossSpec)
-    inference: InferenceSpec = Field(default_factory=InferenceSpec)
-    schedule: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(policy="poly", lr=1e-3))
-    runtime: RuntimeSpec = Field(default_factory=lambda: RuntimeSpec(best_metric="mIoU"))
+    name: str = Field(default="", max_length=200, title="Run name", description="A name for the run")
+    model: ModelSpec = Field(title="Model", default_factory=lambda: ModelSpec(architecture="unet"))
+    data: SegDataSpec = Field(title="Data")
+    loss: SegLossSpec = Field(default_factory=SegLossSpec, title="Loss")
+    inference: InferenceSpec = Field(default_factory=InferenceSpec, title="Inference")
+    schedule: ScheduleSpec = Field(
+        title="Schedule", default_factory=lambda: ScheduleSpec(policy="poly", lr=1e-3)
+    )
+    runtime: RuntimeSpec = Field(title="Runtime", default_factory=lambda: RuntimeSpec(best_metric="mIoU"))
 
     @model_validator(mode="after")
     def _segmentation_best_metric(self) -> SegmentationConfig:
@@ -164,7 +247,7 @@ def check_segmentation(session: Session, owner: User, config: SegmentationConfig
         )
     data, inference = config.data, config.inference
     if data.scale is not None:
-        ratios = [s.ratio_range[1] for s in data.augment if s.name == "random_resize"] or [1.0]
+        ratios = [s.ratio_range[1] for s in data.augment if isinstance(s, SegRandomResize)] or [1.0]
         largest = int(data.scale * max(ratios))
         if data.input_size > largest:
             raise field_error(
@@ -350,4 +433,7 @@ SPEC = TaskSpec(
     background=True,
     stats_classes=21,  # Pascal VOC: background + 20 classes
     drawn="Predicted mask",
+    recipe=Recipe(
+        batch_size=8, cpu_batch_size=8, epochs=20, cpu_input_size=128, cpu_pick="unet_light", gpu_pick="unet"
+    ),
 )

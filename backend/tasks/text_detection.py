@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
 from backend.datasets.canonical import Task
@@ -24,7 +24,7 @@ from backend.specs.checks import (
     require_train_images,
 )
 from backend.specs.sections import CONFIG_VERSION, ModelSpec, RuntimeSpec, ScheduleSpec, Strict
-from backend.specs.taskspec import CatalogEntry, OptionSpec, TaskSpec
+from backend.specs.taskspec import CatalogEntry, OptionSpec, Recipe, TaskSpec
 
 # ------------------------------------------------------------------------------------------- config
 
@@ -32,6 +32,7 @@ from backend.specs.taskspec import CatalogEntry, OptionSpec, TaskSpec
 class Rotate(Strict):
     """Rotate by a random angle; the canvas grows so no word is cut."""
 
+    model_config = ConfigDict(title="Rotate")
     name: Literal["rotate"]
     p: float = Field(default=0.5, ge=0, le=1, description="Probability of the step")
     degrees: float = Field(default=10.0, ge=0, le=180, description="Largest angle either way, in degrees")
@@ -41,6 +42,7 @@ class RandomCrop(Strict):
     """Crop along rows and columns no word covers, so words stay whole (a word a crop must cut is dropped,
     counted, and becomes don't-care)."""
 
+    model_config = ConfigDict(title="Random crop keeping words")
     name: Literal["random_crop"]
     p: float = Field(default=0.5, ge=0, le=1, description="Probability of the step")
     min_side_ratio: float = Field(
@@ -51,6 +53,7 @@ class RandomCrop(Strict):
 class ColorJitter(Strict):
     """Brightness, contrast, saturation and hue changed at random."""
 
+    model_config = ConfigDict(title="Colour jitter")
     name: Literal["color_jitter"]
     p: float = Field(default=0.8, ge=0, le=1, description="Probability of the step")
     brightness: float = Field(default=0.3, ge=0, le=1)
@@ -62,6 +65,7 @@ class ColorJitter(Strict):
 class HorizontalFlip(Strict):
     """Mirror the picture (off by default: it mirrors the glyphs too)."""
 
+    model_config = ConfigDict(title="Horizontal flip")
     name: Literal["horizontal_flip"]
     p: float = Field(default=0.5, ge=0, le=1, description="Probability of the step")
 
@@ -74,16 +78,26 @@ def default_text_augment() -> list[TextAugmentStep]:
 
 
 class TextDataSpec(Strict):
-    dataset_id: int = Field(description="A dataset version from GET /api/datasets")
+    dataset_id: int = Field(title="Dataset version", description="A dataset version from GET /api/datasets")
     input_size: int = Field(
         default=640,
+        title="Input size",
+        json_schema_extra={"unit": "px"},
         ge=32,
         le=4096,
         description="Square side (a multiple of 32) pictures are resized to, long side first, then padded",
     )
     augment: list[TextAugmentStep] = Field(default_factory=default_text_augment)
-    batch_size: int = Field(default=8, ge=1, le=1024)
-    workers: int = Field(default=2, ge=0, le=64, description="Data loader processes")
+    batch_size: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        title="Batch size",
+        description="Pictures per iteration (default: from the model's catalog entry)",
+    )
+    workers: int = Field(
+        default=2, ge=0, le=64, title="Loader processes", description="Data loader processes"
+    )
     shrink_ratio: float = Field(
         default=0.4, gt=0, lt=1, description="How far word kernels shrink (DBNet's r: offset A(1-r²)/L)"
     )
@@ -93,8 +107,16 @@ class TextDataSpec(Strict):
         le=64,
         description="Words narrower than this (pixels, after resizing) are don't-care",
     )
-    normalize_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    normalize_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    normalize_mean: tuple[float, float, float] = Field(
+        default=(0.485, 0.456, 0.406),
+        title="Normalisation mean",
+        description="Per channel (RGB); ImageNet's by default",
+    )
+    normalize_std: tuple[float, float, float] = Field(
+        default=(0.229, 0.224, 0.225),
+        title="Normalisation std",
+        description="Per channel (RGB); ImageNet's by default",
+    )
 
 
 class TextLossSpec(Strict):
@@ -135,13 +157,15 @@ class TextDetectionConfig(Strict):
 
     version: Literal[1] = CONFIG_VERSION
     task: Literal["text_detection"]
-    name: str = Field(default="", max_length=200, description="A name for the run")
-    model: ModelSpec = Field(default_factory=lambda: ModelSpec(architecture="dbnet_resnet18"))
-    data: TextDataSpec
-    loss: TextLossSpec = Field(default_factory=TextLossSpec)
-    evaluation: TextEvalSpec = Field(default_factory=TextEvalSpec)
-    schedule: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(policy="poly", lr=1e-3))
-    runtime: RuntimeSpec = Field(default_factory=lambda: RuntimeSpec(best_metric="hmean"))
+    name: str = Field(default="", max_length=200, title="Run name", description="A name for the run")
+    model: ModelSpec = Field(title="Model", default_factory=lambda: ModelSpec(architecture="dbnet_resnet18"))
+    data: TextDataSpec = Field(title="Data")
+    loss: TextLossSpec = Field(default_factory=TextLossSpec, title="Loss")
+    evaluation: TextEvalSpec = Field(default_factory=TextEvalSpec, title="Evaluation")
+    schedule: ScheduleSpec = Field(
+        title="Schedule", default_factory=lambda: ScheduleSpec(policy="poly", lr=1e-3)
+    )
+    runtime: RuntimeSpec = Field(title="Runtime", default_factory=lambda: RuntimeSpec(best_metric="hmean"))
 
     @model_validator(mode="after")
     def _text_defaults(self) -> TextDetectionConfig:
@@ -269,4 +293,12 @@ SPEC = TaskSpec(
     truth_overlay="dataset",
     stats_classes=1,
     drawn="Words found",
+    recipe=Recipe(
+        batch_size=8,
+        cpu_batch_size=4,
+        epochs=50,
+        cpu_input_size=256,
+        cpu_pick="dbnet_resnet18",
+        gpu_pick="dbnet_resnet18",
+    ),
 )

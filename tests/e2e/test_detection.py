@@ -25,6 +25,8 @@ from tests.e2e.test_training import (
     WORKER_WAIT_MS,
     _new_image,
     _sign_up,
+    open_section,
+    run_field,
     upload_dataset,
 )
 from tests.worker.detection_data import make_detection_project
@@ -48,14 +50,15 @@ def test_detect_train_dashboard_predict_export(
     row = page.locator("[data-testid=catalog-row][data-name=fasterrcnn_mobilenet_v3_large_fpn]")
     expect(row).to_be_visible()
     row.get_by_role("radio").check()
+    task = "object_detection"
     form = page.get_by_role("form", name="Run config")
-    data = form.get_by_role("group", name="data", exact=True)
-    schedule = form.get_by_role("group", name="schedule", exact=True)
-    data.get_by_label("batch_size", exact=True).fill("8")
-    data.get_by_label("workers", exact=True).fill("0")
-    schedule.get_by_label("epochs", exact=True).fill("3")
-    form.get_by_label("name", exact=True).first.fill("boxes <e2e>")
-    form.get_by_role("button", name="Preview augmentations").click()
+    simple = form.get_by_test_id("simple-fields")
+    run_field(simple, page, task, "data.batch_size").fill("8")
+    run_field(simple, page, task, "schedule.epochs").fill("3")
+    run_field(open_section(form, "data"), page, task, "data.workers").fill("0")
+    run_field(form.get_by_test_id("run-fields"), page, task, "name").fill("boxes <e2e>")
+    augment = open_section(form, "data.augment")
+    augment.get_by_role("button", name="Preview augmentations").click()
     expect(form.get_by_test_id("preview-img").first).to_be_visible(timeout=TRAIN_WAIT_MS)
     shot("detection-form")
 

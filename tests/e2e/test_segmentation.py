@@ -24,6 +24,8 @@ from tests.e2e.test_training import (
     WORKER_WAIT_MS,
     _new_image,
     _sign_up,
+    open_section,
+    run_field,
     upload_dataset,
 )
 
@@ -55,17 +57,19 @@ def test_segment_train_dashboard_gallery_predict_export(
     expect(unet).to_be_visible()
     expect(page.locator("[data-testid=catalog-row][data-name=tiny_cnn]")).to_have_count(0)
     unet.get_by_role("radio").check()
+    task = "semantic_segmentation"
     form = page.get_by_role("form", name="Run config")
-    data = form.get_by_role("group", name="data", exact=True)
-    schedule = form.get_by_role("group", name="schedule", exact=True)
-    expect(form.get_by_role("group", name="inference", exact=True)).to_be_visible()  # a segmentation field
-    expect(data.get_by_label("input_size", exact=True)).to_have_value("64")
-    data.get_by_label("batch_size", exact=True).fill("8")
-    data.get_by_label("workers", exact=True).fill("0")
-    schedule.get_by_label("epochs", exact=True).fill("6")
-    schedule.get_by_label("lr", exact=True).fill("0.003")
-    form.get_by_label("name", exact=True).first.fill("unet <e2e>")
-    form.get_by_role("button", name="Preview augmentations").click()
+    simple = form.get_by_test_id("simple-fields")
+    expect(form.get_by_test_id("section-inference")).to_be_visible()  # a segmentation section, folded
+    expect(run_field(simple, page, task, "data.input_size")).to_have_value("64")
+    run_field(simple, page, task, "data.batch_size").fill("8")
+    run_field(simple, page, task, "schedule.epochs").fill("6")
+    run_field(open_section(form, "data"), page, task, "data.workers").fill("0")
+    run_field(open_section(form, "schedule"), page, task, "schedule.lr").fill("0.003")
+    run_field(form.get_by_test_id("run-fields"), page, task, "name").fill("unet <e2e>")
+    augment = open_section(form, "data.augment")
+    expect(augment.get_by_test_id("item-data.augment").first).to_be_visible()
+    augment.get_by_role("button", name="Preview augmentations").click()
     expect(form.get_by_test_id("preview-img").first).to_be_visible(timeout=TRAIN_WAIT_MS)
     shot("segmentation-form")
 
@@ -127,10 +131,9 @@ def test_segment_train_dashboard_gallery_predict_export(
     page.get_by_label("Task").select_option("semantic_segmentation")
     page.locator("[data-testid=catalog-row][data-name=unet_light]").get_by_role("radio").check()
     form = page.get_by_role("form", name="Run config")
-    form.get_by_role("group", name="data", exact=True).get_by_label("workers", exact=True).fill("0")
-    schedule = form.get_by_role("group", name="schedule", exact=True)
-    schedule.get_by_label("epochs", exact=True).fill("2")
-    schedule.get_by_label("lr", exact=True).fill("0.01")
+    run_field(open_section(form, "data"), page, task, "data.workers").fill("0")
+    run_field(form.get_by_test_id("simple-fields"), page, task, "schedule.epochs").fill("2")
+    run_field(open_section(form, "schedule"), page, task, "schedule.lr").fill("0.01")
     form.get_by_role("button", name="Start training").click()
     expect(page).to_have_url(JOB_URL)
     second_job = int(JOB_URL.search(page.url).group(1))  # type: ignore[union-attr]

@@ -62,6 +62,59 @@ def upload_dataset(page: Any, archive: Path, name: str, fmt: str) -> int:
     return int(DATASET_URL.search(page.url).group(1))  # type: ignore[union-attr]
 
 
+SIMPLE_PAGE_MAX_PX = 1800  # the run form's simple state, at 1400 x 900
+
+
+def _humanize(name: str) -> str:
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name).replace("_", " ").strip().lower()
+    return words[:1].upper() + words[1:]
+
+
+def field_label(page: Any, task: str, path: str) -> str:
+    """The label the run form gives ``path``: its title in the task's config schema (the form is generated
+    from it, so a title the backend changes needs no change here), else its name in words."""
+    schema = page.request.get(f"/api/schema/train-config?task={task}").json()
+
+    def resolve(s: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in s:
+            target = schema["$defs"][s["$ref"].rsplit("/", 1)[-1]]
+            s = {**target, **{k: v for k, v in s.items() if k != "$ref"}}
+        return s
+
+    node: dict[str, Any] = schema
+    raw: dict[str, Any] = schema
+    for part in path.split("."):
+        node = resolve(node)
+        options = [o for o in node.get("anyOf", []) if o.get("type") != "null"]
+        if len(options) == 1:
+            node = resolve(options[0])
+        raw = node["properties"][part]
+        node = raw
+    return str(raw.get("title") or _humanize(path.rsplit(".", 1)[-1]))
+
+
+def run_field(scope: Any, page: Any, task: str, path: str) -> Any:
+    """A field of the run form, found as a person finds it: by its label in words."""
+    return scope.get_by_label(field_label(page, task, path), exact=True)
+
+
+def open_section(form: Any, path: str) -> Any:
+    """A folded section of the run form (``schedule``, ``data.augment``...), unfolded."""
+    section = form.get_by_test_id(f"section-{path}")
+    if section.get_attribute("open") is None:
+        section.locator("summary").click()
+    expect(section).to_have_attribute("open", "")
+    return section
+
+
+def fold_section(form: Any, path: str) -> Any:
+    section = form.get_by_test_id(f"section-{path}")
+    if section.get_attribute("open") is not None:
+        section.locator("summary").click()
+    expect(section).not_to_have_attribute("open", "")
+    return section
+
+
 def _dataset_zip(tmp_path: Path) -> Path:
     root = tmp_path / "shapes"
     make_image_folder(root, per_class=8, splits=True, size=(32, 32))
@@ -87,48 +140,76 @@ def test_train_watch_inspect_predict_export(
     dataset_id = upload_dataset(page, _dataset_zip(tmp_path), "shapes <train>", "folder")
     expect(page.get_by_test_id("class-chip")).to_have_text(CLASSES)
 
-    # 2. The run form: dataset, task, a light model from the catalog, then the generated config form.
+    # 2. The run form, simple first: dataset, task, a model card (the recommended one preselected), the few
+    # fields that matter, presets, the estimate and Start; everything else folded away by section.
+    page.set_viewport_size({"width": 1400, "height": 900})
     nav.get_by_role("link", name="Train").click()
     expect(page.get_by_role("heading", name="New training run")).to_be_visible()
     expect(page.get_by_label("Dataset version")).to_have_value(str(dataset_id))
     expect(page.get_by_label("Task")).to_have_value("classification")
+    expect(page.locator("[data-testid=catalog-row] input[name=architecture]:checked")).to_have_count(1)
     tiny = page.locator("[data-testid=catalog-row][data-name=tiny_cnn]")
     expect(tiny.get_by_test_id("light-chip")).to_be_visible()
-    expect(tiny.get_by_test_id("catalog-params")).to_have_text(re.compile(r"measuring…|\d"))
+    expect(tiny.get_by_test_id("catalog-params")).to_have_text(re.compile(r"counting…|\d"))
     tiny.get_by_role("radio").check()
 
     form = page.get_by_role("form", name="Run config")
-    data = form.get_by_role("group", name="data", exact=True)
-    schedule = form.get_by_role("group", name="schedule", exact=True)
-    runtime = form.get_by_role("group", name="runtime", exact=True)
-    expect(data.get_by_label("dataset_id", exact=True)).to_have_value(str(dataset_id))
-    expect(data.get_by_label("input_size", exact=True)).to_have_value("64")  # the light model's CPU default
-    expect(schedule.get_by_label("lr", exact=True)).to_have_value("0.001")
-    augment = data.get_by_role("group", name="augment")
-    expect(augment.get_by_test_id("item-data.augment")).to_have_count(2)  # the studio's default pipeline
-    expect(augment.get_by_test_id("item-data.augment").first.get_by_label("name", exact=True)).to_have_value(
-        "random_resized_crop"
-    )
-    data.get_by_label("input_size", exact=True).fill("32")
-    data.get_by_label("batch_size", exact=True).fill("16")
-    data.get_by_label("workers", exact=True).fill("0")
-    schedule.get_by_label("epochs", exact=True).fill("3")
-    runtime.get_by_label("log_interval", exact=True).fill("1")
-    form.get_by_label("name", exact=True).first.fill("tiny <e2e>")
+    simple = form.get_by_test_id("simple-fields")
+    task = "classification"
+    # The light model's CPU default, from the server (the page invents no defaults).
+    expect(run_field(simple, page, task, "data.input_size")).to_have_value("64")
+    expect(run_field(simple, page, task, "data.batch_size")).to_be_visible()
+    expect(run_field(simple, page, task, "schedule.epochs")).to_be_visible()
+    estimate = form.get_by_test_id("estimate")
+    expect(estimate).to_contain_text(re.compile(r"Estimat|Measuring|About|No estimate"))
+    for section in ("data", "data.augment", "schedule", "runtime"):
+        expect(form.get_by_test_id(f"section-{section}")).not_to_have_attribute("open", "")
+    folded = form.get_by_test_id("section-runtime")
+    expect(run_field(folded, page, task, "runtime.log_interval")).to_be_hidden()
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height <= SIMPLE_PAGE_MAX_PX, f"the simple run form is {height} px tall at 1400 x 900"
+    shot("run-form-simple")
 
-    # 3. A bad field: flagged as typed, and the studio's 422 is shown next to that same field.
-    schedule.get_by_label("lr", exact=True).fill("0")
+    run_field(simple, page, task, "data.input_size").fill("32")
+    run_field(simple, page, task, "data.batch_size").fill("16")
+    run_field(simple, page, task, "schedule.epochs").fill("3")
+    run_field(form.get_by_test_id("run-fields"), page, task, "name").fill("tiny <e2e>")
+    data = open_section(form, "data")
+    run_field(data, page, task, "data.workers").fill("0")
+    runtime = open_section(form, "runtime")
+    run_field(runtime, page, task, "runtime.log_interval").fill("1")
+    expect(runtime.get_by_test_id("section-changed")).to_have_text("1 changed")
+    schedule = open_section(form, "schedule")
+    expect(run_field(schedule, page, task, "schedule.lr")).to_have_value("0.001")
+
+    # The augmentation pipeline: one row per step, each with only its own parameters.
+    augment = open_section(form, "data.augment")
+    steps = augment.get_by_test_id("item-data.augment")
+    expect(steps).to_have_count(2)  # the studio's default pipeline
+    expect(steps.first).to_have_attribute("data-step", "random_resized_crop")
+    flip = augment.locator("[data-testid='item-data.augment'][data-step=horizontal_flip]")
+    expect(flip.locator("input, select")).to_have_count(1)  # a flip has its probability and nothing else
+    expect(flip.locator("label")).to_have_count(1)
+    expect(flip.locator("input")).to_have_value("0.5")
+
+    # 3. A bad field: flagged as typed, and the studio's 422 is shown next to that same field, its section
+    # unfolded by itself.
+    lr = run_field(schedule, page, task, "schedule.lr")
+    lr.fill("0")
     lr_error = form.get_by_test_id("error-schedule.lr")
     expect(lr_error).to_have_text("must be > 0")
+    fold_section(form, "schedule")
     form.get_by_role("button", name="Check config").click()
     expect(lr_error).to_contain_text("greater than 0")
+    expect(form.get_by_test_id("section-schedule")).to_have_attribute("open", "")
+    expect(form.get_by_test_id("section-schedule").get_by_test_id("section-errors")).to_have_text("1 error")
     expect(form.get_by_test_id("server-errors")).to_contain_text("schedule.lr")
     shot("bad-lr-refused")
-    schedule.get_by_label("lr", exact=True).fill("0.003")
+    lr.fill("0.003")
     expect(lr_error).to_have_count(0)
     form.get_by_role("button", name="Check config").click()
     expect(form.get_by_test_id("check-ok")).to_be_visible()
-    form.get_by_role("button", name="Preview augmentations").click()
+    augment.get_by_role("button", name="Preview augmentations").click()
     # Drawn by the worker (after whatever it is busy with, e.g. measuring the catalog): polled to its end.
     expect(
         form.get_by_test_id("preview-img").first.or_(form.get_by_test_id("preview-unavailable"))

@@ -1,6 +1,7 @@
 """Every task in the registry keeps the same contract, through the real jobs on tiny data: it trains two
 iterations, is recorded with its headline metric, resumes from a checkpoint, evaluates, predicts a split,
-answers a picture on the inference lane, and exports (or refuses, saying why)."""
+has its iterations timed for the run form's estimate, answers a picture on the inference lane, and
+exports (or refuses, saying why)."""
 
 from __future__ import annotations
 
@@ -126,6 +127,17 @@ def test_task_trains_resumes_evaluates_predicts_answers_and_exports(
 
     predicted = run_to_end(owner, "predict", {"model_id": model_id, "dataset_id": dataset_id, "split": "val"})
     assert predicted["result"]["artifact_ids"], predicted["result"]
+
+    # The run form's estimate: the task's own first iterations timed, and one evaluation batch.
+    with session_scope() as s:
+        owner_row = s.get(User, owner)
+        assert owner_row is not None
+        estimate_config = {"config": _short(config, 2), "key": "0" * 64, "iterations": 2}
+        estimate = int(create_job(s, owner_row, "estimate_run", estimate_config, internal=True).id)
+    assert run_job(estimate, "test-worker@local") == "succeeded", job_row(estimate)["error"]
+    measured = job_row(estimate)["result"]
+    assert measured["seconds_per_iteration"] > 0 and measured["timed_iterations"] >= 1, measured
+    assert measured["iterations_per_epoch"] >= 1 and measured["eval_seconds"] is not None, measured
 
     name = f"images/{uuid.uuid4().hex}.png"
     picture = get_settings().data_dir / "requests" / name

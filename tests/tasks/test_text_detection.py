@@ -64,6 +64,46 @@ def test_labelme_text_polygons_are_a_text_dataset_with_dont_care(sqlite_stack: S
     assert all(a.text is not None for a in canonical.annotations)
 
 
+def test_crossed_and_empty_word_outlines_are_named_in_the_report(sqlite_stack: Stack, tmp_path: Path) -> None:
+    """A word whose corners were clicked out of order (a bow tie) is kept as its convex hull, a word with
+    all its points on one line is skipped; the report names each file and shape."""
+    owner = make_user("outlines@example.com")
+    _labelme_words(tmp_path / "words", 2)
+    doc_path = tmp_path / "words" / "img_0.json"
+    doc = json.loads(doc_path.read_text())
+    bow_tie = [[10.0, 10.0], [40.0, 30.0], [40.0, 10.0], [10.0, 30.0]]
+    line = [[50.0, 50.0], [60.0, 50.0], [70.0, 50.0]]
+    for points in (bow_tie, line):
+        doc["shapes"].append(
+            {
+                "label": "text",
+                "points": points,
+                "group_id": None,
+                "description": "",
+                "shape_type": "polygon",
+                "flags": {},
+            }
+        )
+    doc_path.write_text(json.dumps(doc))
+    crossed, empty = len(doc["shapes"]) - 2, len(doc["shapes"]) - 1
+    dataset_id = land_folder(owner, tmp_path / "words", "outlines", "labelme", train=1.0, val=0.0)
+    with session_scope() as s:
+        row = s.get(Dataset, dataset_id)
+        assert row is not None and row.status == "ready"
+        findings = {(f["code"], f.get("shape")): f for f in row.report.get("findings", [])}
+    assert ("word_outline_crossed", crossed) in findings, findings
+    assert findings[("word_outline_crossed", crossed)]["file"] == "img_0.json"
+    assert ("word_outline_empty", empty) in findings, findings
+    _, canonical, _ = _canonical(dataset_id)
+    hull = [
+        a
+        for a in canonical.annotations
+        if a.points
+        and sorted(map(tuple, a.points)) == sorted([(10.0, 10.0), (40.0, 10.0), (40.0, 30.0), (10.0, 30.0)])
+    ]
+    assert len(hull) == 1, "the bow tie is kept as the rectangle it meant"
+
+
 def test_icdar_export_imports_back_with_the_same_words(sqlite_stack: Stack, tmp_path: Path) -> None:
     owner = make_user("icdar@example.com")
     written = write_icdar_project(tmp_path / "icdar", 5, seed=1, size=(128, 96))

@@ -21,7 +21,7 @@ from torchvision import tv_tensors
 from backend.datasets.canonical import CanonicalDataset
 from backend.db.session import session_scope
 from backend.db.tables import Dataset
-from backend.tasks.detection import DetAugmentStep
+from backend.tasks.detection import det_augment_step
 from tests.helpers import sign_up
 from tests.test_specs_api import make_dataset, me
 from tests.worker.detection_data import import_detection_dataset, make_detection_project
@@ -65,11 +65,11 @@ def test_objects_follow_labelme_groups_and_negatives_stay(tmp_path: Path) -> Non
 def test_training_transforms_keep_boxes_valid_and_count_what_they_drop(tmp_path: Path) -> None:
     folder, canonical, _ = _canonical(tmp_path, n=16)
     steps = [
-        DetAugmentStep(name="random_crop", p=1.0, min_scale=0.3, min_visible=0.6),
-        DetAugmentStep(name="horizontal_flip"),
-        DetAugmentStep(name="vertical_flip"),
-        DetAugmentStep(name="zoom_out", p=0.5),
-        DetAugmentStep(name="photometric_distortion", p=1.0),
+        det_augment_step("random_crop", p=1.0, min_scale=0.3, min_visible=0.6),
+        det_augment_step("horizontal_flip"),
+        det_augment_step("vertical_flip"),
+        det_augment_step("zoom_out", p=0.5),
+        det_augment_step("photometric_distortion", p=1.0),
     ]
     transform = DetTrainTransform(steps, [64, 96, 160], max_size=200, min_box_size=2.0)
     data = DetectionDataset(folder, canonical, None, transform, masks=True, training=True)
@@ -339,7 +339,7 @@ def test_detector_trains_evaluates_and_resumes_through_the_one_trainer(tmp_path:
 
         torch.manual_seed(0)
         model = build_model("fasterrcnn_mobilenet_v3_large_fpn", 2, tiny)
-        transform = DetTrainTransform([DetAugmentStep(name="horizontal_flip")], [64], 64, 2.0)
+        transform = DetTrainTransform([det_augment_step("horizontal_flip")], [64], 64, 2.0)
         train = DetectionDataset(folder, canonical, None, transform, masks=False, training=True)
         val = DetectionDataset(folder, canonical, None, DetEvalTransform(), masks=False, training=False)
         step = DetectionStep()

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from backend.specs.sections import ScheduleSpec
-from backend.tasks.classification import AugmentStep, LossSpec
+from backend.specs.sections import ScheduleSpec, step_models
+from backend.tasks.classification import AugmentStep, LossSpec, augment_step
 from worker.context import JobCancelled
 from worker.data import MixCollate, eval_transform, train_transform
 from worker.engine.callbacks import (
@@ -250,7 +250,7 @@ def test_losses() -> None:
 
 def test_transforms_and_mixing() -> None:
     image = torch.randint(0, 256, (3, 40, 60), dtype=torch.uint8)
-    steps = [AugmentStep(name=n) for n in AugmentStep.model_fields["name"].annotation.__args__]  # type: ignore[union-attr]
+    steps = [augment_step(n) for n in step_models(AugmentStep)]
     for step in steps:
         out = train_transform([step], 32, (0.5,) * 3, (0.5,) * 3)(image)
         assert out.shape == (3, 32, 32) and out.dtype == torch.float32, step.name

@@ -25,6 +25,7 @@ HANDLERS: dict[str, str] = {
     "analyze_catalog": "worker.jobs.analyze_catalog:run_analyze_catalog",
     "import_model": "worker.jobs.import_model:run_import_model",
     "augment_preview": "worker.jobs.augment_preview:run_augment_preview",
+    "estimate_run": "worker.jobs.estimate:run_estimate",
 }
 
 

@@ -214,6 +214,27 @@ def point_problem(shape_type: ShapeType, points: Sequence[Sequence[float]]) -> t
     return None
 
 
+def word_outline(
+    points: Sequence[Sequence[float]],
+) -> tuple[Literal["ok", "crossed", "empty"], list[list[float]]]:
+    """A word's outline as text detection can take it: unchanged ("ok"); its convex hull when its edges
+    cross (corners clicked out of order: a bow tie), "crossed"; "empty" when it encloses no area (its
+    points on one line). Text detection shrinks and grows outlines, which neither of the last two can
+    take. Unchanged where shapely (a worker dependency) is not installed: imports run in a worker."""
+    pts = [[float(x), float(y)] for x, y in points]
+    try:
+        from shapely.geometry import Polygon
+    except ImportError:
+        return "ok", pts
+    poly = Polygon(pts)
+    hull = poly.convex_hull
+    if hull.geom_type != "Polygon" or hull.area == 0:
+        return "empty", pts
+    if poly.is_valid:
+        return "ok", pts
+    return "crossed", [[float(x), float(y)] for x, y in list(hull.exterior.coords)[:-1]]
+
+
 def extent(shape_type: ShapeType, points: Sequence[Sequence[float]]) -> tuple[float, float, float, float]:
     """Geometric extent (x0, y0, x1, y1) of the shape as drawn, before clipping."""
     if shape_type == ShapeType.circle:
@@ -298,11 +319,41 @@ class Builder:
             )
             return None
         w, h = image.width, image.height
+        if text is not None and shape_type == ShapeType.polygon:
+            state, outline = word_outline(points)
+            if state == "empty":
+                self.report.warn(
+                    "word_outline_empty",
+                    f"{where}: the word's outline encloses no area (its points lie on one line) and was "
+                    "skipped.",
+                    file=file,
+                    shape=shape_index,
+                    field="points",
+                )
+                return None
+            if state == "crossed":
+                self.report.warn(
+                    "word_outline_crossed",
+                    f"{where}: the word's outline crosses itself (its points are out of order); its convex "
+                    f"hull ({len(outline)} points) was used instead.",
+                    file=file,
+                    shape=shape_index,
+                    field="points",
+                )
+                points = outline
         area, bbox = shape_area_bbox(h, w, shape_type, points, mask_rle)
         if area == 0:
+            x0, y0, x1, y1 = extent(shape_type, points)
+            inside = x1 >= -0.5 and y1 >= -0.5 and x0 <= w - 0.5 and y0 <= h - 0.5
             self.report.warn(
-                "shape_outside",
-                f"{where}: the {shape_type.value} lies wholly outside the {w}x{h} image and was skipped.",
+                "shape_empty" if inside else "shape_outside",
+                f"{where}: the {shape_type.value} "
+                + (
+                    "encloses no pixel (its points lie on one line, or closer than a pixel)"
+                    if inside
+                    else f"lies wholly outside the {w}x{h} image"
+                )
+                + " and was skipped.",
                 file=file,
                 shape=shape_index,
                 field="points",

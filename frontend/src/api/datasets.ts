@@ -141,7 +141,7 @@ export function renderUrl(datasetId: number, imageId: number, overlay = true, ma
   return `/api/datasets/${datasetId}/images/${imageId}/render?overlay=${overlay ? 1 : 0}&max_size=${maxSize}`;
 }
 
-export type ExportFormat = "voc" | "coco" | "imagenet";
+export type ExportFormat = "voc" | "coco" | "imagenet" | "icdar";
 
 /**
  * Ask for an export: ready (`ready: true`, with its size) when the zip is built, else `ready: false` with the

@@ -120,6 +120,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/configs/estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Estimate Run
+         * @description Time per iteration, data time and memory, measured on the worker for this config's model, input
+         *     size and batch (a short timed run, kept for a week), and from them the time per epoch and for the
+         *     whole run. ``status`` pending: ask again with the same config; nothing is measured twice.
+         */
+        post: operations["estimate_run_api_configs_estimate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/configs/presets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Presets
+         * @description "Quick look", "Balanced" and "Best" for one architecture on this machine and this dataset version,
+         *     each as the config fields it sets (dotted paths): epochs from the train split's size, evaluation
+         *     spread over the run, the input side from the entry, the machine and the pictures' size.
+         */
+        get: operations["get_presets_api_configs_presets_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/configs/preview": {
         parameters: {
             query?: never;
@@ -920,6 +964,13 @@ export interface components {
             /** Default Input Size */
             default_input_size: number;
             /**
+             * Defaults
+             * @description Dotted config path -> the value a run of this entry gets on this machine unless its config gives one (input size, batch size, epochs...)
+             */
+            defaults?: {
+                [key: string]: unknown;
+            };
+            /**
              * Description
              * @default
              */
@@ -985,6 +1036,17 @@ export interface components {
         CatalogOut: {
             /** Entries */
             entries: components["schemas"]["CatalogItem"][];
+            machine: components["schemas"]["MachineOut"];
+            /**
+             * Recommended
+             * @description The entry the form preselects (of task)
+             */
+            recommended?: string | null;
+            /**
+             * Recommended Reason
+             * @default
+             */
+            recommended_reason: string;
             /**
              * Stats Job Id
              * @description The caller's job counting them, if any
@@ -1122,6 +1184,82 @@ export interface components {
             tasks: string[];
             /** Version */
             version: number;
+        };
+        /** Estimate */
+        Estimate: {
+            /**
+             * Busy
+             * @description A training run shared the machine while measuring
+             * @default false
+             */
+            busy: boolean;
+            /**
+             * Cached
+             * @default false
+             */
+            cached: boolean;
+            /**
+             * Data Seconds Per Iteration
+             * @description Of which, waiting on data
+             */
+            data_seconds_per_iteration?: number | null;
+            /** Device */
+            device?: string | null;
+            /**
+             * Eval Seconds
+             * @description One evaluation over the val split
+             */
+            eval_seconds?: number | null;
+            /**
+             * Evaluations
+             * @default 0
+             */
+            evaluations: number;
+            /** Iterations Per Epoch */
+            iterations_per_epoch?: number | null;
+            /**
+             * Job Id
+             * @description The measuring job
+             */
+            job_id: number | null;
+            /** Measured At */
+            measured_at?: string | null;
+            /** Memory Mb */
+            memory_mb?: number | null;
+            /**
+             * Memory Note
+             * @default
+             */
+            memory_note: string;
+            /**
+             * Message
+             * @description In words: what the numbers mean, what is under way, or what failed
+             */
+            message: string;
+            /**
+             * Run Seconds
+             * @description Training plus evaluations
+             */
+            run_seconds?: number | null;
+            /**
+             * Seconds Per Iteration
+             * @description Forward, backward and step
+             */
+            seconds_per_iteration?: number | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ready" | "pending" | "failed";
+            /** Total Iterations */
+            total_iterations?: number | null;
+        };
+        /** EstimateRequest */
+        EstimateRequest: {
+            /** Config */
+            config: {
+                [key: string]: unknown;
+            };
         };
         /** ExportReady */
         ExportReady: {
@@ -1412,6 +1550,22 @@ export interface components {
             /** Workers */
             workers: components["schemas"]["WorkerOut"][];
         };
+        /** MachineOut */
+        MachineOut: {
+            /**
+             * Description
+             * @description In words, e.g. 'CPU only (2 cores), no GPU'
+             */
+            description: string;
+            /**
+             * Device
+             * @description What the training lane trains on
+             * @enum {string}
+             */
+            device: "cpu" | "cuda";
+            /** Gpus */
+            gpus: number;
+        };
         /** MetricPoint */
         MetricPoint: {
             /** Name */
@@ -1636,6 +1790,33 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** Preset */
+        Preset: {
+            /**
+             * Changes
+             * @description Dotted config path -> the value the preset sets
+             */
+            changes: {
+                [key: string]: unknown;
+            };
+            /** Description */
+            description: string;
+            /**
+             * Name
+             * @enum {string}
+             */
+            name: "quick" | "balanced" | "best";
+            /**
+             * Title
+             * @description In words, e.g. 'Quick look'
+             */
+            title: string;
+        };
+        /** PresetsOut */
+        PresetsOut: {
+            /** Presets */
+            presets: components["schemas"]["Preset"][];
+        };
         /** Preview */
         Preview: {
             /** Images */
@@ -1803,6 +1984,11 @@ export interface components {
              * @description The config's and the model's ``task``
              */
             name: string;
+            /**
+             * Simple Fields
+             * @description Dotted config paths the run form shows first, beside the dataset, task and model
+             */
+            simple_fields: string[];
             /**
              * Summary
              * @description The model page's headline figures, in order
@@ -2141,6 +2327,78 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CatalogOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    estimate_run_api_configs_estimate_post: {
+        parameters: {
+            query?: {
+                /** @description Seconds to wait for a new measure */
+                wait?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EstimateRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Estimate"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_presets_api_configs_presets_get: {
+        parameters: {
+            query: {
+                /** @description A task the studio trains */
+                task: string;
+                /** @description The dataset version the run trains on */
+                dataset_id: number;
+                /** @description Default: the preselected */
+                architecture?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresetsOut"];
                 };
             };
             /** @description Validation Error */

@@ -2,7 +2,7 @@ import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { Route, Routes } from "react-router";
 import { describe, expect, it, vi } from "vitest";
-import { DatasetPage } from "./DatasetPage";
+import { DatasetPage, exportRefusal } from "./DatasetPage";
 import { tasksRoute } from "../test/tasks";
 import { jsonResponse, mockApi, renderWithProviders } from "../test/utils";
 
@@ -102,6 +102,9 @@ describe("DatasetPage", () => {
 
     expect(screen.getByTestId("export-voc")).toBeEnabled();
     expect(screen.getByRole("button", { name: "ImageNet" })).toBeDisabled();
+    // Words only where the dataset outlines text: the button says why it cannot.
+    expect(screen.getByTestId("export-icdar")).toBeDisabled();
+    expect(screen.getByTestId("export-icdar")).toHaveAccessibleDescription(/Needs words/);
 
     expect(screen.getByTestId("parent-link")).toHaveAttribute("href", "/datasets/3");
     expect(await screen.findByTestId("child-link")).toHaveAttribute("href", "/datasets/7");
@@ -234,5 +237,17 @@ describe("DatasetPage", () => {
     expect(screen.getByTestId("export-voc")).toBeEnabled();
     expect(click).not.toHaveBeenCalled();
     click.mockRestore();
+  });
+});
+
+describe("exportRefusal", () => {
+  it("lets a text dataset export ICDAR 2015 and a classification one ImageNet folders", () => {
+    const text = { tasks: ["text_detection"] } as unknown as Parameters<typeof exportRefusal>[0];
+    const cls = { tasks: ["classification"] } as unknown as Parameters<typeof exportRefusal>[0];
+    expect(exportRefusal(text, "icdar")).toBeNull();
+    expect(exportRefusal(text, "imagenet")).toMatch(/image-level class/);
+    expect(exportRefusal(cls, "imagenet")).toBeNull();
+    expect(exportRefusal(cls, "icdar")).toMatch(/Needs words/);
+    expect(exportRefusal(cls, "voc")).toBeNull();
   });
 });

@@ -30,7 +30,15 @@ const EXPORTS: { format: ExportFormat; label: string; hint: string }[] = [
   { format: "voc", label: "Pascal VOC", hint: "JPEGImages, SegmentationClass/Object, Annotations XML, class_names.txt" },
   { format: "coco", label: "COCO", hint: "images/ and annotations/instances_{split}.json" },
   { format: "imagenet", label: "ImageNet", hint: "{split}/{class}/ folders and meta/{split}.txt" },
+  { format: "icdar", label: "ICDAR 2015", hint: "{split}/img_N images with gt_img_N.txt word polygons" },
 ];
+
+/** Why a dataset cannot take an export format, or null when it can. */
+export function exportRefusal(dataset: DatasetDetail, format: ExportFormat): string | null {
+  if (format === "imagenet" && !dataset.tasks.includes("classification")) return "Needs exactly one image-level class per image.";
+  if (format === "icdar" && !dataset.tasks.includes("text_detection")) return "Needs words: text polygons (labelled text, or ### for don't-care).";
+  return null;
+}
 
 type ExportState =
   | { phase: "idle" }
@@ -87,26 +95,26 @@ function ExportButton({ dataset, format, label, hint }: { dataset: DatasetDetail
 }
 
 function ExportPanel({ dataset }: { dataset: DatasetDetail }) {
-  const classification = dataset.tasks.includes("classification");
   return (
     <section className="card" aria-label="Export" data-testid="export">
       <h2>Export</h2>
       <p className="muted small">A zip of this version, converted (made once, then kept).</p>
       <ul className="exports">
-        {EXPORTS.map((e) =>
-          e.format === "imagenet" && !classification ? (
+        {EXPORTS.map((e) => {
+          const refusal = exportRefusal(dataset, e.format);
+          return refusal ? (
             <li key={e.format}>
-              <button type="button" className="button" disabled aria-describedby={`export-${e.format}-hint`}>
+              <button type="button" className="button" disabled aria-describedby={`export-${e.format}-hint`} data-testid={`export-${e.format}`}>
                 {e.label}
               </button>
               <span className="muted small" id={`export-${e.format}-hint`}>
-                Needs exactly one image-level class per image.
+                {refusal}
               </span>
             </li>
           ) : (
             <ExportButton key={e.format} dataset={dataset} format={e.format} label={e.label} hint={e.hint} />
-          ),
-        )}
+          );
+        })}
       </ul>
     </section>
   );

@@ -2,167 +2,62 @@ import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { useNavigate, useSearchParams } from "react-router";
 import { useDatasets } from "../api/datasets";
 import { ApiError, errorMessage } from "../api/errors";
-import {
-  configYaml,
-  formatCompact,
-  previewAugmentations,
-  saveBlob,
-  useCatalog,
-  useCreateJob,
-  useTrainSchema,
-  validateConfig,
-  type CatalogItem,
-  type PreviewImage,
-  type RunConfig,
-} from "../api/training";
+import { usePresets, useRunCatalog, type RunCatalogItem, type RunFormTask } from "../api/runForm";
 import { useTaskRegistry } from "../api/tasks";
+import { configYaml, saveBlob, useCreateJob, useTrainSchema, validateConfig, type RunConfig } from "../api/training";
 import { Loading } from "../components/Loading";
+import { AugmentPreview } from "../training/AugmentPreview";
+import { userChanges } from "../training/configDiff";
+import { Estimate } from "../training/Estimate";
+import {
+  alternativesIn,
+  changedIn,
+  errorsIn,
+  optionsSchema,
+  sectionsOf,
+  simpleFieldsIn,
+  topLevelFields,
+  type CatalogOption,
+  type Section,
+} from "../training/formSections";
+import { ModelCards } from "../training/ModelCards";
+import { Presets } from "../training/Presets";
 import { SchemaForm } from "../training/SchemaForm";
 import {
   defaultValue,
+  discriminatedUnion,
   getIn,
+  memberOf,
+  parsePath,
   resolve,
+  schemaAt,
   serverFieldErrors,
   setIn,
   validate,
   type FieldErrors,
   type JsonSchema,
 } from "../training/schema";
+import "../training/runForm.css";
 
-/** Defaults that train a light model on a CPU in minutes. */
-export function applyModelDefaults(config: unknown, entry: CatalogItem): unknown {
-  let c = setIn(config, ["model", "architecture"], entry.name);
-  c = setIn(c, ["model", "options"], {});
-  let size = entry.default_input_size;
-  if (entry.light) {
-    size = Math.max(entry.min_input_size, Math.min(64, entry.default_input_size));
-    const m = Math.max(1, entry.input_multiple);
-    size = Math.ceil(size / m) * m;
-    c = setIn(c, ["schedule", "epochs"], 10);
-    c = setIn(c, ["schedule", "iterations"], null);
-    c = setIn(c, ["data", "batch_size"], 32);
-    c = setIn(c, ["schedule", "lr"], 1e-3);
-  }
-  return setIn(c, ["data", "input_size"], size);
+/** Never carried from one base config to the next: what picks the base, and the old model's own options. */
+const CARRY_SKIP = ["version", "task", "data.dataset_id", "model.architecture", "model.options"];
+
+/** The steps of the pipeline at `path` as they are now, in words ("Random resized crop", "Horizontal flip"). */
+function stepTitles(root: JsonSchema, path: string, steps: unknown): string[] {
+  const at = schemaAt(root, parsePath(path));
+  const items = at ? resolve(root, at.raw).items : undefined;
+  const union = items ? discriminatedUnion(root, items) : null;
+  if (!union || !Array.isArray(steps)) return [];
+  return steps.map((step) => memberOf(union, step)?.title ?? "?");
 }
 
-function ModelPicker({
-  entries,
-  selected,
-  onPick,
-  pending,
-}: {
-  entries: CatalogItem[];
-  selected: string | null;
-  onPick: (e: CatalogItem) => void;
-  pending: boolean;
-}) {
-  return (
-    <div className="table-scroll">
-      <table className="table" data-testid="catalog">
-        <thead>
-          <tr>
-            <th scope="col">Model</th>
-            <th scope="col">Family</th>
-            <th scope="col" className="num">Params</th>
-            <th scope="col" className="num">FLOPs</th>
-            <th scope="col" className="num">Input</th>
-            <th scope="col">Notes</th>
-          </tr>
-        </thead>
-        <tbody>
-          {entries.map((e) => (
-            <tr
-              key={e.name}
-              className={selected === e.name ? "row--selected" : undefined}
-              data-testid="catalog-row"
-              data-name={e.name}
-            >
-              <td>
-                <label className="radio-label">
-                  <input type="radio" name="architecture" value={e.name} checked={selected === e.name} onChange={() => onPick(e)} />{" "}
-                  <strong>{e.name}</strong>
-                </label>
-              </td>
-              <td>{e.family}</td>
-              <td className="num" data-testid="catalog-params">
-                {e.params != null ? formatCompact(e.params) : pending ? <span className="muted">measuring…</span> : "—"}
-              </td>
-              <td className="num" data-testid="catalog-flops">
-                {e.flops != null ? formatCompact(e.flops) : pending ? <span className="muted">measuring…</span> : "—"}
-              </td>
-              <td className="num">{e.default_input_size}px</td>
-              <td>
-                {e.light ? (
-                  <span className="chip chip--light" data-testid="light-chip" title="Small enough to train on a CPU in minutes">
-                    light · CPU
-                  </span>
-                ) : null}{" "}
-                <span className="muted small">{e.description}</span>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
+interface Carry {
+  base: unknown;
+  config: unknown;
 }
 
-function Preview({ config, disabled }: { config: RunConfig; disabled: boolean }) {
-  const [state, setState] = useState<
-    | { kind: "idle" }
-    | { kind: "loading"; note?: string }
-    | { kind: "none" }
-    | { kind: "error"; msg: string }
-    | { kind: "ok"; images: PreviewImage[] }
-  >({ kind: "idle" });
-  const run = async () => {
-    setState({ kind: "loading" });
-    try {
-      const images = await previewAugmentations(config, 8, (jobId) =>
-        setState({ kind: "loading", note: `The worker is busy; preview job #${jobId} is queued…` }),
-      );
-      setState(images === null ? { kind: "none" } : { kind: "ok", images });
-    } catch (err) {
-      setState({ kind: "error", msg: errorMessage(err) });
-    }
-  };
-  return (
-    <div className="preview" data-testid="augment-preview">
-      <button type="button" className="button button--ghost" onClick={run} disabled={disabled || state.kind === "loading"}>
-        {state.kind === "loading" ? "Making previews…" : "Preview augmentations"}
-      </button>
-      {state.kind === "loading" && state.note ? (
-        <p className="muted small" data-testid="preview-waiting">
-          {state.note}
-        </p>
-      ) : null}
-      {state.kind === "none" ? (
-        <p className="muted small" data-testid="preview-unavailable">
-          Preview unavailable: this studio cannot make augmentation previews yet.
-        </p>
-      ) : null}
-      {state.kind === "error" ? (
-        <p className="field__error" role="alert">
-          Preview failed: {state.msg}
-        </p>
-      ) : null}
-      {state.kind === "ok" ? (
-        state.images.length ? (
-          <ul className="preview__grid">
-            {state.images.map((img, i) => (
-              <li key={`${img.url}-${i}`}>
-                <img src={img.url} alt={img.label || `augmented sample ${i + 1}`} data-testid="preview-img" />
-                <span className="small">{img.label}</span>
-              </li>
-            ))}
-          </ul>
-        ) : (
-          <p className="muted small">No images to show.</p>
-        )
-      ) : null}
-    </div>
-  );
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : /(s|x|ch|sh)$/.test(word) ? "es" : "s"}`;
 }
 
 export function TrainPage() {
@@ -175,14 +70,22 @@ export function TrainPage() {
   const [task, setTask] = useState<string | null>(() => params.get("task"));
   const registry = useTaskRegistry();
   const schema = useTrainSchema(task);
-  const catalog = useCatalog(dataset && task ? task : null);
+  const catalog = useRunCatalog(dataset && task ? task : null, dataset ? dataset.id : null);
+  /** The config the form edits, and the base it started from (the server's answer for this dataset and model). */
   const [config, setConfig] = useState<unknown>(null);
+  const [base, setBase] = useState<unknown>(null);
+  /** A base config being asked for (a model card was picked, the dataset changed): the model it is for. */
+  const [rebasing, setRebasing] = useState<{ architecture: string | null } | null>(null);
   const [serverErrors, setServerErrors] = useState<FieldErrors>({});
   const [formError, setFormError] = useState<string | null>(null);
   const [checked, setChecked] = useState<string | null>(null);
   const [busy, setBusy] = useState<null | "check" | "submit" | "yaml" | "import">(null);
+  const [open, setOpen] = useState<ReadonlySet<string>>(new Set());
+  /** From the last estimate: epochs and iterations are converted by it when the user switches between them. */
+  const [perEpoch, setPerEpoch] = useState<number | null>(null);
   const create = useCreateJob();
   const importRef = useRef<HTMLInputElement>(null);
+  const seq = useRef(0);
 
   const root = schema.data;
   // The task(s) this schema trains: a const, or an enum where one config serves two tasks (detection).
@@ -204,49 +107,136 @@ export function TrainPage() {
       setTask(trained ?? dataset.tasks[0] ?? null);
     }
   }, [dataset, task, registryOrder, registryPending]);
-  // A fresh config from the task's defaults once its schema is known, again whenever the task changes; the
-  // dataset id follows the picker. The studio's own defaults come from the server (the schema cannot state
-  // those made by a factory, e.g. the augment list).
+
+  /**
+   * Ask the server for the base config of (task, dataset, model): the one set of defaults, from the catalog
+   * entry and this machine. With `carry`, what the user changed from the old base is kept: sent along, or
+   * (where the server refuses it) laid over the new base here, its errors shown by their fields.
+   */
+  const loadBase = async (t: string, dsId: number, architecture: string | null, carry: Carry | null) => {
+    const id = ++seq.current;
+    setRebasing({ architecture });
+    const bare: RunConfig = { task: t, data: { dataset_id: dsId }, ...(architecture ? { model: { architecture } } : {}) };
+    const kept = carry ? userChanges(carry.base, carry.config, CARRY_SKIP) : [];
+    const overlay = (c: unknown) => kept.reduce((acc, p) => setIn(acc, parsePath(p), getIn(carry!.config, parsePath(p))), c);
+    try {
+      const [fresh, withChanges] = await Promise.allSettled([
+        validateConfig(bare),
+        kept.length ? validateConfig(overlay(bare) as RunConfig) : Promise.resolve(null),
+      ]);
+      if (id !== seq.current) return;
+      if (fresh.status === "rejected") throw fresh.reason;
+      let next: unknown = fresh.value.config;
+      let errs: FieldErrors = {};
+      if (kept.length) {
+        if (withChanges.status === "fulfilled" && withChanges.value) next = withChanges.value.config;
+        else {
+          next = overlay(fresh.value.config);
+          const reason = withChanges.status === "rejected" ? withChanges.reason : null;
+          if (reason instanceof ApiError && Object.keys(reason.fieldErrors).length) errs = serverFieldErrors(reason.fieldErrors);
+        }
+      }
+      setBase(fresh.value.config);
+      setConfig(next);
+      setServerErrors(errs);
+      setFormError(null);
+      setChecked(null);
+    } catch (err) {
+      if (id !== seq.current) return;
+      if (!carry) {
+        // The server could not answer: the schema's own defaults, so the form is still there.
+        const fallback = root ? setIn(setIn(defaultValue(root, root), ["data", "dataset_id"], dsId), ["task"], t) : null;
+        const picked = architecture && fallback ? setIn(fallback, ["model", "architecture"], architecture) : fallback;
+        setBase(picked);
+        setConfig(picked);
+      } else {
+        let next = setIn(carry.config, ["data", "dataset_id"], dsId);
+        if (architecture && architecture !== getIn(carry.config, ["model", "architecture"])) {
+          next = setIn(setIn(next, ["model", "architecture"], architecture), ["model", "options"], {});
+        }
+        setConfig(next);
+        refused(err, "Could not get this model's defaults");
+      }
+    } finally {
+      if (id === seq.current) setRebasing(null);
+    }
+  };
+
+  // A fresh config once the task's schema and catalog are known (the catalog's recommended model picked), again
+  // whenever the task changes.
   const seededFor = useRef<string | null>(null);
+  const catalogSettled = (catalog.isSuccess && !catalog.isPlaceholderData) || catalog.isError;
   useEffect(() => {
-    if (!root || datasetId == null || !task || task !== schemaTask || seededFor.current === task) return;
+    if (!root || datasetId == null || !task || task !== schemaTask || seededFor.current === task || !catalogSettled) return;
     seededFor.current = task;
     if (config !== null && getIn(config, ["task"]) === task) return; // imported from YAML
     setConfig(null);
+    setBase(null);
     setServerErrors({});
     setChecked(null);
-    const fallback = () => setIn(setIn(defaultValue(root, root), ["data", "dataset_id"], datasetId), ["task"], task);
-    const seeded = (next: unknown) => {
-      if (seededFor.current === task) setConfig(next); // not a task the user has since left
-    };
-    validateConfig({ task, data: { dataset_id: datasetId } })
-      .then((result) => seeded(result.config))
-      .catch(() => seeded(fallback()));
-  }, [root, config, datasetId, task, schemaTask]);
+    setOpen(new Set());
+    void loadBase(task, datasetId, catalog.data?.recommended ?? null, null);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [root, config, datasetId, task, schemaTask, catalogSettled]);
+  // Another dataset: its base config (defaults may follow the data), keeping what the user changed.
   useEffect(() => {
-    if (config !== null && datasetId != null && getIn(config, ["data", "dataset_id"]) !== datasetId) {
-      setConfig((c: unknown) => setIn(c, ["data", "dataset_id"], datasetId));
-    }
-  }, [datasetId, config]);
+    if (config === null || datasetId == null || !task || seededFor.current !== task || rebasing) return;
+    if (getIn(config, ["data", "dataset_id"]) === datasetId) return;
+    const arch = getIn(config, ["model", "architecture"]);
+    void loadBase(task, datasetId, typeof arch === "string" ? arch : null, { base, config });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [datasetId, config, task, rebasing]);
 
   const clientErrors = useMemo(() => (root && config !== null ? validate(root, root, config) : {}), [root, config]);
-  const errors = { ...clientErrors, ...serverErrors };
+  const errors = useMemo(() => ({ ...clientErrors, ...serverErrors }), [clientErrors, serverErrors]);
   const architecture = (getIn(config, ["model", "architecture"]) as string | undefined) ?? null;
-  const entries = catalog.data?.entries ?? [];
+  const entries: RunCatalogItem[] = catalog.data?.entries ?? [];
   const picked = entries.find((e) => e.name === architecture) ?? null;
+  const presets = usePresets(schemaTask ?? null, datasetId, picked ? picked.name : null);
+
+  const taskInfo = task ? (registry.get(task) as RunFormTask | undefined) : undefined;
+  const simple = useMemo(() => (root ? simpleFieldsIn(root, taskInfo?.simple_fields) : []), [root, taskInfo]);
+  const alternatives = useMemo(() => (root ? alternativesIn(root) : {}), [root]);
+  const topLevel = useMemo(() => (root ? topLevelFields(root) : []), [root]);
+  // An entry without options (the catalog says so) has no free-form options box either.
+  const noOptions = !!picked && !(picked.options ?? []).length;
+  const sections = useMemo(
+    () => (root ? sectionsOf(root, [...simple, ...topLevel, ...(noOptions ? ["model.options"] : [])], alternatives) : []),
+    [root, simple, topLevel, alternatives, noOptions],
+  );
+  const overrides = useMemo(() => {
+    const s = optionsSchema(picked?.options as CatalogOption[] | undefined);
+    return s ? { "model.options": s } : undefined;
+  }, [picked]);
+
+  // A section with an error in it opens by itself (a server 422 names fields that may be folded away).
+  const errorKeys = JSON.stringify(Object.entries(errors).sort(([a], [b]) => a.localeCompare(b)));
+  useEffect(() => {
+    const withErrors = sections.filter((s) => errorsIn(s, errors).length).map((s) => s.path);
+    if (withErrors.length) setOpen((o) => (withErrors.every((p) => o.has(p)) ? o : new Set([...o, ...withErrors])));
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [errorKeys, sections]);
 
   const change = (next: unknown) => {
     // A server error stays until the field it names changes.
     setServerErrors((errs) => {
       const kept: FieldErrors = {};
       for (const [k, msg] of Object.entries(errs)) {
-        const path = k ? k.split(".").map((p) => (/^\d+$/.test(p) ? Number(p) : p)) : [];
+        const path = parsePath(k);
         if (JSON.stringify(getIn(config, path)) === JSON.stringify(getIn(next, path))) kept[k] = msg;
       }
       return kept;
     });
     setChecked(null);
     setConfig(next);
+  };
+
+  /** Epochs ↔ iterations, the same length of training, by the measured iterations per epoch. */
+  const convertLength = (from: string, to: string, value: unknown): unknown => {
+    if (typeof value !== "number" || !perEpoch) return undefined;
+    if (from.endsWith(".epochs") && to.endsWith(".iterations")) return value * perEpoch;
+    if (from.endsWith(".iterations") && to.endsWith(".epochs")) return Math.max(1, Math.ceil(value / perEpoch));
+    return undefined;
   };
 
   const refused = (err: unknown, prefix = "The studio refused this config") => {
@@ -256,6 +246,11 @@ export function TrainPage() {
     } else {
       setFormError(`${prefix}: ${errorMessage(err)}`);
     }
+  };
+
+  const onPick = (entry: RunCatalogItem) => {
+    if (!task || datasetId == null) return;
+    void loadBase(task, datasetId, entry.name, config !== null && base !== null ? { base, config } : null);
   };
 
   const check = async (): Promise<RunConfig | null> => {
@@ -282,7 +277,7 @@ export function TrainPage() {
     event.preventDefault();
     const n = Object.keys(clientErrors).length;
     if (n) {
-      setFormError(`Fix ${n} field${n === 1 ? "" : "s"} first: ${Object.keys(clientErrors).map((k) => k || "config").join(", ")}.`);
+      setFormError(`Fix ${plural(n, "field")} first: ${Object.keys(clientErrors).map((k) => k || "config").join(", ")}.`);
       return;
     }
     setBusy("submit");
@@ -318,6 +313,8 @@ export function TrainPage() {
       const text = await file.text();
       const result = await validateConfig({ yaml: text });
       const imported = result.config;
+      seq.current += 1; // a base still being asked for is not for this config
+      setRebasing(null);
       setServerErrors({});
       const importedTask = getIn(imported, ["task"]);
       if (typeof importedTask === "string") {
@@ -325,13 +322,23 @@ export function TrainPage() {
         setTask(importedTask);
       }
       setConfig(imported);
+      setBase(imported);
       const id = getIn(imported, ["data", "dataset_id"]);
       if (typeof id === "number") setDatasetId(id);
       setChecked(`Loaded ${file.name}.`);
+      // What the file changes from the studio's defaults for its model: counted in the sections.
+      const arch = getIn(imported, ["model", "architecture"]);
+      if (typeof importedTask === "string" && typeof id === "number") {
+        const mine = seq.current;
+        validateConfig({ task: importedTask, data: { dataset_id: id }, ...(typeof arch === "string" ? { model: { architecture: arch } } : {}) })
+          .then((r) => {
+            if (mine === seq.current) setBase(r.config);
+          })
+          .catch(() => undefined);
+      }
     } catch (err) {
       if (err instanceof ApiError && Object.keys(err.fieldErrors).length) {
-        const errs = serverFieldErrors(err.fieldErrors);
-        setServerErrors(errs);
+        setServerErrors(serverFieldErrors(err.fieldErrors));
         setFormError(`${file.name}: ${err.detail}`);
       } else {
         setFormError(`${file.name}: ${errorMessage(err)}`);
@@ -353,21 +360,108 @@ export function TrainPage() {
 
   const taskSupported = !!task && task === schemaTask;
   const serverList = Object.entries(serverErrors);
+  const selected = rebasing?.architecture ?? (picked ? picked.name : null);
+  const showForm = root && config !== null && taskSupported;
+  const augmentWatch = JSON.stringify(getIn(config, ["data", "augment"]) ?? null);
+
+  const renderSection = (s: Section) => {
+    const changed = changedIn(s, base, config);
+    const errs = errorsIn(s, errors).length;
+    const isPipeline = s.path.includes(".");
+    // A pipeline's summary names its steps as they are now; a section's, the fields it holds.
+    const hint = isPipeline ? stepTitles(root as JsonSchema, s.path, getIn(config, parsePath(s.path))) : s.fields;
+    return (
+      <details
+        key={s.path}
+        className="run-section"
+        data-testid={`section-${s.path}`}
+        aria-label={s.title}
+        open={open.has(s.path)}
+        onToggle={(e) => {
+          const isOpen = (e.currentTarget as HTMLDetailsElement).open;
+          setOpen((o) => {
+            if (isOpen === o.has(s.path)) return o;
+            const next = new Set(o);
+            if (isOpen) next.add(s.path);
+            else next.delete(s.path);
+            return next;
+          });
+        }}
+      >
+        <summary>
+          <span className="run-section__title">{s.title}</span>
+          <code className="sf-code">{s.path}</code>
+          {hint.length ? (
+            <span className="run-section__fields muted small" aria-hidden="true">
+              {hint.slice(0, 5).join(isPipeline ? " → " : ", ")}
+              {hint.length > 5 ? (isPipeline ? " → …" : ", …") : ""}
+            </span>
+          ) : isPipeline ? (
+            <span className="run-section__fields muted small">no steps</span>
+          ) : null}
+          {changed ? (
+            <span className="run-section__badge" data-testid="section-changed">
+              {changed} changed
+            </span>
+          ) : null}
+          {errs ? (
+            <span className="run-section__badge run-section__badge--bad" data-testid="section-errors">
+              {plural(errs, "error")}
+            </span>
+          ) : null}
+        </summary>
+        <div className={isPipeline ? "run-section__body run-section__body--pipeline" : "run-section__body"}>
+          <SchemaForm
+            schema={root as JsonSchema}
+            value={config}
+            onChange={change}
+            errors={errors}
+            path={s.path}
+            hidden={s.hidden}
+            alternatives={alternatives}
+            convertAlternative={convertLength}
+            {...(overrides ? { overrides } : {})}
+          />
+          {isPipeline && s.path === "data.augment" ? (
+            <AugmentPreview config={config as RunConfig} disabled={busy !== null || rebasing !== null} watch={augmentWatch} />
+          ) : null}
+        </div>
+      </details>
+    );
+  };
 
   return (
-    <section className="page page--wide" data-testid="train-page">
-      <div className="page-head">
+    <section className="page page--wide run-form" data-testid="train-page">
+      <div className="page-head run-form__head">
         <h1>New training run</h1>
+        {showForm ? (
+          <div className="run-form__yaml">
+            <button type="button" className="button button--ghost button--small" onClick={onExport} disabled={busy !== null}>
+              Export YAML
+            </button>
+            <label className="button button--ghost button--small file-button">
+              Import YAML
+              <input
+                ref={importRef}
+                type="file"
+                accept=".yaml,.yml,application/yaml,text/yaml"
+                aria-label="Import YAML"
+                className="visually-hidden"
+                onChange={(e) => void onImport(e.target.files?.[0])}
+              />
+            </label>
+          </div>
+        ) : null}
       </div>
 
-      <div className="card">
+      <div className="card run-card">
         <h2>1. Data</h2>
         {ready.length === 0 ? (
           <p className="muted" data-testid="no-ready-datasets">
             No dataset is ready yet. Upload one on the Datasets page first.
           </p>
         ) : (
-          <div className="grid grid--2 grid--tight">
+          <div className="run-data">
             <div className="field">
               <label htmlFor="train-dataset">Dataset version</label>
               <select id="train-dataset" value={datasetId ?? ""} onChange={(e) => setDatasetId(Number(e.target.value))}>
@@ -388,20 +482,27 @@ export function TrainPage() {
                   </option>
                 ))}
               </select>
-              {dataset ? (
-                <p className="field__hint">
-                  {dataset.classes.length} classes: {dataset.classes.slice(0, 8).join(", ")}
-                  {dataset.classes.length > 8 ? "…" : ""}
-                </p>
-              ) : null}
             </div>
+            {dataset ? (
+              <p className="field__hint run-data__classes">
+                {plural(dataset.classes.length, "class")}: {dataset.classes.slice(0, 8).join(", ")}
+                {dataset.classes.length > 8 ? "…" : ""}
+              </p>
+            ) : null}
           </div>
         )}
       </div>
 
       {dataset && task ? (
-        <div className="card">
-          <h2>2. Model</h2>
+        <div className="card run-card">
+          <div className="run-card__head">
+            <h2>2. Model</h2>
+            {catalog.data?.machine?.description ? (
+              <span className="muted small" data-testid="machine">
+                Trains on {catalog.data.machine.description}
+              </span>
+            ) : null}
+          </div>
           {schema.isLoading ? (
             <Loading label="Loading the run form…" />
           ) : !taskSupported ? (
@@ -415,46 +516,42 @@ export function TrainPage() {
               Could not load the catalog: {errorMessage(catalog.error)}
             </div>
           ) : (
-            <ModelPicker
+            <ModelCards
               entries={entries}
-              selected={picked ? picked.name : null}
-              onPick={(e) => change(applyModelDefaults(config, e))}
+              selected={selected}
+              onPick={onPick}
               pending={!!catalog.data?.stats_pending}
+              recommended={catalog.data?.recommended}
+              recommendedReason={catalog.data?.recommended_reason}
+              disabled={busy !== null}
             />
           )}
           {errors["model.architecture"] ? <p className="field__error">{errors["model.architecture"]}</p> : null}
         </div>
       ) : null}
 
-      {root && config !== null && taskSupported && picked ? (
-        <form className="card" aria-label="Run config" onSubmit={onSubmit} noValidate>
-          <h2>3. Config</h2>
-          <p className="muted small">
-            Every field of the run config; defaults are filled in. {picked.light ? "CPU-friendly defaults were set for this light model." : null}
-          </p>
-          <div className="train-toolbar">
-            <button type="button" className="button button--ghost" onClick={onExport} disabled={busy !== null}>
-              Export YAML
-            </button>
-            <label className="button button--ghost file-button">
-              Import YAML
-              <input
-                ref={importRef}
-                type="file"
-                accept=".yaml,.yml,application/yaml,text/yaml"
-                aria-label="Import YAML"
-                className="visually-hidden"
-                onChange={(e) => void onImport(e.target.files?.[0])}
-              />
-            </label>
-            <Preview config={config as RunConfig} disabled={busy !== null} />
+      {showForm ? (
+        <form className="card run-card" aria-label="Run config" onSubmit={onSubmit} noValidate aria-busy={rebasing !== null || undefined}>
+          <h2>3. Training</h2>
+          {/* While a model's defaults are being fetched, nothing is typed that the answer would overwrite. */}
+          <fieldset className="run-form__fields" disabled={rebasing !== null}>
+          <div data-testid="simple-fields">
+            <SchemaForm
+              schema={root as JsonSchema}
+              value={config}
+              onChange={change}
+              errors={errors}
+              only={simple}
+              alternatives={alternatives}
+              convertAlternative={convertLength}
+            />
           </div>
-          <SchemaForm
-            schema={root as JsonSchema}
-            value={config}
-            onChange={change}
-            errors={errors}
-            readOnly={["data.dataset_id", "model.architecture"]}
+          <Presets root={root as JsonSchema} presets={presets.data ?? []} config={config} onApply={change} />
+          </fieldset>
+          <Estimate
+            config={config as RunConfig}
+            enabled={rebasing === null && Object.keys(clientErrors).length === 0}
+            onAnswer={(e) => setPerEpoch(e.iterations_per_epoch ?? null)}
           />
           {serverList.length ? (
             <div className="banner banner--error" role="alert" data-testid="server-errors">
@@ -477,17 +574,29 @@ export function TrainPage() {
               {checked}
             </p>
           ) : null}
-          <div className="form-actions">
-            <button type="button" className="button button--ghost" onClick={onCheck} disabled={busy !== null}>
+          <div className="form-actions run-actions">
+            {topLevel.length ? (
+              <div className="run-actions__fields" data-testid="run-fields">
+                <SchemaForm schema={root as JsonSchema} value={config} onChange={change} errors={errors} only={topLevel} />
+              </div>
+            ) : null}
+            <button type="button" className="button" onClick={onCheck} disabled={busy !== null || rebasing !== null}>
               {busy === "check" ? "Checking…" : "Check config"}
             </button>
-            <button type="submit" className="button" disabled={busy !== null}>
-              {busy === "submit" ? "Starting…" : "Start training"}
+            <button type="submit" className="button button--primary" disabled={busy !== null || rebasing !== null}>
+              {busy === "submit" ? "Starting…" : rebasing ? "Loading the model's defaults…" : "Start training"}
             </button>
           </div>
+
+          <fieldset className="run-advanced" disabled={rebasing !== null}>
+            <h3>Advanced settings</h3>
+            <p className="muted small">
+              Every other field of the run config, by section; a count shows what differs from this model&apos;s defaults.
+            </p>
+            {sections.map(renderSection)}
+          </fieldset>
         </form>
       ) : null}
     </section>
   );
 }
-

@@ -24,6 +24,7 @@ export const FAKE_TASKS: TaskInfo[] = [
     background: false,
     model_outputs: "tensor",
     drawn: "Prediction drawn",
+    simple_fields: ["schedule.epochs", "data.input_size", "data.batch_size", "model.pretrained"],
   },
   {
     name: "semantic_segmentation",
@@ -37,6 +38,7 @@ export const FAKE_TASKS: TaskInfo[] = [
     background: true,
     model_outputs: "tensor",
     drawn: "Predicted mask",
+    simple_fields: ["schedule.epochs", "data.input_size", "data.batch_size", "model.pretrained"],
   },
   {
     name: "object_detection",
@@ -50,6 +52,7 @@ export const FAKE_TASKS: TaskInfo[] = [
     background: false,
     model_outputs: "detections",
     drawn: "Detections drawn",
+    simple_fields: ["schedule.epochs", "data.scales", "data.batch_size", "model.pretrained"],
   },
   {
     name: "instance_segmentation",
@@ -63,6 +66,7 @@ export const FAKE_TASKS: TaskInfo[] = [
     background: false,
     model_outputs: "detections",
     drawn: "Detections drawn",
+    simple_fields: ["schedule.epochs", "data.scales", "data.batch_size", "model.pretrained"],
   },
 ];
 
@@ -79,6 +83,7 @@ export const TEXT_DETECTION: TaskInfo = {
   background: false,
   model_outputs: "tensor",
   drawn: "Text lines drawn",
+  simple_fields: ["schedule.epochs", "data.input_size", "data.batch_size", "model.pretrained"],
 };
 
 /** The `mockApi` route answering `GET /api/tasks` with `tasks`. */

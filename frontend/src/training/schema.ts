@@ -28,6 +28,10 @@ export interface JsonSchema {
   exclusiveMaximum?: number;
   minLength?: number;
   maxLength?: number;
+  /** The unit a number is in ("epochs", "px"): shown after the input. A studio extension of JSON Schema. */
+  unit?: string;
+  /** OpenAPI's discriminator of a `oneOf` (pydantic emits it for a discriminated union). */
+  discriminator?: { propertyName: string; mapping?: Record<string, string> };
 }
 
 export type JsonValue = unknown;
@@ -78,8 +82,130 @@ export function schemaType(schema: JsonSchema): string | undefined {
   return undefined;
 }
 
-export function labelOf(name: string | number, schema: JsonSchema): string {
-  return typeof name === "number" ? `#${name + 1}` : name || schema.title || "";
+/** "eval_interval" → "Eval interval"; "HorizontalFlip" → "Horizontal flip". */
+export function humanize(name: string): string {
+  const words = name
+    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .replace(/[_\s]+/g, " ")
+    .trim()
+    .toLowerCase();
+  return words ? words[0]!.toUpperCase() + words.slice(1) : name;
+}
+
+/**
+ * A field's label in words: the title the property itself states, else its name in words (a `$ref`'d
+ * section's own title is its class name, e.g. "ModelSpec", which is not for people); an array item: "#n".
+ * `raw` is the property's schema before `$ref` resolution.
+ */
+export function labelOf(name: string | number, raw: JsonSchema, resolved: JsonSchema = raw): string {
+  if (typeof name === "number") return `#${name + 1}`;
+  if (raw.title) return raw.title;
+  return name ? humanize(name) : (resolved.title ?? "");
+}
+
+export interface UnionMember {
+  /** The discriminator's value, e.g. "horizontal_flip". */
+  value: string;
+  /** In words: the member's title when it has words in it, else the value in words ("Horizontal flip"). */
+  title: string;
+  description: string | undefined;
+  /** The member, resolved. */
+  schema: JsonSchema;
+}
+
+export interface DiscriminatedUnion {
+  /** The property that tells the members apart, e.g. "name". */
+  property: string;
+  members: UnionMember[];
+}
+
+function constOf(root: JsonSchema, s: JsonSchema | undefined): unknown {
+  if (!s) return undefined;
+  const r = resolve(root, s);
+  if ("const" in r) return r.const;
+  if (r.enum?.length === 1) return r.enum[0];
+  return undefined;
+}
+
+/**
+ * A `oneOf`/`anyOf` of objects told apart by one property holding a constant (pydantic's discriminated
+ * union: `{oneOf: [{$ref}...], discriminator: {propertyName, mapping}}`); null for any other schema.
+ */
+export function discriminatedUnion(root: JsonSchema, schema0: JsonSchema): DiscriminatedUnion | null {
+  const schema = resolve(root, schema0);
+  const branches = schema.oneOf ?? schema.anyOf;
+  if (!branches?.length) return null;
+  const resolved = branches.map((b) => resolve(root, b));
+  if (resolved.some((b) => schemaType(b) !== "object" || !b.properties)) return null;
+  let property = schema.discriminator?.propertyName;
+  if (!property) {
+    const first = resolved[0]!;
+    property = Object.keys(first.properties ?? {}).find((k) =>
+      resolved.every((b) => typeof constOf(root, b.properties?.[k]) === "string"),
+    );
+  }
+  if (!property) return null;
+  const members: UnionMember[] = [];
+  for (const [i, b] of resolved.entries()) {
+    let value = constOf(root, b.properties?.[property]);
+    if (value === undefined && schema.discriminator?.mapping) {
+      const ref = branches[i]!.$ref;
+      value = Object.entries(schema.discriminator.mapping).find(([, r]) => r === ref)?.[0];
+    }
+    if (typeof value !== "string") return null;
+    const title = b.title && /\s/.test(b.title) ? b.title : humanize(value);
+    members.push({ value, title, description: b.description, schema: b });
+  }
+  return { property, members };
+}
+
+/** The member `value` is (by its discriminator), or undefined. */
+export function memberOf(union: DiscriminatedUnion, value: unknown): UnionMember | undefined {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const tag = (value as Record<string, unknown>)[union.property];
+  return union.members.find((m) => m.value === tag);
+}
+
+/** A new value of one member: its fields' defaults, its discriminator set. */
+export function memberDefault(root: JsonSchema, union: DiscriminatedUnion, member: UnionMember): Record<string, unknown> {
+  const d = defaultValue(root, member.schema);
+  const base = d && typeof d === "object" && !Array.isArray(d) ? (d as Record<string, unknown>) : {};
+  return { ...base, [union.property]: member.value };
+}
+
+/** The schema a dotted path leads to (objects' properties, nullable unions, arrays' items); undefined if none. */
+export function schemaAt(root: JsonSchema, path: Path): { raw: JsonSchema; schema: JsonSchema } | undefined {
+  let raw: JsonSchema = root;
+  let schema = resolve(root, root);
+  for (const seg of path) {
+    const inner = nullableInner(root, schema);
+    if (inner) schema = inner;
+    let next: JsonSchema | undefined;
+    if (typeof seg === "number" || /^\d+$/.test(seg)) {
+      next = schema.prefixItems?.[Number(seg)] ?? schema.items;
+    } else {
+      next = schema.properties?.[seg];
+    }
+    if (!next) return undefined;
+    raw = next;
+    schema = resolve(root, next);
+  }
+  return { raw, schema };
+}
+
+/** A dotted path's label in words and unit (from the schema), e.g. {label: "Input size", unit: "px"}. */
+export function fieldLabel(root: JsonSchema, dotted: string): { label: string; unit: string | undefined } {
+  const path = dotted.split(".");
+  const at = schemaAt(root, path);
+  const name = path[path.length - 1] ?? dotted;
+  if (!at) return { label: humanize(name), unit: undefined };
+  const inner = nullableInner(root, at.schema);
+  return { label: labelOf(name, at.raw, at.schema), unit: at.raw.unit ?? at.schema.unit ?? inner?.unit };
+}
+
+/** "data.augment.0.p" → ["data", "augment", 0, "p"]. */
+export function parsePath(dotted: string): Path {
+  return dotted ? dotted.split(".").map((p) => (/^\d+$/.test(p) ? Number(p) : p)) : [];
 }
 
 function clone<T>(v: T): T {
@@ -155,6 +281,17 @@ export function validate(root: JsonSchema, schema0: JsonSchema, value: unknown, 
     if (!(key in out)) out[key] = msg;
     return out;
   };
+  const tagged = discriminatedUnion(root, schema);
+  if (tagged) {
+    if (!value || typeof value !== "object" || Array.isArray(value)) return fail(value == null ? "required" : "must be an object");
+    const member = memberOf(tagged, value);
+    if (!member) {
+      const k = pathKey([...path, tagged.property]);
+      if (!(k in out)) out[k] = `must be one of ${tagged.members.map((m) => m.value).join(", ")}`;
+      return out;
+    }
+    return validate(root, member.schema, value, path, out);
+  }
   const union = schema.anyOf ?? schema.oneOf;
   if (union) {
     if (value === null && union.some(isNullSchema)) return out;

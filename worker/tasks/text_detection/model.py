@@ -46,9 +46,9 @@ class Backbone(nn.Module):
         if pretrained:
             # The studio's rule for ImageNet weights: torchvision's file from the local hub cache, never a
             # download (worker.zoo raises a clear error when the file is not there).
-            from worker.zoo import _cached_torchvision_state
+            from worker.zoo import cached_torchvision_state
 
-            net.load_state_dict(_cached_torchvision_state(BACKBONE_WEIGHTS[name]))
+            net.load_state_dict(cached_torchvision_state(BACKBONE_WEIGHTS[name]))
         if name.startswith("resnet"):
             stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)  # type: ignore[arg-type]
             self.stages = nn.ModuleList(
