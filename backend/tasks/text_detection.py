@@ -34,8 +34,15 @@ class Rotate(Strict):
 
     model_config = ConfigDict(title="Rotate")
     name: Literal["rotate"]
-    p: float = Field(default=0.5, ge=0, le=1, description="Probability of the step")
-    degrees: float = Field(default=10.0, ge=0, le=180, description="Largest angle either way, in degrees")
+    p: float = Field(default=0.5, ge=0, le=1, title="Probability", description="How often the step applies")
+    degrees: float = Field(
+        default=10.0,
+        ge=0,
+        le=180,
+        title="Largest angle",
+        description="Either way",
+        json_schema_extra={"unit": "°"},
+    )
 
 
 class RandomCrop(Strict):
@@ -44,9 +51,9 @@ class RandomCrop(Strict):
 
     model_config = ConfigDict(title="Random crop keeping words")
     name: Literal["random_crop"]
-    p: float = Field(default=0.5, ge=0, le=1, description="Probability of the step")
+    p: float = Field(default=0.5, ge=0, le=1, title="Probability", description="How often the step applies")
     min_side_ratio: float = Field(
-        default=0.3, gt=0, le=1, description="Smallest crop side, as a share of the picture's"
+        default=0.3, gt=0, le=1, title="Smallest crop side", description="As a share of the picture's side"
     )
 
 
@@ -55,7 +62,7 @@ class ColorJitter(Strict):
 
     model_config = ConfigDict(title="Colour jitter")
     name: Literal["color_jitter"]
-    p: float = Field(default=0.8, ge=0, le=1, description="Probability of the step")
+    p: float = Field(default=0.8, ge=0, le=1, title="Probability", description="How often the step applies")
     brightness: float = Field(default=0.3, ge=0, le=1)
     contrast: float = Field(default=0.3, ge=0, le=1)
     saturation: float = Field(default=0.3, ge=0, le=1)
@@ -67,7 +74,7 @@ class HorizontalFlip(Strict):
 
     model_config = ConfigDict(title="Horizontal flip")
     name: Literal["horizontal_flip"]
-    p: float = Field(default=0.5, ge=0, le=1, description="Probability of the step")
+    p: float = Field(default=0.5, ge=0, le=1, title="Probability", description="How often the step applies")
 
 
 TextAugmentStep = Annotated[Rotate | RandomCrop | ColorJitter | HorizontalFlip, Field(discriminator="name")]
@@ -99,9 +106,15 @@ class TextDataSpec(Strict):
         default=2, ge=0, le=64, title="Loader processes", description="Data loader processes"
     )
     shrink_ratio: float = Field(
-        default=0.4, gt=0, lt=1, description="How far word kernels shrink (DBNet's r: offset A(1-r²)/L)"
+        title="Kernel shrink",
+        default=0.4,
+        gt=0,
+        lt=1,
+        description="How far word kernels shrink (DBNet's r: offset A(1-r²)/L)",
     )
     min_word_side: float = Field(
+        title="Smallest word side",
+        json_schema_extra={"unit": "px"},
         default=3.0,
         ge=0,
         le=64,
@@ -123,15 +136,30 @@ class TextLossSpec(Strict):
     """DBNet's loss: balanced BCE with hard negatives on the probability map, dice on the approximate
     binary map, L1 on the threshold map."""
 
-    prob_weight: float = Field(default=5.0, gt=0, le=100, description="Weight of the probability map's BCE")
-    thresh_weight: float = Field(default=10.0, gt=0, le=100, description="Weight of the threshold map's L1")
-    ohem_ratio: float = Field(default=3.0, gt=0, le=100, description="Hard negatives per positive pixel")
+    prob_weight: float = Field(
+        default=5.0,
+        gt=0,
+        le=100,
+        title="Probability map weight",
+        description="Weight of the probability map's BCE",
+    )
+    thresh_weight: float = Field(
+        default=10.0,
+        gt=0,
+        le=100,
+        title="Threshold map weight",
+        description="Weight of the threshold map's L1",
+    )
+    ohem_ratio: float = Field(
+        default=3.0, gt=0, le=100, title="Hard negatives", description="Hard negatives per positive pixel"
+    )
 
 
 class TextEvalSpec(Strict):
     """How probability maps become words, and which words count."""
 
     score_threshold: float = Field(
+        title="Score threshold",
         default=0.3,
         ge=0,
         le=1,
@@ -140,15 +168,24 @@ class TextEvalSpec(Strict):
         "With choose_threshold, the best one on the validation split replaces it in the model",
     )
     choose_threshold: bool = Field(
+        title="Choose the threshold on val",
         default=True,
         description="Keep the score threshold with the best validation hmean (never chosen on test)",
     )
-    binary_threshold: float = Field(default=0.3, gt=0, lt=1, description="Probability that is text")
+    binary_threshold: float = Field(
+        default=0.3, gt=0, lt=1, title="Binary threshold", description="Probability that is text"
+    )
     unclip_ratio: float = Field(
-        default=1.5, gt=0, le=10, description="How far a found kernel grows back (DBNet's D' = A' r / L')"
+        title="Unclip ratio",
+        default=1.5,
+        gt=0,
+        le=10,
+        description="How far a found kernel grows back (DBNet's D' = A' r / L')",
     )
     polygons: bool = Field(
-        default=False, description="Answer the grown outline; off: its min-area quadrilateral (ICDAR style)"
+        title="Polygons",
+        default=False,
+        description="Answer the grown outline; off: its min-area quadrilateral (ICDAR style)",
     )
 
 

@@ -170,6 +170,19 @@ def test_train_watch_inspect_predict_export(
     assert height <= SIMPLE_PAGE_MAX_PX, f"the simple run form is {height} px tall at 1400 x 900"
     shot("run-form-simple")
 
+    # A preset sets what it says it sets (the studio's own presets for this model and dataset).
+    presets = page.request.get(
+        f"/api/configs/presets?task={task}&dataset_id={dataset_id}&architecture=tiny_cnn"
+    ).json()["presets"]
+    quick = next(p for p in presets if p["name"] == "quick")
+    form.get_by_test_id("preset-quick").click()
+    for dotted in ("schedule.epochs", "data.input_size"):
+        expect(run_field(simple, page, task, dotted)).to_have_value(str(quick["changes"][dotted]))
+    # The estimate, measured on the worker, is there before Start.
+    expect(estimate.get_by_test_id("estimate-text")).to_contain_text(
+        re.compile(r"About .* per iteration"), timeout=TRAIN_WAIT_MS
+    )
+
     run_field(simple, page, task, "data.input_size").fill("32")
     run_field(simple, page, task, "data.batch_size").fill("16")
     run_field(simple, page, task, "schedule.epochs").fill("3")
@@ -222,6 +235,9 @@ def test_train_watch_inspect_predict_export(
     job_id = int(JOB_URL.search(page.url).group(1))  # type: ignore[union-attr]
     expect(page.get_by_test_id("job-title")).to_contain_text("tiny <e2e>")
     page.wait_for_function(CHART_HAS_POINTS, arg="chart-loss", timeout=TRAIN_WAIT_MS)
+    # Beside the curves: time per iteration and the time left (or taken, once it is over).
+    expect(page.get_by_test_id("stat-iter-time")).to_have_text(re.compile(r"\d"))
+    expect(page.get_by_test_id("stat-eta")).to_be_visible()
     shot("run-training")
     expect(page.get_by_test_id("job-status")).to_have_text("succeeded", timeout=TRAIN_WAIT_MS)
     page.wait_for_function(CHART_HAS_POINTS, arg="chart-val", timeout=10_000)

@@ -1,7 +1,7 @@
 import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
-import { ModelCards, formatFlops, formatParams, speedHint } from "./ModelCards";
+import { ModelCards, formatFlops, formatParams, speedHint, trainingFlops } from "./ModelCards";
 import { CATALOG } from "./runFormFixtures";
 
 describe("model cards", () => {
@@ -13,6 +13,12 @@ describe("model cards", () => {
     expect(speedHint(0.5e9)?.label).toBe("fast");
     expect(speedHint(8e9)?.label).toBe("medium");
     expect(speedHint(153e9)?.label).toBe("heavy");
+    // Judged at the size the entry trains at here: DBNet counted at 640 px, trained at 256 px on a CPU.
+    const dbnet = { flops: 49.7e9, default_input_size: 640, defaults: { "data.input_size": 256 } };
+    const trained = trainingFlops(dbnet as unknown as Parameters<typeof trainingFlops>[0]);
+    expect(trained.side).toBe(256);
+    expect(speedHint(trained.flops, trained.side)?.label).toBe("medium");
+    expect(speedHint(trained.flops, trained.side)?.title).toContain("at 256 px");
   });
 
   it("show each entry as a card with a radio, the recommended one marked with its reason", async () => {

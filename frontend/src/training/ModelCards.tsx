@@ -35,13 +35,21 @@ export function formatFlops(n: number): string {
   return prefix ? `${num}${NBSP}${prefix}FLOPs` : `${num}${NBSP}FLOPs`;
 }
 
-/** How heavy an entry is to train, from its FLOPs at the default input size. */
-export function speedHint(flops: number | null | undefined): { label: string; title: string } | null {
+/** How heavy an entry is to train, from its FLOPs per picture (at the side it trains at, when given). */
+export function speedHint(flops: number | null | undefined, side?: number): { label: string; title: string } | null {
   if (flops == null || !Number.isFinite(flops)) return null;
   const g = flops / 1e9;
-  if (g < 1) return { label: "fast", title: "Under 1 GFLOP per picture: quick to train, even on a CPU" };
-  if (g <= 20) return { label: "medium", title: "1 to 20 GFLOPs per picture" };
-  return { label: "heavy", title: "Over 20 GFLOPs per picture: a GPU helps a lot" };
+  const at = side ? ` at ${side} px, the size it trains at here` : "";
+  if (g < 1) return { label: "fast", title: `Under 1 GFLOP per picture${at}: quick to train, even on a CPU` };
+  if (g <= 20) return { label: "medium", title: `1 to 20 GFLOPs per picture${at}` };
+  return { label: "heavy", title: `Over 20 GFLOPs per picture${at}: a GPU helps a lot` };
+}
+
+/** An entry's FLOPs (counted at its default input size) at the side this machine trains it at. */
+export function trainingFlops(e: RunCatalogItem): { flops: number | null; side: number | undefined } {
+  const side = e.defaults?.["data.input_size"];
+  if (e.flops == null || typeof side !== "number" || !e.default_input_size) return { flops: e.flops ?? null, side: undefined };
+  return { flops: e.flops * (side / e.default_input_size) ** 2, side };
 }
 
 /** A code name that may break after its underscores ("deeplabv3_mobilenet_" / "v3_large"), nowhere else. */
@@ -79,7 +87,8 @@ export function ModelCards({ entries, selected, onPick, pending, recommended, re
   return (
     <div className="model-cards" role="radiogroup" aria-label="Model" data-testid="catalog">
       {entries.map((e) => {
-        const hint = speedHint(e.flops);
+        const trained = trainingFlops(e);
+        const hint = speedHint(trained.flops, trained.side);
         const isRecommended = e.name === recommended;
         const checked = selected === e.name;
         return (
