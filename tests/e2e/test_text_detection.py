@@ -78,6 +78,10 @@ def test_text_upload_export_train_dashboard_try_it(
     page.get_by_test_id("model-link").click()
     expect(page).to_have_url(MODEL_URL)
     expect(page.get_by_test_id("summary-hmean")).to_have_text(re.compile(r"^\d+\.\d%$"))
+    # Two epochs find few words: the pictures with the most missed ones, counted in words.
+    expect(page.get_by_test_id("worst-row").first.get_by_test_id("worst-score")).to_have_text(
+        re.compile(r"^missed \d+ of \d+ · \d+ false$")
+    )
     shot("text-dashboard")
 
     try_it = page.get_by_test_id("try-it")

@@ -224,7 +224,7 @@ def test_worst_images_order() -> None:
         ([], [], [far, far], [1.0, 1.0]),  # fp 2
     ]
     out = split(images, worst=8)
-    got = [(w["image_id"], w["missed"], w["false_positives"]) for w in out["worst_images"]]
+    got = [(w["image_id"], w["missed"], w["false_detections"]) for w in out["worst_images"]]
     assert got == [(1, 2, 0), (3, 1, 3), (0, 1, 0), (4, 0, 2)]
     assert [w["recall"] for w in out["worst_images"]] == [0.0, 0.5, 0.0, 1.0]
     assert [w["image_id"] for w in split(images, worst=2)["worst_images"]] == [1, 3]

@@ -430,9 +430,10 @@ class TextDetectionMetrics:
         worst = [
             {
                 "image_id": r.image_id,
+                # The words the model page counts, in the detectors' terms: missed of objects, false.
                 "missed": r.missed,
-                "false_positives": r.false_positives,
-                "gt_care": r.gt_care,
+                "objects": r.gt_care,
+                "false_detections": r.false_positives,
                 "recall": float(r.matched / r.gt_care) if r.gt_care else 1.0,
             }
             for r in sorted(
