@@ -240,11 +240,16 @@ class ProgressReporter(Callback):
     order = 40
 
     def __init__(
-        self, ctx: RunContext, interval_seconds: float = 0.5, span: tuple[float, float] = (0.0, 1.0)
+        self,
+        ctx: RunContext,
+        interval_seconds: float = 0.5,
+        span: tuple[float, float] = (0.0, 1.0),
+        headline: str | None = None,
     ) -> None:
         self.ctx = ctx
         self.interval = interval_seconds
         self.span = span  # the share of the job's progress bar that training fills
+        self.headline = headline  # the validation figure the message quotes (the task's headline)
         self._t0 = 0.0
         self._last = 0.0
 
@@ -265,10 +270,9 @@ class ProgressReporter(Callback):
         left = max(0, st.total_iters - st.iteration)
         parts = [f"epoch {min(st.epoch + 1, st.total_epochs)}/{st.total_epochs}"]
         parts.append(f"iteration {st.iteration}/{st.total_iters}")
-        if st.last_metrics.get("accuracy/top1") is not None:
-            parts.append(f"val top-1 {100 * float(st.last_metrics['accuracy/top1']):.1f}%")
-        if st.last_metrics.get("mIoU") is not None:
-            parts.append(f"val mIoU {100 * float(st.last_metrics['mIoU']):.1f}%")
+        value = st.last_metrics.get(self.headline) if self.headline else None
+        if isinstance(value, int | float) and math.isfinite(value):
+            parts.append(f"val {self.headline} {100 * float(value):.1f}%")
         if done > 0:
             parts.append(f"ETA {format_seconds((time.monotonic() - self._t0) / done * left)}")
         return ", ".join(parts)

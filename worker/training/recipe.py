@@ -30,6 +30,7 @@ from backend.models.contract import ArtifactKind, model_dir
 from backend.settings import get_settings
 from backend.specs.config import parse_train_config, to_yaml
 from backend.specs.sections import RuntimeSpec, TaskConfig
+from backend.tasks import get_task
 from worker.context import JobContext
 from worker.engine.callbacks import (
     CancelCheck,
@@ -421,7 +422,7 @@ def train(ctx: JobContext, config: TaskConfig) -> dict[str, Any]:
         MetricsLogger(ctx, rt.log_interval),
         *plan.callbacks,
         Checkpointer(ctx, ctx.work_dir, rt.checkpoint_interval, rt.best_metric, extra=plan.checkpoint_extra),
-        ProgressReporter(ctx, span=TRAIN_SPAN),
+        ProgressReporter(ctx, span=TRAIN_SPAN, headline=get_task(config.task).headline),
     ]
     if plan.data.val_loader is not None and plan.metrics is not None:
         callbacks.append(
