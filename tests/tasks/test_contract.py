@@ -5,16 +5,14 @@ exports (or refuses, saying why)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from backend.db.session import session_scope
 from backend.db.tables import User
@@ -29,14 +27,6 @@ from tests.worker.test_segmentation_train import import_labelme_shapes, seg_conf
 from tests.worker.test_train_classification import import_shapes, train_config
 from tests.worker.text_synth import write_icdar_project
 from worker.runner import run_job
-
-
-@pytest.fixture(autouse=True)
-def _threads() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    yield
-    torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,8 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import os
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -34,14 +32,6 @@ from worker.tasks.text_detection.transforms import (
 )
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-@pytest.fixture(autouse=True)
-def _threads() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    yield
-    torch.set_num_threads(before)
 
 
 def _rect(cx: float, cy: float, w: float, h: float, angle_deg: float = 0.0) -> np.ndarray:

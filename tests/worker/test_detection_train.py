@@ -6,14 +6,11 @@ predict (one picture and a split as COCO results) and export."""
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from sqlalchemy import select
 
 from backend.db.session import session_scope
@@ -23,15 +20,6 @@ from tests.conftest import Stack
 from tests.helpers import make_user, run_to_end, serve
 from tests.worker.detection_data import import_detection_dataset
 from worker.runner import run_job
-
-
-@pytest.fixture(autouse=True)
-def _threads() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    yield
-    torch.set_num_threads(before)
-
 
 # Small heads and few proposals: the same architectures, sized for 128 px pictures with 1-3 objects.
 LIGHT = {

@@ -4,8 +4,7 @@ accumulation, schedules, losses, transforms and metrics."""
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,6 @@ from worker.engine.loop import Trainer
 from worker.losses import build_loss
 from worker.metrics.classification import ClassificationMetrics
 from worker.optim import build_optimizer, build_scheduler, lr_factor
-
-
-@pytest.fixture(autouse=True)
-def _threads() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    yield
-    torch.set_num_threads(before)
 
 
 class StubContext:

@@ -4,9 +4,6 @@ builds and runs, and the losses ignore 255."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -20,14 +17,6 @@ from worker.segmentation.transforms import SegTrainTransform
 from worker.zoo import build_model, list_buildable, load_weights
 
 SEG_ENTRIES = list_models("semantic_segmentation")
-
-
-@pytest.fixture(autouse=True)
-def _threads() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    yield
-    torch.set_num_threads(before)
 
 
 def numpy_intersect_and_union(

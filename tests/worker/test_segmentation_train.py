@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +25,6 @@ from tests.helpers import land_folder, make_user, run_to_end, serve
 from worker.metrics.segmentation import confusion_matrix, scores
 
 SIZE = 64
-
-
-@pytest.fixture(autouse=True)
-def _threads() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    yield
-    torch.set_num_threads(before)
 
 
 def import_labelme_shapes(owner_id: int, tmp: Path, n_images: int = 64) -> int:

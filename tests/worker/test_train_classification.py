@@ -3,14 +3,12 @@ files, it evaluates, it starts another run (load_from), and a SIGKILLed worker's
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -26,14 +24,6 @@ from worker.zoo import build_model
 
 StartWorker = Callable[..., WorkerProcess]
 SHAPES = ["circle", "square", "triangle"]
-
-
-@pytest.fixture(autouse=True)
-def _threads() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    yield
-    torch.set_num_threads(before)
 
 
 def import_shapes(owner_id: int, tmp: Path, per_class: int = 60, classes: tuple[str, ...] = ()) -> int:
