@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from shapely.geometry import MultiPolygon, Polygon
-from shapely.ops import unary_union
-from shapely.validation import make_valid
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.worker.icdar_reference import reference_counts
 from worker.tasks.text_detection.metrics import TextDetectionMetrics
 
 WIDTH, HEIGHT = 1280, 720
@@ -91,55 +93,12 @@ def make_split(images: int, words: int, seed: int) -> list[Image]:
     return split
 
 
-def _polygon(points: np.ndarray) -> Any:
-    """A shapely polygon, repaired as the studio does (``make_valid``, polygonal part only)."""
-    p = Polygon(points)
-    if p.is_valid:
-        return p
-    fixed = make_valid(p)
-    if isinstance(fixed, Polygon | MultiPolygon):
-        return fixed
-    parts = [g for g in getattr(fixed, "geoms", []) if isinstance(g, Polygon | MultiPolygon)]
-    if not parts:
-        return Polygon()
-    return parts[0] if len(parts) == 1 else unary_union(parts)
-
-
 def straightforward(split: list[Image], thresholds: list[float]) -> list[tuple[float, float, float]]:
-    """The official script run once per threshold on the detections kept at it: polygons read, the
-    don't-care test per detection and per don't-care word, the full IoU matrix, the greedy loop."""
+    """The official script run once per threshold on the detections kept at it
+    (``tests/worker/icdar_reference.py``, the reference the metric's tests check against)."""
     curve = []
     for t in thresholds:
-        matched_sum = care_gt = care_det = 0
-        for gts, ignore, dets, scores in split:
-            gt_pols = [_polygon(g) for g in gts]
-            det_pols = [_polygon(d) for d, s in zip(dets, scores, strict=True) if s >= t]
-            dont_care_gt = [k for k, flag in enumerate(ignore) if flag]
-            dont_care_det = []
-            for n, det in enumerate(det_pols):
-                for k in dont_care_gt:
-                    inter = gt_pols[k].intersection(det).area
-                    share = 0 if det.area == 0 else inter / det.area
-                    if share > 0.5:
-                        dont_care_det.append(n)
-                        break
-            iou = np.zeros((len(gt_pols), len(det_pols)))
-            for g, pg in enumerate(gt_pols):
-                for d, pd in enumerate(det_pols):
-                    inter = pd.intersection(pg).area
-                    union = pd.area + pg.area - inter
-                    iou[g, d] = 0 if union == 0 else inter / union
-            gt_used = np.zeros(len(gt_pols), bool)
-            det_used = np.zeros(len(det_pols), bool)
-            for g in range(len(gt_pols)):
-                for d in range(len(det_pols)):
-                    if gt_used[g] or det_used[d] or g in dont_care_gt or d in dont_care_det:
-                        continue
-                    if iou[g, d] > 0.5:
-                        gt_used[g] = det_used[d] = True
-                        matched_sum += 1
-            care_gt += len(gt_pols) - len(dont_care_gt)
-            care_det += len(det_pols) - len(dont_care_det)
+        matched_sum, care_gt, care_det = reference_counts(split, t)
         recall = 0.0 if care_gt == 0 else matched_sum / care_gt
         precision = 0.0 if care_det == 0 else matched_sum / care_det
         hmean = 0.0 if precision + recall == 0 else 2.0 * precision * recall / (precision + recall)

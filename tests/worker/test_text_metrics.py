@@ -11,10 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from shapely.geometry import MultiPolygon, Polygon
-from shapely.ops import unary_union
-from shapely.validation import make_valid
 
+from tests.worker.icdar_reference import reference_counts
 from worker.tasks.text_detection.metrics import ImageResult, TextDetectionMetrics, evaluate_image
 
 
@@ -287,57 +285,6 @@ def random_image(rng: np.random.Generator) -> tuple[list[Any], list[bool], list[
     order = rng.permutation(len(dets))
     dets = [dets[k] for k in order]
     return gts, ignore, dets, rng.random(len(dets)).round(2).tolist()
-
-
-def reference_polygon(points: Any) -> Any:
-    pts = np.asarray(points, dtype=float).reshape(-1, 2)
-    if len(pts) < 3:
-        return Polygon()
-    p = Polygon(pts)
-    if p.is_valid:
-        return p
-    fixed = make_valid(p)
-    if isinstance(fixed, Polygon | MultiPolygon):
-        return fixed
-    parts = [g for g in getattr(fixed, "geoms", []) if isinstance(g, Polygon | MultiPolygon)]
-    if not parts:
-        return Polygon()
-    return parts[0] if len(parts) == 1 else unary_union(parts)
-
-
-def reference_counts(
-    images: list[tuple[list[Any], list[bool], list[Any], list[float]]], threshold: float
-) -> tuple[int, int, int]:
-    """The official script's loops on the detections kept at ``threshold``: (matched, care gts, care dets)."""
-    matched_sum = care_gt = care_det = 0
-    for gts, ignore, dets, scores in images:
-        gt_pols = [reference_polygon(g) for g in gts]
-        det_pols = [reference_polygon(d) for d, s in zip(dets, scores, strict=True) if s >= threshold]
-        dont_care_gt = [k for k, flag in enumerate(ignore) if flag]
-        dont_care_det = []
-        for n, det in enumerate(det_pols):
-            for k in dont_care_gt:
-                inter = gt_pols[k].intersection(det).area
-                share = 0 if det.area == 0 else inter / det.area
-                if share > 0.5:
-                    dont_care_det.append(n)
-                    break
-        matched = 0
-        gt_used = [False] * len(gt_pols)
-        det_used = [False] * len(det_pols)
-        for g, pg in enumerate(gt_pols):
-            for d, pd in enumerate(det_pols):
-                if gt_used[g] or det_used[d] or g in dont_care_gt or d in dont_care_det:
-                    continue
-                inter = pd.intersection(pg).area
-                union = pd.area + pg.area - inter
-                if union > 0 and inter / union > 0.5:
-                    gt_used[g] = det_used[d] = True
-                    matched += 1
-        matched_sum += matched
-        care_gt += len(gt_pols) - len(dont_care_gt)
-        care_det += len(det_pols) - len(dont_care_det)
-    return matched_sum, care_gt, care_det
 
 
 def test_random_images_match_the_reference() -> None:
