@@ -1,4 +1,4 @@
-"""The studio's COCO evaluation (``worker.metrics.detection.coco_evaluate``, faster-coco-eval) against
+"""The studio's COCO evaluation (``worker.tasks.detection.metrics.coco_evaluate``, faster-coco-eval) against
 pycocotools on the same files: 500 images x 100 detections by default, the twelve numbers side by side
 (they must be identical) and the ratio of times (target: at most 0.25).
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from worker.metrics.detection import COCO_NUMBERS, coco_evaluate
+from worker.tasks.detection.metrics import COCO_NUMBERS, coco_evaluate
 
 SIZE = 640
 

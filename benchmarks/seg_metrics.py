@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from worker.metrics.segmentation import confusion_matrix, scores
+from worker.tasks.segmentation.metrics import confusion_matrix, scores
 
 IGNORE = 255
 

@@ -110,8 +110,8 @@ def test_compose_file_describes_the_scaled_deployment() -> None:
 
 
 # Where a task's own code lives in the worker: its package under worker/tasks (the registry and the
-# protocol are shared), and the modules of the tasks that have not moved there yet.
-TASK_MODULES = ("worker.segmentation", "worker.detection", "worker.metrics", "worker.data", "worker.losses")
+# protocol are shared), and classification's data and losses, which other tasks' loaders share.
+TASK_MODULES = ("worker.data", "worker.losses")
 
 
 def _imports(path: Path) -> set[str]:

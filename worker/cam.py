@@ -254,8 +254,8 @@ def segmentation_cam(
     from pytorch_grad_cam.utils.image import show_cam_on_image
     from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
 
-    from worker.segmentation.inference import _pad_to_multiple
-    from worker.segmentation.predict import image_tensor, settings_of
+    from worker.tasks.segmentation.inference import _pad_to_multiple
+    from worker.tasks.segmentation.predict import image_tensor, settings_of
 
     image = image.convert("RGB")
     model = loaded.model

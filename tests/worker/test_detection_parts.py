@@ -25,9 +25,9 @@ from backend.tasks.detection import det_augment_step
 from tests.helpers import sign_up
 from tests.test_specs_api import make_dataset, me
 from tests.worker.detection_data import import_detection_dataset, make_detection_project
-from worker.detection.data import AspectRatioBatchSampler, DetectionDataset, detection_samples
-from worker.detection.transforms import DetEvalTransform, DetTrainTransform, RandomCropKeepingBoxes
-from worker.metrics.detection import COCO_NUMBERS, DetectionMetrics, coco_evaluate
+from worker.tasks.detection.data import AspectRatioBatchSampler, DetectionDataset, detection_samples
+from worker.tasks.detection.metrics import COCO_NUMBERS, DetectionMetrics, coco_evaluate
+from worker.tasks.detection.transforms import DetEvalTransform, DetTrainTransform, RandomCropKeepingBoxes
 
 
 def _canonical(tmp_path: Path, n: int = 12) -> tuple[Path, CanonicalDataset, list[Any]]:
@@ -335,7 +335,7 @@ def test_detector_trains_evaluates_and_resumes_through_the_one_trainer(tmp_path:
     }
 
     def trainer(work: Path, ctx: Any) -> tuple[Trainer, DetectionStep]:
-        from worker.detection.data import eval_loader, train_loader
+        from worker.tasks.detection.data import eval_loader, train_loader
 
         torch.manual_seed(0)
         model = build_model("fasterrcnn_mobilenet_v3_large_fpn", 2, tiny)

@@ -27,8 +27,8 @@ from worker.engine.callbacks import (
 from worker.engine.checkpoint import load_file
 from worker.engine.loop import Trainer
 from worker.losses import build_loss
-from worker.metrics.classification import ClassificationMetrics
 from worker.optim import build_optimizer, build_scheduler, lr_factor
+from worker.tasks.classification.metrics import ClassificationMetrics
 
 
 class StubContext:

@@ -10,10 +10,10 @@ import torch
 
 from backend.specs.catalog import list_models
 from backend.tasks.segmentation import SegDataSpec, SegLossSpec, SegLossTerm
-from worker.metrics.segmentation import SegmentationMetrics, confusion_matrix, scores
-from worker.segmentation.inference import InferenceSettings, segment_logits, window_starts
-from worker.segmentation.losses import SegmentationLoss
-from worker.segmentation.transforms import SegTrainTransform
+from worker.tasks.segmentation.inference import InferenceSettings, segment_logits, window_starts
+from worker.tasks.segmentation.losses import SegmentationLoss
+from worker.tasks.segmentation.metrics import SegmentationMetrics, confusion_matrix, scores
+from worker.tasks.segmentation.transforms import SegTrainTransform
 from worker.zoo import build_model, list_buildable, load_weights
 
 SEG_ENTRIES = list_models("semantic_segmentation")

@@ -22,7 +22,7 @@ from backend.settings import get_settings
 from tests.conftest import Stack
 from tests.datasets.synth import make_labelme_project
 from tests.helpers import land_folder, make_user, run_to_end, serve
-from worker.metrics.segmentation import confusion_matrix, scores
+from worker.tasks.segmentation.metrics import confusion_matrix, scores
 
 SIZE = 64
 
@@ -103,7 +103,7 @@ def _batch_predict(owner: int, model_id: int, dataset_id: int, evaluated_miou: f
     import zipfile
 
     from backend.datasets.canonical import CanonicalDataset
-    from worker.segmentation.data import SegmentationDataset
+    from worker.tasks.segmentation.data import SegmentationDataset
 
     job = run_to_end(owner, "predict", {"model_id": model_id, "dataset_id": dataset_id, "split": "val"})
     out = job["result"]
@@ -133,7 +133,7 @@ def _dashboard(model_id: int, dataset_id: int) -> None:
     what the kept weights predict, and each image's figure is the IoU of the two masks shown."""
     from backend.datasets.canonical import CanonicalDataset
     from backend.models.dashboard import model_dashboard
-    from worker.segmentation.data import SegmentationDataset
+    from worker.tasks.segmentation.data import SegmentationDataset
 
     with session_scope() as s:
         model = s.get(TrainedModel, model_id)
@@ -192,8 +192,8 @@ def _predict_cam_and_export(model_id: int, dataset_id: int, tmp_path: Path) -> N
     from worker.cam import segmentation_cam
     from worker.export import export_onnx, export_torchscript
     from worker.models import load_model
-    from worker.segmentation.data import SegmentationDataset
-    from worker.segmentation.predict import predict_mask
+    from worker.tasks.segmentation.data import SegmentationDataset
+    from worker.tasks.segmentation.predict import predict_mask
 
     with session_scope() as s:
         row = s.get(TrainedModel, model_id)

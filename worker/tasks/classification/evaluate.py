@@ -9,8 +9,8 @@ import torch
 
 from worker.context import JobContext
 from worker.data import ClassificationDataset, eval_transform, make_loader
-from worker.metrics.classification import ClassificationMetrics
 from worker.models import LoadedModel
+from worker.tasks.classification.metrics import ClassificationMetrics
 from worker.training.recipe import DatasetInfo, resolve_device, shutdown_loaders
 
 BATCH_SIZE = 64

@@ -15,8 +15,8 @@ from backend.tasks.classification import ClassificationConfig
 from worker.context import JobContext
 from worker.data import build_classification_data
 from worker.losses import build_loss
-from worker.metrics.classification import ClassificationMetrics
 from worker.models import LoadedModel
+from worker.tasks.classification.metrics import ClassificationMetrics
 from worker.tasks.protocol import Finished, Plan
 from worker.training.recipe import DatasetInfo, Fitted
 from worker.zoo import build_model

@@ -8,11 +8,11 @@ from typing import Any
 import torch
 
 from worker.context import JobContext
-from worker.detection.data import DetectionDataset, eval_loader
-from worker.detection.predict import thresholds
-from worker.detection.transforms import DetEvalTransform
-from worker.metrics.detection import DetectionMetrics
 from worker.models import LoadedModel
+from worker.tasks.detection.data import DetectionDataset, eval_loader
+from worker.tasks.detection.metrics import DetectionMetrics
+from worker.tasks.detection.predict import thresholds
+from worker.tasks.detection.transforms import DetEvalTransform
 from worker.training.recipe import DatasetInfo, shutdown_loaders
 
 BATCH_SIZE = 4

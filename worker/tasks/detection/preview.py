@@ -43,9 +43,9 @@ def detection_preview(ctx: JobContext, job: AugmentPreviewConfig, config: Detect
     """Image, boxes and masks through the training transform at the run's scales, drawn together; the
     label counts the objects kept and those the transform dropped."""
     from backend.specs.catalog import get_entry
-    from worker.detection.data import DetectionDataset, detection_samples
-    from worker.detection.transforms import DetTrainTransform
+    from worker.tasks.detection.data import DetectionDataset, detection_samples
     from worker.tasks.detection.runtime import resolve_options
+    from worker.tasks.detection.transforms import DetTrainTransform
     from worker.zoo.detection import resolved_sizes
 
     root, canonical = owned_dataset(ctx, config.data.dataset_id)

@@ -19,7 +19,10 @@ from backend.specs.catalog import CatalogEntry, get_entry
 from backend.tasks import TASKS
 from backend.tasks.detection import DetectionConfig, detection_metrics
 from worker.context import JobContext
-from worker.detection.data import (
+from worker.engine.callbacks import LossPartsLogger
+from worker.engine.checkpoint import load_file
+from worker.models import LoadedModel
+from worker.tasks.detection.data import (
     DetectionData,
     DetectionDataset,
     DetSample,
@@ -27,12 +30,9 @@ from worker.detection.data import (
     eval_loader,
     train_loader,
 )
-from worker.detection.transforms import DetEvalTransform, DetTrainTransform
-from worker.detection.worst import render_detection_worst
-from worker.engine.callbacks import LossPartsLogger
-from worker.engine.checkpoint import load_file
-from worker.metrics.detection import DetectionMetrics
-from worker.models import LoadedModel
+from worker.tasks.detection.metrics import DetectionMetrics
+from worker.tasks.detection.transforms import DetEvalTransform, DetTrainTransform
+from worker.tasks.detection.worst import render_detection_worst
 from worker.tasks.protocol import Finished, Plan
 from worker.training.recipe import TRAIN_SPAN, DatasetInfo, Fitted
 from worker.zoo import build_model
@@ -232,7 +232,7 @@ class DetectionRuntime:
         return results, {"images": images}
 
     def predict_split(self, ctx: JobContext, cfg: PredictConfig, loaded: LoadedModel) -> dict[str, Any]:
-        from worker.detection.predict import predict_detection_split
+        from worker.tasks.detection.predict import predict_detection_split
 
         return predict_detection_split(ctx, cfg, loaded)
 

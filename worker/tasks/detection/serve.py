@@ -14,7 +14,7 @@ from worker.serving.answer import Picture, save_answer_image
 def answer_pictures(loaded: LoadedModel, pictures: list[Picture]) -> list[dict[str, Any]]:
     from torchvision.transforms.v2.functional import pil_to_tensor, to_dtype
 
-    from worker.detection.predict import (
+    from worker.tasks.detection.predict import (
         Detections,
         detection_overlay,
         detection_rows,

@@ -9,13 +9,13 @@ import torch
 
 from worker.context import JobContext
 from worker.data import make_loader
-from worker.metrics.segmentation import IGNORE_INDEX, SegmentationMetrics
 from worker.models import LoadedModel
-from worker.segmentation.data import SegmentationDataset
-from worker.segmentation.inference import segment_logits
-from worker.segmentation.predict import settings_of
-from worker.segmentation.transforms import SegEvalTransform
-from worker.segmentation.worst import render_worst
+from worker.tasks.segmentation.data import SegmentationDataset
+from worker.tasks.segmentation.inference import segment_logits
+from worker.tasks.segmentation.metrics import IGNORE_INDEX, SegmentationMetrics
+from worker.tasks.segmentation.predict import settings_of
+from worker.tasks.segmentation.transforms import SegEvalTransform
+from worker.tasks.segmentation.worst import render_worst
 from worker.training.recipe import DatasetInfo, shutdown_loaders
 from worker.training.worst import attach_worst
 

@@ -15,9 +15,9 @@ from backend.tasks.segmentation import SegmentationConfig
 from worker.context import JobContext
 from worker.jobs.common import owned_dataset
 from worker.previews import save_preview, to_pil
-from worker.segmentation.data import SegmentationDataset
-from worker.segmentation.predict import mask_overlay
-from worker.segmentation.transforms import SegTrainTransform
+from worker.tasks.segmentation.data import SegmentationDataset
+from worker.tasks.segmentation.predict import mask_overlay
+from worker.tasks.segmentation.transforms import SegTrainTransform
 
 
 def segmentation_preview(

@@ -14,13 +14,13 @@ from backend.jobs.kinds import AugmentPreviewConfig, PredictConfig
 from backend.specs.catalog import CatalogEntry, get_entry
 from backend.tasks.segmentation import SEGMENTATION_METRICS, SegmentationConfig
 from worker.context import JobContext
-from worker.metrics.segmentation import SegmentationMetrics
 from worker.models import LoadedModel
-from worker.segmentation.data import build_segmentation_data, output_classes
-from worker.segmentation.inference import InferenceSettings, segment_logits
-from worker.segmentation.losses import SegmentationLoss
-from worker.segmentation.worst import render_worst
 from worker.tasks.protocol import Finished, Plan
+from worker.tasks.segmentation.data import build_segmentation_data, output_classes
+from worker.tasks.segmentation.inference import InferenceSettings, segment_logits
+from worker.tasks.segmentation.losses import SegmentationLoss
+from worker.tasks.segmentation.metrics import SegmentationMetrics
+from worker.tasks.segmentation.worst import render_worst
 from worker.training.recipe import TRAIN_SPAN, DatasetInfo, Fitted
 from worker.zoo import build_model
 
@@ -129,7 +129,7 @@ class SegmentationRuntime:
 
     def predict_split(self, ctx: JobContext, cfg: PredictConfig, loaded: LoadedModel) -> dict[str, Any]:
         from worker.jobs.common import owned_dataset
-        from worker.segmentation.predict_split import predict_segmentation_split
+        from worker.tasks.segmentation.predict_split import predict_segmentation_split
 
         folder, ds = owned_dataset(ctx, cfg.dataset_id)
         return predict_segmentation_split(ctx, cfg, loaded, folder, ds)

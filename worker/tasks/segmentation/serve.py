@@ -10,7 +10,7 @@ from worker.serving.answer import Picture, png_base64, save_answer_image
 
 
 def answer_pictures(loaded: LoadedModel, pictures: list[Picture]) -> list[dict[str, Any]]:
-    from worker.segmentation.predict import predict_mask
+    from worker.tasks.segmentation.predict import predict_mask
 
     answers = []
     for picture in pictures:

@@ -14,8 +14,8 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 from backend.datasets.export import VOC_PALETTE, voc_colormap
 from backend.specs.catalog import get_entry
 from worker.models import LoadedModel
-from worker.segmentation.inference import InferenceSettings, segment_logits
-from worker.segmentation.transforms import SegEvalTransform
+from worker.tasks.segmentation.inference import InferenceSettings, segment_logits
+from worker.tasks.segmentation.transforms import SegEvalTransform
 
 OVERLAY_ALPHA = 0.5
 

@@ -26,8 +26,8 @@ from backend.models.contract import ArtifactKind
 from worker.context import JobContext
 from worker.data import read_image
 from worker.jobs.common import owned_dataset, record_artifact, split_records
-from worker.metrics.detection import _rles
 from worker.models import LoadedModel
+from worker.tasks.detection.metrics import _rles
 
 OVERLAY_ALPHA = 0.45
 BATCH_SIZE = 4

@@ -22,11 +22,11 @@ from backend.jobs.kinds import PredictConfig
 from backend.models.contract import ArtifactKind
 from worker.context import JobContext
 from worker.jobs.common import record_artifact, split_records
-from worker.metrics.segmentation import SegmentationMetrics, confusion_matrix, scores
 from worker.models import LoadedModel
-from worker.segmentation.data import SegmentationDataset
-from worker.segmentation.predict import mask_logits, palette_mask
+from worker.tasks.segmentation.data import SegmentationDataset
 from worker.tasks.segmentation.evaluate import class_lookup
+from worker.tasks.segmentation.metrics import SegmentationMetrics, confusion_matrix, scores
+from worker.tasks.segmentation.predict import mask_logits, palette_mask
 
 
 def _png(image: Image.Image) -> bytes:

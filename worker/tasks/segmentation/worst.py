@@ -15,10 +15,10 @@ import torch
 from PIL import Image
 
 from backend.files import atomic_write_bytes
-from worker.metrics.segmentation import IGNORE_INDEX, confusion_matrix, scores
-from worker.segmentation.data import SegmentationDataset
-from worker.segmentation.inference import InferenceSettings, segment_logits
-from worker.segmentation.predict import mask_overlay, palette_mask
+from worker.tasks.segmentation.data import SegmentationDataset
+from worker.tasks.segmentation.inference import InferenceSettings, segment_logits
+from worker.tasks.segmentation.metrics import IGNORE_INDEX, confusion_matrix, scores
+from worker.tasks.segmentation.predict import mask_overlay, palette_mask
 from worker.training.worst import WORST_DIR, png_bytes
 
 

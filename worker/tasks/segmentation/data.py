@@ -18,7 +18,7 @@ from backend.datasets.canonical import Annotation, CanonicalDataset
 from backend.datasets.rasterize import label_maps
 from backend.tasks.segmentation import SegDataSpec
 from worker.data import make_loader, read_image
-from worker.segmentation.transforms import SegEvalTransform, SegTrainTransform
+from worker.tasks.segmentation.transforms import SegEvalTransform, SegTrainTransform
 
 BACKGROUND = "_background_"
 JointTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from backend.files import atomic_write_bytes
-from worker.detection.data import DetectionDataset
-from worker.detection.predict import Detections, detection_overlay
+from worker.tasks.detection.data import DetectionDataset
+from worker.tasks.detection.predict import Detections, detection_overlay
 from worker.training.worst import WORST_DIR, png_bytes
 
 

@@ -1,1 +1,0 @@
-"""Object detection and instance segmentation: data, transforms, inference."""

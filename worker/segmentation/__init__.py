@@ -1,1 +1,0 @@
-"""Semantic segmentation in the worker: data (image + mask), joint transforms, losses and inference."""
