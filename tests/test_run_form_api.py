@@ -188,6 +188,13 @@ def test_catalog_presets_and_a_measured_estimate(
     sign_up(other)
     assert other.post("/api/configs/estimate", json={"config": config}).status_code == 404
 
+    # The jobs list shows the user's own work; the measures are the studio's, behind a filter.
+    assert {j["kind"] for j in client.get("/api/jobs").json()} == {"import_dataset"}
+    everything = {j["kind"] for j in client.get("/api/jobs", params={"background": True}).json()}
+    assert everything == {"import_dataset", "estimate_run"}
+    named = client.get("/api/jobs", params={"kind": "estimate_run"}).json()
+    assert [j["id"] for j in named] == [answer["job_id"]]
+
     # The catalog (asked last: its first view queues the worker counting parameters and FLOPs).
     catalog = client.get("/api/catalog", params={"task": "classification"}).json()
     assert catalog["machine"]["device"] in ("cpu", "cuda") and catalog["machine"]["description"]

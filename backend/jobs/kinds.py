@@ -170,6 +170,9 @@ class JobKind:
     # A config that is a union (train: one model per task) parses and describes itself through these.
     parser: Callable[[dict[str, Any]], Any] | None = None
     schema: Callable[[], dict[str, Any]] | None = None
+    # Work the studio does for its own pages (catalog counts, previews, estimates): left out of the jobs
+    # list unless asked for, so the list shows the user's runs, imports and exports.
+    background: bool = False
 
     def parse(self, config: dict[str, Any]) -> BaseModel:
         """The typed config; raises pydantic's ValidationError naming the field."""
@@ -191,9 +194,10 @@ def _kind(
     check: Check | None = None,
     parser: Callable[[dict[str, Any]], Any] | None = None,
     schema: Callable[[], dict[str, Any]] | None = None,
+    background: bool = False,
 ) -> JobKind:
     doc = config.__doc__ or ""
-    return JobKind(name, config, queue, doc, not internal, check, parser, schema)
+    return JobKind(name, config, queue, doc, not internal, check, parser, schema, background)
 
 
 JOB_KINDS: dict[str, JobKind] = {
@@ -214,12 +218,15 @@ JOB_KINDS: dict[str, JobKind] = {
         _kind("cam", CamConfig, "training", check=model_checks.check_cam),
         _kind("export", ExportConfig, "light", internal=True, check=model_checks.check_export),
         _kind("export_dataset", ExportDatasetConfig, "light", internal=True),
-        _kind("analyze_catalog", AnalyzeCatalogConfig, "light", internal=True),
-        _kind("augment_preview", AugmentPreviewConfig, "light", internal=True),
-        _kind("estimate_run", EstimateRunConfig, "light", internal=True),
+        _kind("analyze_catalog", AnalyzeCatalogConfig, "light", internal=True, background=True),
+        _kind("augment_preview", AugmentPreviewConfig, "light", internal=True, background=True),
+        _kind("estimate_run", EstimateRunConfig, "light", internal=True, background=True),
         _kind("import_model", ImportModelConfig, "light", internal=True, check=model_checks.check_import),
     )
 }
+
+
+BACKGROUND_KINDS = tuple(k.name for k in JOB_KINDS.values() if k.background)
 
 
 def queue_for(kind: JobKind, config: BaseModel) -> str:

@@ -13,7 +13,7 @@ from backend.auth.scope import get_owned, owned
 from backend.db.tables import Job, JobMetric, JobStatus
 from backend.deps import CurrentUser, SessionDep
 from backend.jobs import service
-from backend.jobs.kinds import JOB_KINDS
+from backend.jobs.kinds import BACKGROUND_KINDS, JOB_KINDS
 from backend.jobs.schemas import JobCreate, JobKindOut, JobOut, MetricPoint
 from backend.jobs.stream import job_events
 
@@ -48,14 +48,25 @@ def list_jobs(
     session: SessionDep,
     job_status: Annotated[JobStatus | None, Query(alias="status")] = None,
     kind: str | None = None,
+    background: Annotated[
+        bool,
+        Query(
+            description="Also the studio's own work for its pages (catalog counts, augmentation previews, "
+            "estimates); a kind asked for by name is always listed"
+        ),
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[JobOut]:
+    """The caller's jobs, newest first: by default their runs, imports, exports, evaluations and
+    predictions, without the studio's background work."""
     stmt = owned(Job, user.id)
     if job_status is not None:
         stmt = stmt.where(Job.status == job_status)
     if kind is not None:
         stmt = stmt.where(Job.kind == kind)
+    elif not background:
+        stmt = stmt.where(Job.kind.not_in(BACKGROUND_KINDS))
     rows = session.scalars(stmt.order_by(Job.id.desc()).limit(limit).offset(offset)).all()
     return service.with_positions(session, list(rows))
 

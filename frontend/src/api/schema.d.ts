@@ -475,7 +475,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Jobs */
+        /**
+         * List Jobs
+         * @description The caller's jobs, newest first: by default their runs, imports, exports, evaluations and
+         *     predictions, without the studio's background work.
+         */
         get: operations["list_jobs_api_jobs_get"];
         put?: never;
         /**
@@ -2994,6 +2998,8 @@ export interface operations {
             query?: {
                 status?: components["schemas"]["JobStatus"] | null;
                 kind?: string | null;
+                /** @description Also the studio's own work for its pages (catalog counts, augmentation previews, estimates); a kind asked for by name is always listed */
+                background?: boolean;
                 limit?: number;
                 offset?: number;
             };

@@ -26,7 +26,7 @@ export const trainingKeys = {
   schema: (task: string) => ["schema", "train-config", task] as const,
   catalog: (task: string) => ["catalog", task] as const,
   jobs: ["jobs"] as const,
-  jobList: (kind: string) => ["jobs", "list", kind] as const,
+  jobList: (kind: string, background = false) => ["jobs", "list", kind, background] as const,
   job: (id: number) => ["jobs", id] as const,
   jobMetrics: (id: number, name: string) => ["jobs", id, "metrics", name] as const,
   jobArtifacts: (id: number) => ["jobs", id, "artifacts"] as const,
@@ -193,11 +193,14 @@ export function useCreateJob() {
   });
 }
 
-export function useJobs(kind: string) {
+/** The user's jobs (of one kind, or all); `background`: also the studio's own work for its pages. */
+export function useJobs(kind: string, background = false) {
   return useQuery({
-    queryKey: trainingKeys.jobList(kind),
+    queryKey: trainingKeys.jobList(kind, background),
     queryFn: async (): Promise<Job[]> =>
-      unwrap(await api.GET("/api/jobs", { params: { query: kind ? { kind, limit: 200 } : { limit: 200 } } })),
+      unwrap(
+        await api.GET("/api/jobs", { params: { query: kind ? { kind, limit: 200 } : { limit: 200, background } } }),
+      ),
     refetchInterval: JOBS_REFRESH_MS,
   });
 }

@@ -11,6 +11,7 @@ const KIND_LABELS: Record<string, string> = {
   export_dataset: "dataset export",
   analyze_catalog: "catalog analysis",
   augment_preview: "augmentation preview",
+  estimate_run: "time estimate",
   probe: "probe",
 };
 

@@ -1,4 +1,5 @@
-import { screen, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { JobsPage } from "./JobsPage";
 import { jsonResponse, mockApi, renderWithProviders } from "../test/utils";
@@ -50,5 +51,20 @@ describe("JobsPage", () => {
     expect(rows[2]).toHaveTextContent("epoch 3/6");
     expect(rows[2]).not.toHaveTextContent("Waiting");
     expect(within(screen.getByLabelText("Kind")).getByRole("option", { name: "dataset import" })).toBeInTheDocument();
+  });
+
+  it("lists the user's own jobs, and the studio's background work only when asked", async () => {
+    const { requests } = mockApi({
+      "GET /api/jobs": (request) => {
+        const background = new URL(request.url).searchParams.get("background") === "true";
+        return jsonResponse(200, background ? [job(5, { kind: "estimate_run", queue: "light" }), job(4, {})] : [job(4, {})]);
+      },
+    });
+    renderWithProviders(<JobsPage />, { route: "/jobs" });
+    expect(await screen.findAllByTestId("job-row")).toHaveLength(1);
+    expect(new URL(requests.at(-1)!.url).searchParams.get("background")).toBe("false");
+    await userEvent.click(screen.getByLabelText("Show the studio's background work"));
+    await waitFor(() => expect(screen.getAllByTestId("job-row")).toHaveLength(2));
+    expect(screen.getAllByTestId("job-row")[0]).toHaveTextContent("time estimate");
   });
 });

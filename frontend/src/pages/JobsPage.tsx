@@ -29,7 +29,8 @@ export function jobTitle(job: Job): string {
 export function JobsPage() {
   const [params, setParams] = useSearchParams();
   const kind = params.get("kind") ?? "";
-  const jobs = useJobs(kind);
+  const background = params.get("background") === "1";
+  const jobs = useJobs(kind, background);
   const [selected, setSelected] = useState<number[]>([]);
   const navigate = useNavigate();
   const toggle = (id: number) => setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : [...s, id]));
@@ -51,7 +52,7 @@ export function JobsPage() {
             <select
               id="job-kind"
               value={kind}
-              onChange={(e) => setParams(e.target.value ? { kind: e.target.value } : {}, { replace: true })}
+              onChange={(e) => setParams(e.target.value ? { kind: e.target.value } : background ? { background: "1" } : {}, { replace: true })}
             >
               {knownKinds.map((k) => (
                 <option key={k} value={k}>
@@ -60,6 +61,17 @@ export function JobsPage() {
               ))}
             </select>
           </div>
+          {kind ? null : (
+            <label className="radio-label small" title="Parameter and FLOP counts, augmentation previews and time estimates the studio runs for its pages">
+              <input
+                type="checkbox"
+                checked={background}
+                onChange={(e) => setParams(e.target.checked ? { background: "1" } : {}, { replace: true })}
+                data-testid="jobs-background"
+              />{" "}
+              Show the studio's background work
+            </label>
+          )}
           <span className="page-head__spacer" />
           <button
             type="button"
