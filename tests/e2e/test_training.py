@@ -252,6 +252,16 @@ def test_train_watch_inspect_predict_export(
 
     # 5. The jobs list shows it; then its model: confusion matrix, per-class table, accuracy curve.
     nav.get_by_role("link", name="Jobs").click()
+    # The user's own work (the upload's import, the run); the studio's (catalog counts, the preview, the
+    # estimates) behind a filter.
+    jobs = page.get_by_test_id("job-row")
+    expect(jobs).to_have_count(2)
+    page.get_by_test_id("jobs-background").check()
+    expect(jobs).not_to_have_count(2)
+    expect(page.get_by_test_id("jobs-page")).to_contain_text("time estimate")
+    shot("jobs-list")
+    page.get_by_test_id("jobs-background").uncheck()
+    expect(jobs).to_have_count(2)
     row = page.locator(f"[data-testid=job-row][data-job-id='{job_id}']")
     expect(row.get_by_test_id("job-status")).to_have_text("succeeded")
     row.get_by_test_id("job-link").click()
