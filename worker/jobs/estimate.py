@@ -53,12 +53,14 @@ class _Timer(Callback):
 
     order = 5
 
-    def __init__(self, ctx: JobContext, iterations: int, max_seconds: float, device: torch.device) -> None:
+    def __init__(
+        self, ctx: JobContext, iterations: int, max_seconds: float, device: torch.device, rss_base: float
+    ) -> None:
         self.ctx, self.iterations, self.max_seconds, self.device = ctx, iterations, max_seconds, device
         self.times: list[float] = []
         self.data: list[float] = []
-        self.rss_base = _rss_mb()
-        self.rss_peak = self.rss_base
+        self.rss_base = rss_base  # before the data and the model were made
+        self.rss_peak = max(rss_base, _rss_mb())
         self.started = time.monotonic()
         self.stopping = False
 
@@ -114,6 +116,7 @@ def run_estimate(ctx: JobContext) -> dict[str, Any]:
     device = resolve_device(config.runtime.device)
     seed_everything(config.runtime.seed, False)
     ctx.progress(0.02, "preparing the data and the model", force=True)
+    rss_base = _rss_mb()
     with _threads(settings.training_threads or cores()):
         plan = get_runtime(config.task).plan(ctx, config, ds, device)
         model = plan.model.to(device)
@@ -121,7 +124,7 @@ def run_estimate(ctx: JobContext) -> dict[str, Any]:
             plan.loss.to(device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        timer = _Timer(ctx, job.iterations, job.max_seconds, device)
+        timer = _Timer(ctx, job.iterations, job.max_seconds, device, rss_base)
         trainer = Trainer(
             model,
             build_optimizer(model, config.schedule),
@@ -142,7 +145,7 @@ def run_estimate(ctx: JobContext) -> dict[str, Any]:
         finally:
             shutdown_loaders(plan.data.train_loader, plan.data.val_loader)
     if not timer.times:
-        raise RuntimeError("no iteration could be timed: the train split gives fewer than two batches")
+        raise RuntimeError("no training iteration ran: the train split gives no batch")
     if device.type == "cuda":
         memory, note = torch.cuda.max_memory_allocated(device) / 2**20, "peak GPU memory (allocated)"
     else:
