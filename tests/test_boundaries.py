@@ -102,6 +102,8 @@ def test_compose_file_describes_the_scaled_deployment() -> None:
         assert "studio-data:/data" in services[name]["volumes"]
     for lane in ("training", "light", "inference"):
         assert services[lane]["command"][-2:] == ["--lane", lane]
+    # The API names the training lane's machine (it sees no GPU itself): run configs' defaults follow it.
+    assert services["api"]["environment"]["STUDIO_TRAINING_DEVICES"] == "0"
     devices = services["training"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]
     assert "studio migrate" in " ".join(services["api"]["command"])
