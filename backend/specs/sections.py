@@ -15,6 +15,45 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Fields every task's config has in the same words (its data section's loader and normalisation, a step's
+# probability); each a fresh ``Field`` so a model's schema is the same as if it were written out there.
+
+
+def probability(default: float = 0.5) -> Any:
+    """An augmentation step's probability."""
+    return Field(default=default, ge=0, le=1, title="Probability", description="How often the step applies")
+
+
+def batch_size_field(default: int, maximum: int) -> Any:
+    return Field(
+        default=default,
+        ge=1,
+        le=maximum,
+        title="Batch size",
+        description="Pictures per iteration (default: from the model's catalog entry)",
+    )
+
+
+def loader_workers_field() -> Any:
+    return Field(default=2, ge=0, le=64, title="Loader processes", description="Data loader processes")
+
+
+def normalize_mean_field() -> Any:
+    return Field(
+        default=(0.485, 0.456, 0.406),
+        title="Normalisation mean",
+        description="Per channel (RGB); ImageNet's by default",
+    )
+
+
+def normalize_std_field() -> Any:
+    return Field(
+        default=(0.229, 0.224, 0.225),
+        title="Normalisation std",
+        description="Per channel (RGB); ImageNet's by default",
+    )
+
+
 def step_models(union: Any) -> dict[str, type[BaseModel]]:
     """An augmentation step union's members by step name (``Annotated[A | B, Field(discriminator)]``)."""
     members = get_args(get_args(union)[0])

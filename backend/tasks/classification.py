@@ -3,7 +3,7 @@ config, its catalog of architectures, its pre-queue checks and its ``TaskSpec``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field
 from sqlalchemy.orm import Session
@@ -26,14 +26,15 @@ from backend.specs.sections import (
     RuntimeSpec,
     ScheduleSpec,
     Strict,
+    batch_size_field,
     legacy_steps,
+    loader_workers_field,
+    normalize_mean_field,
+    normalize_std_field,
+    probability,
     step_factory,
 )
 from backend.specs.taskspec import CatalogEntry, OptionSpec, Recipe, TaskSpec
-
-
-def _p(default: float = 0.5) -> Any:
-    return Field(default=default, ge=0, le=1, title="Probability", description="How often the step applies")
 
 
 class RandomResizedCrop(Strict):
@@ -65,7 +66,7 @@ class HorizontalFlip(Strict):
 
     model_config = ConfigDict(title="Horizontal flip")
     name: Literal["horizontal_flip"]
-    p: float = _p()
+    p: float = probability()
 
 
 class VerticalFlip(Strict):
@@ -73,7 +74,7 @@ class VerticalFlip(Strict):
 
     model_config = ConfigDict(title="Vertical flip")
     name: Literal["vertical_flip"]
-    p: float = _p()
+    p: float = probability()
 
 
 class Rotation(Strict):
@@ -107,7 +108,7 @@ class Grayscale(Strict):
 
     model_config = ConfigDict(title="Greyscale")
     name: Literal["grayscale"]
-    p: float = _p(0.1)
+    p: float = probability(0.1)
 
 
 class GaussianBlur(Strict):
@@ -115,7 +116,7 @@ class GaussianBlur(Strict):
 
     model_config = ConfigDict(title="Gaussian blur")
     name: Literal["gaussian_blur"]
-    p: float = _p()
+    p: float = probability()
 
 
 class RandAugment(Strict):
@@ -147,7 +148,7 @@ class RandomErasing(Strict):
 
     model_config = ConfigDict(title="Random erasing")
     name: Literal["random_erasing"]
-    p: float = _p()
+    p: float = probability()
 
 
 AugmentStep = Annotated[
@@ -195,28 +196,12 @@ class DataSpec(Strict):
     augment: Annotated[list[AugmentStep], BeforeValidator(LEGACY_STEPS)] = Field(
         default_factory=default_augment, title="Augmentation", description="Training transforms, in order"
     )
-    batch_size: int = Field(
-        default=32,
-        ge=1,
-        le=4096,
-        title="Batch size",
-        description="Pictures per iteration (default: from the model's catalog entry)",
-    )
-    workers: int = Field(
-        default=2, ge=0, le=64, title="Loader processes", description="Data loader processes"
-    )
+    batch_size: int = batch_size_field(32, 4096)
+    workers: int = loader_workers_field()
     mixup_alpha: float = Field(default=0.0, ge=0, le=10, description="Mixup (batch level); 0 is off")
     cutmix_alpha: float = Field(default=0.0, ge=0, le=10, description="CutMix (batch level); 0 is off")
-    normalize_mean: tuple[float, float, float] = Field(
-        default=(0.485, 0.456, 0.406),
-        title="Normalisation mean",
-        description="Per channel (RGB); ImageNet's by default",
-    )
-    normalize_std: tuple[float, float, float] = Field(
-        default=(0.229, 0.224, 0.225),
-        title="Normalisation std",
-        description="Per channel (RGB); ImageNet's by default",
-    )
+    normalize_mean: tuple[float, float, float] = normalize_mean_field()
+    normalize_std: tuple[float, float, float] = normalize_std_field()
 
 
 class LossSpec(Strict):

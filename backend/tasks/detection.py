@@ -3,7 +3,7 @@ a run config, a catalog of detectors and their checks; one ``TaskSpec`` each."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
@@ -24,7 +24,12 @@ from backend.specs.sections import (
     RuntimeSpec,
     ScheduleSpec,
     Strict,
+    batch_size_field,
     legacy_steps,
+    loader_workers_field,
+    normalize_mean_field,
+    normalize_std_field,
+    probability,
     step_factory,
 )
 from backend.specs.taskspec import CatalogEntry, OptionSpec, Recipe, TaskSpec
@@ -34,16 +39,12 @@ from backend.specs.taskspec import CatalogEntry, OptionSpec, Recipe, TaskSpec
 # run's summary).
 
 
-def _p(default: float = 0.5) -> Any:
-    return Field(default=default, ge=0, le=1, title="Probability", description="How often the step applies")
-
-
 class DetHorizontalFlip(Strict):
     """Mirror left to right, boxes and masks with the picture."""
 
     model_config = ConfigDict(title="Horizontal flip")
     name: Literal["horizontal_flip"]
-    p: float = _p()
+    p: float = probability()
 
 
 class DetVerticalFlip(Strict):
@@ -51,7 +52,7 @@ class DetVerticalFlip(Strict):
 
     model_config = ConfigDict(title="Vertical flip")
     name: Literal["vertical_flip"]
-    p: float = _p()
+    p: float = probability()
 
 
 class DetRandomCrop(Strict):
@@ -59,7 +60,7 @@ class DetRandomCrop(Strict):
 
     model_config = ConfigDict(title="Random crop")
     name: Literal["random_crop"]
-    p: float = _p()
+    p: float = probability()
     min_scale: float = Field(
         default=0.5, gt=0, le=1, title="Smallest crop side", description="As a share of the picture's side"
     )
@@ -77,7 +78,7 @@ class DetZoomOut(Strict):
 
     model_config = ConfigDict(title="Zoom out")
     name: Literal["zoom_out"]
-    p: float = _p()
+    p: float = probability()
     max_zoom_out: float = Field(
         default=2.0, ge=1, le=8, title="Largest zoom out", description="Canvas side over the picture's side"
     )
@@ -88,7 +89,7 @@ class DetPhotometricDistortion(Strict):
 
     model_config = ConfigDict(title="Photometric distortion")
     name: Literal["photometric_distortion"]
-    p: float = _p()
+    p: float = probability()
     brightness: float = Field(default=0.125, ge=0, le=1)
     contrast: float = Field(default=0.5, ge=0, le=1)
     saturation: float = Field(default=0.5, ge=0, le=1)
@@ -144,26 +145,10 @@ class DetDataSpec(Strict):
     group_aspect_ratio: bool = Field(
         default=True, description="Batch images of similar aspect ratio together (less padding)"
     )
-    batch_size: int = Field(
-        default=4,
-        ge=1,
-        le=1024,
-        title="Batch size",
-        description="Pictures per iteration (default: from the model's catalog entry)",
-    )
-    workers: int = Field(
-        default=2, ge=0, le=64, title="Loader processes", description="Data loader processes"
-    )
-    normalize_mean: tuple[float, float, float] = Field(
-        default=(0.485, 0.456, 0.406),
-        title="Normalisation mean",
-        description="Per channel (RGB); ImageNet's by default",
-    )
-    normalize_std: tuple[float, float, float] = Field(
-        default=(0.229, 0.224, 0.225),
-        title="Normalisation std",
-        description="Per channel (RGB); ImageNet's by default",
-    )
+    batch_size: int = batch_size_field(4, 1024)
+    workers: int = loader_workers_field()
+    normalize_mean: tuple[float, float, float] = normalize_mean_field()
+    normalize_std: tuple[float, float, float] = normalize_std_field()
 
     @property
     def input_size(self) -> int:

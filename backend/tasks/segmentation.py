@@ -26,16 +26,17 @@ from backend.specs.sections import (
     RuntimeSpec,
     ScheduleSpec,
     Strict,
+    batch_size_field,
     legacy_steps,
+    loader_workers_field,
+    normalize_mean_field,
+    normalize_std_field,
+    probability,
     step_factory,
 )
 from backend.specs.taskspec import CatalogEntry, OptionSpec, Recipe, TaskSpec
 
 SEGMENTATION_IGNORE_INDEX = 255  # the mask value no loss or metric counts (VOC's, labelme2voc's)
-
-
-def _p() -> Any:
-    return Field(default=0.5, ge=0, le=1, title="Probability", description="How often the step applies")
 
 
 class SegRandomResize(Strict):
@@ -74,7 +75,7 @@ class SegHorizontalFlip(Strict):
 
     model_config = ConfigDict(title="Horizontal flip")
     name: Literal["horizontal_flip"]
-    p: float = _p()
+    p: float = probability()
 
 
 class SegVerticalFlip(Strict):
@@ -82,7 +83,7 @@ class SegVerticalFlip(Strict):
 
     model_config = ConfigDict(title="Vertical flip")
     name: Literal["vertical_flip"]
-    p: float = _p()
+    p: float = probability()
 
 
 class SegPhotometricDistortion(Strict):
@@ -145,26 +146,10 @@ class SegDataSpec(Strict):
         title="Augmentation",
         description="Joint transforms of picture and mask, in order (masks resized with nearest neighbour)",
     )
-    batch_size: int = Field(
-        default=8,
-        ge=1,
-        le=4096,
-        title="Batch size",
-        description="Pictures per iteration (default: from the model's catalog entry)",
-    )
-    workers: int = Field(
-        default=2, ge=0, le=64, title="Loader processes", description="Data loader processes"
-    )
-    normalize_mean: tuple[float, float, float] = Field(
-        default=(0.485, 0.456, 0.406),
-        title="Normalisation mean",
-        description="Per channel (RGB); ImageNet's by default",
-    )
-    normalize_std: tuple[float, float, float] = Field(
-        default=(0.229, 0.224, 0.225),
-        title="Normalisation std",
-        description="Per channel (RGB); ImageNet's by default",
-    )
+    batch_size: int = batch_size_field(8, 4096)
+    workers: int = loader_workers_field()
+    normalize_mean: tuple[float, float, float] = normalize_mean_field()
+    normalize_std: tuple[float, float, float] = normalize_std_field()
 
 
 class SegLossTerm(Strict):

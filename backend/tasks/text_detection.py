@@ -23,7 +23,18 @@ from backend.specs.checks import (
     require_task,
     require_train_images,
 )
-from backend.specs.sections import CONFIG_VERSION, ModelSpec, RuntimeSpec, ScheduleSpec, Strict
+from backend.specs.sections import (
+    CONFIG_VERSION,
+    ModelSpec,
+    RuntimeSpec,
+    ScheduleSpec,
+    Strict,
+    batch_size_field,
+    loader_workers_field,
+    normalize_mean_field,
+    normalize_std_field,
+    probability,
+)
 from backend.specs.taskspec import CatalogEntry, OptionSpec, Recipe, TaskSpec
 
 # ------------------------------------------------------------------------------------------- config
@@ -34,7 +45,7 @@ class Rotate(Strict):
 
     model_config = ConfigDict(title="Rotate")
     name: Literal["rotate"]
-    p: float = Field(default=0.5, ge=0, le=1, title="Probability", description="How often the step applies")
+    p: float = probability()
     degrees: float = Field(
         default=10.0,
         ge=0,
@@ -51,7 +62,7 @@ class RandomCrop(Strict):
 
     model_config = ConfigDict(title="Random crop keeping words")
     name: Literal["random_crop"]
-    p: float = Field(default=0.5, ge=0, le=1, title="Probability", description="How often the step applies")
+    p: float = probability()
     min_side_ratio: float = Field(
         default=0.3, gt=0, le=1, title="Smallest crop side", description="As a share of the picture's side"
     )
@@ -62,7 +73,7 @@ class ColorJitter(Strict):
 
     model_config = ConfigDict(title="Colour jitter")
     name: Literal["color_jitter"]
-    p: float = Field(default=0.8, ge=0, le=1, title="Probability", description="How often the step applies")
+    p: float = probability(0.8)
     brightness: float = Field(default=0.3, ge=0, le=1)
     contrast: float = Field(default=0.3, ge=0, le=1)
     saturation: float = Field(default=0.3, ge=0, le=1)
@@ -74,7 +85,7 @@ class HorizontalFlip(Strict):
 
     model_config = ConfigDict(title="Horizontal flip")
     name: Literal["horizontal_flip"]
-    p: float = Field(default=0.5, ge=0, le=1, title="Probability", description="How often the step applies")
+    p: float = probability()
 
 
 TextAugmentStep = Annotated[Rotate | RandomCrop | ColorJitter | HorizontalFlip, Field(discriminator="name")]
@@ -95,16 +106,8 @@ class TextDataSpec(Strict):
         description="Square side (a multiple of 32) pictures are resized to, long side first, then padded",
     )
     augment: list[TextAugmentStep] = Field(default_factory=default_text_augment)
-    batch_size: int = Field(
-        default=8,
-        ge=1,
-        le=1024,
-        title="Batch size",
-        description="Pictures per iteration (default: from the model's catalog entry)",
-    )
-    workers: int = Field(
-        default=2, ge=0, le=64, title="Loader processes", description="Data loader processes"
-    )
+    batch_size: int = batch_size_field(8, 1024)
+    workers: int = loader_workers_field()
     shrink_ratio: float = Field(
         title="Kernel shrink",
         default=0.4,
@@ -120,16 +123,8 @@ class TextDataSpec(Strict):
         le=64,
         description="Words narrower than this (pixels, after resizing) are don't-care",
     )
-    normalize_mean: tuple[float, float, float] = Field(
-        default=(0.485, 0.456, 0.406),
-        title="Normalisation mean",
-        description="Per channel (RGB); ImageNet's by default",
-    )
-    normalize_std: tuple[float, float, float] = Field(
-        default=(0.229, 0.224, 0.225),
-        title="Normalisation std",
-        description="Per channel (RGB); ImageNet's by default",
-    )
+    normalize_mean: tuple[float, float, float] = normalize_mean_field()
+    normalize_std: tuple[float, float, float] = normalize_std_field()
 
 
 class TextLossSpec(Strict):
