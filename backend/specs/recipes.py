@@ -119,7 +119,7 @@ def with_defaults(data: dict[str, Any], spec: TaskSpec, device: Device) -> dict[
 
 # Iterations the quick and the best preset aim at (balanced keeps the entry's epochs): a first look, and
 # the most this machine makes sense of.
-_TARGETS: dict[Device, tuple[int, int, int]] = {"cpu": (60, 0, 1500), "cuda": (300, 0, 15000)}
+_TARGETS: dict[Device, tuple[int, int]] = {"cpu": (60, 1500), "cuda": (300, 15000)}
 _EVALS = (3, 10, 20)  # evaluations over a run, about
 
 
@@ -166,18 +166,15 @@ def presets(spec: TaskSpec, entry: CatalogEntry, device: Device, facts: DatasetF
         ("balanced", "Balanced", "The studio's defaults for this model on this machine"),
         ("best", "Best", "Longer and at the full input size this model and these pictures allow"),
     )
+    quick_target, best_target = _TARGETS[device]
+    base_epochs = int(base["schedule.epochs"])
+    epochs_of = (
+        max(1, min(base_epochs, math.ceil(quick_target / steps))),  # quick: never longer than the defaults
+        base_epochs,  # balanced: the defaults
+        max(base_epochs, min(10 * base_epochs, math.ceil(best_target / steps))),  # best: up to ten times
+    )
     out = []
-    for (name, title, description), target, evals, side in zip(
-        words, _TARGETS[device], _EVALS, sizes, strict=True
-    ):
-        wanted = math.ceil(target / steps)
-        base_epochs = int(base["schedule.epochs"])
-        if name == "quick":  # never longer than the defaults
-            epochs = max(1, min(base_epochs, wanted))
-        elif name == "balanced":  # the defaults
-            epochs = base_epochs
-        else:  # at least the defaults, at most ten times them
-            epochs = max(base_epochs, min(10 * base_epochs, wanted))
+    for (name, title, description), epochs, evals, side in zip(words, epochs_of, _EVALS, sizes, strict=True):
         changes: dict[str, Any] = {"schedule.epochs": epochs, "schedule.iterations": None}
         changes["runtime.eval_interval"] = max(1, epochs // evals)
         changes["runtime.checkpoint_interval"] = changes["runtime.eval_interval"]
