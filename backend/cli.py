@@ -200,23 +200,27 @@ def import_dataset(
 def export_dataset(
     dataset_id: int,
     user: Annotated[str, typer.Option("--user", help="Email of the dataset's owner")],
-    fmt: Annotated[str, typer.Option("--format", help="voc, coco or imagenet")] = "voc",
+    fmt: Annotated[str, typer.Option("--format", help="voc, coco, imagenet or icdar")] = "voc",
     out: Annotated[Path | None, typer.Option(help="Zip to write (default: NAME-vN-FORMAT.zip here)")] = None,
 ) -> None:
-    """Export a dataset to Pascal VOC, COCO or ImageNet folders, as a zip."""
+    """Export a dataset as a zip: Pascal VOC or COCO (any dataset), ImageNet folders (classification),
+    ICDAR 2015 files (text detection)."""
     import shutil
 
     from rich.progress import Progress
 
     from backend.auth.scope import get_owned
-    from backend.datasets.export import EXPORT_FORMATS, build_export_zip
+    from backend.datasets.export import build_export_zip, export_cache_dir
     from backend.datasets.service import load_canonical
     from backend.db.session import session_scope
     from backend.db.tables import Dataset
     from backend.errors import StudioError
+    from backend.tasks import get_export_format
 
-    if fmt not in EXPORT_FORMATS:
-        raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(EXPORT_FORMATS)}", param_hint="--format")
+    try:
+        layout = get_export_format(fmt)
+    except KeyError as exc:
+        raise typer.BadParameter(exc.args[0], param_hint="--format") from None
     try:
         with session_scope() as session:
             owner = _user_by_email(session, user)
@@ -228,7 +232,7 @@ def export_dataset(
     with Progress(transient=True) as bar:
         bar.add_task(f"exporting {fmt}", total=None)
         try:
-            made = build_export_zip(fmt, ds, folder, folder / ".cache" / "exports")
+            made = build_export_zip(layout, ds, folder, export_cache_dir(folder))
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc

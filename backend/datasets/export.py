@@ -1,7 +1,8 @@
-"""Exports of a canonical dataset: Pascal VOC (as labelme's ``labelme2voc.py`` lays it out), COCO
-instances and an ImageNet-style classification tree, plus cached zips of each for download.
+"""Exports of a canonical dataset: Pascal VOC (as labelme's ``labelme2voc.py`` lays it out) and COCO
+instances, which any dataset takes, the helpers the layouts of one task (``TaskSpec.exports``: ImageNet
+folders, ICDAR 2015 files) are written with, and cached zips of each for download.
 
-All three read only ``annotations.json`` and the images beside it; masks are drawn by
+Every layout reads only ``annotations.json`` and the images beside it; masks are drawn by
 :mod:`backend.datasets.rasterize`, so they agree pixel for pixel with labelme's own converters. Image files
 the export keeps as they are become hard links to the dataset's own (a copy where the filesystem cannot
 link): :func:`build_export_zip` only reads the tree and removes it, and nothing in the studio writes an
@@ -19,6 +20,7 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from html import escape as html_escape
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
@@ -37,7 +39,6 @@ from backend.datasets.canonical import (
 )
 from backend.datasets.rasterize import annotation_mask, instance_keys, label_images, label_maps
 
-EXPORT_FORMATS = ("voc", "coco", "imagenet", "icdar")
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 JPEG_QUALITY = 95
 UNSAFE_NAME = re.compile(r"[^\w.-]+")
@@ -396,88 +397,39 @@ def export_coco(ds: CanonicalDataset, ds_dir: Path, out_dir: Path) -> None:
         )
 
 
-# ------------------------------------------------------------------------------------------- ImageNet
-
-
-def single_tags(ds: CanonicalDataset) -> dict[int, int]:
-    """Each image's class index, or a ValueError saying which images do not have exactly one tag."""
-    index = {name: i for i, name in enumerate(ds.classes)}
-    labels: dict[int, int] = {}
-    bad: list[str] = []
-    for rec in ds.images:
-        if len(rec.tags) != 1 or rec.tags[0] not in index:
-            bad.append(
-                f"{rec.source} ({len(rec.tags)} tags)"
-                if len(rec.tags) != 1
-                else f"{rec.source} (unknown tag)"
-            )
-            continue
-        labels[rec.id] = index[rec.tags[0]]
-    if bad:
-        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise ValueError(
-            "ImageNet export needs exactly one image-level class per image; "
-            f"{len(bad)} images do not: {shown}"
-        )
-    return labels
-
-
-def export_imagenet(ds: CanonicalDataset, ds_dir: Path, out_dir: Path) -> None:
-    """OpenMMLab custom classification layout: ``{split}/{class}/{file}``, ``meta/{split}.txt`` lines
-    ``{class}/{file} {label}`` (paths relative to the split folder) and ``classes.txt``."""
-    labels = single_tags(ds)
-    names = export_names(ds.images)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_lines(out_dir / "classes.txt", ds.classes)
-    for split, recs in split_images(ds).items():
-        lines: list[str] = []
-        for rec in recs:
-            src = ds_dir / rec.file_name
-            rel = f"{ds.classes[labels[rec.id]]}/{names[rec.id]}{src.suffix.lower()}"
-            copy_image(src, out_dir / split / rel)
-            lines.append(f"{rel} {labels[rec.id]}")
-        write_lines(out_dir / "meta" / f"{split}.txt", lines)
-
-
-def icdar_lines(anns: list[Annotation]) -> list[str]:
-    """ICDAR 2015's ground-truth lines for one image: ``x1,y1,x2,y2,x3,y3,x4,y4,transcription`` (a polygon
-    of more vertices lists them all), ``###`` for a don't-care word; coordinates rounded to pixels."""
-    lines = []
-    for ann in anns:
-        outline = ann.segmentation[0] if ann.segmentation else [v for p in ann.points for v in p]
-        if len(outline) == 4:  # a rectangle by two corners: its four, clockwise from the top-left
-            x0, y0, x1, y1 = outline
-            outline = [x0, y0, x1, y0, x1, y1, x0, y1]
-        if len(outline) < 6:
-            continue
-        text = "###" if ann.ignore else (ann.text or "").replace("\n", " ").replace("\r", " ")
-        lines.append(",".join(str(round(v)) for v in outline) + f",{text}")
-    return lines
-
-
-def export_icdar(ds: CanonicalDataset, ds_dir: Path, out_dir: Path) -> None:
-    """ICDAR 2015 text localisation: ``{split}/img_N.{ext}`` with ``{split}/gt_img_N.txt`` (UTF-8 with a
-    byte-order mark, as the challenge's files are). Only words count: a dataset without any is refused."""
-    if not any(a.text is not None for a in ds.annotations):
-        raise ValueError("ICDAR 2015 export needs words (text polygons); this dataset outlines none")
-    by_image = annotations_by_image(ds)
-    for split, recs in split_images(ds).items():
-        for n, rec in enumerate(recs, start=1):
-            src = ds_dir / rec.file_name
-            copy_image(src, out_dir / split / f"img_{n}{src.suffix.lower()}")
-            words = [a for a in by_image.get(rec.id, []) if a.text is not None]
-            text = "".join(line + "\n" for line in icdar_lines(words))
-            (out_dir / split / f"gt_img_{n}.txt").write_text("\ufeff" + text, "utf-8")
-
-
 # ------------------------------------------------------------------------------------------------ zip
 
-EXPORTERS: dict[str, Callable[[CanonicalDataset, Path, Path], None]] = {
-    "voc": export_voc,
-    "coco": export_coco,
-    "imagenet": export_imagenet,
-    "icdar": export_icdar,
-}
+Writer = Callable[[CanonicalDataset, Path, Path], None]
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One layout a dataset version can be downloaded in. VOC and COCO (below) take any dataset; a task
+    declares the layouts only its datasets can take in its ``TaskSpec.exports`` (``backend/tasks/``), and
+    ``backend.tasks.EXPORTS`` lists them all."""
+
+    name: str  # the ``?format=`` value and the zip's suffix, e.g. "voc"
+    title: str  # in words: "Pascal VOC"
+    layout: str  # what the zip holds, in words
+    write: Writer  # (dataset, its folder, the folder to write) -> None; ValueError says why it cannot
+    task: str | None = None  # the task a dataset must serve (``Dataset.tasks``); None: any dataset
+    needs: str = ""  # what such a dataset has, in words, shown where one that lacks it is refused
+
+    def refusal(self, tasks: Iterable[str]) -> str | None:
+        """Why a dataset serving ``tasks`` cannot take this format, or None when it can."""
+        if self.task is None or self.task in tasks:
+            return None
+        return f"{self.title} needs {self.needs}"
+
+
+VOC = ExportFormat(
+    "voc",
+    "Pascal VOC",
+    "JPEGImages, SegmentationClass/Object, Annotations XML, class_names.txt",
+    export_voc,
+)
+COCO = ExportFormat("coco", "COCO", "images/ and annotations/instances_{split}.json", export_coco)
+GENERIC_EXPORTS = (VOC, COCO)
 
 
 def zip_tree(folder: Path, target: Path) -> None:
@@ -499,18 +451,16 @@ def built_export(ds_dir: Path, fmt: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def build_export_zip(fmt: str, ds: CanonicalDataset, ds_dir: Path, cache_dir: Path) -> Path:
-    """``cache_dir/{fmt}.zip``, built once: a dataset version never changes, so neither does its export."""
-    if fmt not in EXPORTERS:
-        raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
-    target = cache_dir / f"{fmt}.zip"
+def build_export_zip(fmt: ExportFormat, ds: CanonicalDataset, ds_dir: Path, cache_dir: Path) -> Path:
+    """``cache_dir/{name}.zip``, built once: a dataset version never changes, so neither does its export."""
+    target = cache_dir / f"{fmt.name}.zip"
     if target.exists():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     # Build beside the target so the final rename is atomic; concurrent builders each rename a whole zip.
-    with tempfile.TemporaryDirectory(prefix=f".{fmt}-", dir=cache_dir) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f".{fmt.name}-", dir=cache_dir) as tmp:
         work = Path(tmp)
-        EXPORTERS[fmt](ds, ds_dir, work / "export")
+        fmt.write(ds, ds_dir, work / "export")
         zip_tree(work / "export", work / "export.zip")
         os.replace(work / "export.zip", target)
     return target

@@ -19,6 +19,7 @@ from backend.datasets.schemas import (
     ClassChange,
     DatasetDetail,
     DatasetOut,
+    ExportOption,
     ExportReady,
     ImageDetail,
     ImageNeighbours,
@@ -33,6 +34,7 @@ from backend.db.tables import Dataset, JobStatus, User
 from backend.deps import CurrentUser, SessionDep, SettingsDep
 from backend.errors import StudioError
 from backend.forms import multipart_body
+from backend.tasks import EXPORTS
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 
@@ -83,7 +85,12 @@ def list_datasets(user: CurrentUser, session: SessionDep) -> list[DatasetOut]:
 @router.get("/{dataset_id}")
 def get_dataset(dataset_id: int, user: CurrentUser, session: SessionDep) -> DatasetDetail:
     """Classes, counts, splits, the tasks it supports, and the import report."""
-    return DatasetDetail.model_validate(get_owned(session, Dataset, dataset_id, user.id, "dataset"))
+    row = get_owned(session, Dataset, dataset_id, user.id, "dataset")
+    exports = [
+        ExportOption(format=f.name, title=f.title, layout=f.layout, refusal=f.refusal(row.tasks or []))
+        for f in EXPORTS.values()
+    ]
+    return DatasetDetail(**DatasetOut.model_validate(row).model_dump(), report=row.report, exports=exports)
 
 
 def _ready(session: SessionDep, dataset_id: int, user_id: int) -> tuple[Dataset, CanonicalDataset]:
@@ -257,13 +264,20 @@ def change_classes(
     return DatasetOut.model_validate(service.new_version(session, settings, row, change))
 
 
-ExportFormatQuery = Annotated[str, Query(pattern="^(voc|coco|imagenet|icdar)$")]
+ExportFormatQuery = Annotated[
+    str, Query(max_length=40, description="A format of the dataset's `exports`: voc, coco, imagenet, icdar")
+]
 
 
 def _export_state(session: SessionDep, user: User, dataset_id: int, fmt: str) -> ExportReady:
     """The built zip of this version and format, or the light-lane job that builds it (started if none is
     under way). A conversion of thousands of images never runs inside the request."""
+    if fmt not in EXPORTS:
+        raise StudioError(422, f"format: {fmt!r} is not one of {', '.join(EXPORTS)}", "validation_error")
     row, _ = _ready(session, dataset_id, user.id)
+    refusal = EXPORTS[fmt].refusal(row.tasks or [])
+    if refusal is not None:  # known from the dataset's tasks: no job to wait for
+        raise StudioError(422, f"format: {refusal}", "export_unsupported")
     folder = Path(str(row.path))
     safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in row.name)[:80] or "dataset"
     state = ExportReady(
@@ -306,8 +320,8 @@ def prepare_export(
 def export_dataset(
     dataset_id: int, user: CurrentUser, session: SessionDep, format: ExportFormatQuery = "voc"
 ) -> Response:
-    """The dataset converted to Pascal VOC, COCO or an ImageNet folder + filelist, as a zip; 202 with the
-    job that writes it when it is not built yet."""
+    """The dataset converted to one of its `exports` (Pascal VOC, COCO, ImageNet folders, ICDAR 2015
+    files), as a zip; 202 with the job that writes it when it is not built yet."""
     state = _export_state(session, user, dataset_id, format)
     if not state.ready:
         return _answer(state)

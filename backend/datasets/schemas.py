@@ -26,8 +26,18 @@ class DatasetOut(BaseModel):
     created_at: datetime
 
 
+class ExportOption(BaseModel):
+    """A layout this version downloads in, or why it cannot."""
+
+    format: str = Field(description="The ?format= value, e.g. 'voc'")
+    title: str = Field(description="In words, e.g. 'Pascal VOC'")
+    layout: str = Field(description="What the zip holds")
+    refusal: str | None = Field(description="Why this dataset cannot take the format; null when it can")
+
+
 class DatasetDetail(DatasetOut):
     report: dict[str, Any] = Field(description="findings: every problem found on import")
+    exports: list[ExportOption] = Field(description="Every download layout; why this version cannot take it")
 
 
 class ImportStarted(BaseModel):

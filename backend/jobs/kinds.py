@@ -15,7 +15,7 @@ from backend.models.contract import MODULE_PATH
 from backend.settings import LEGACY_QUEUES
 from backend.specs.checks import check_train
 from backend.specs.config import DEFAULT_TASK, parse_train_config, train_config_schema
-from backend.tasks import TASKS
+from backend.tasks import TASKS, get_export_format
 
 Split = Literal["train", "val", "test"]
 
@@ -108,12 +108,21 @@ class ExportConfig(_JobConfig):
 
 
 class ExportDatasetConfig(_JobConfig):
-    """Write a dataset version as a VOC, COCO, ImageNet or ICDAR 2015 zip (created by
+    """Write a dataset version as a zip in one of ``backend.tasks.EXPORTS`` (created by
     ``POST /api/datasets/{id}/exports`` when the zip is not built yet); then ``GET /api/datasets/{id}/export``
     downloads it."""
 
     dataset_id: int
-    format: Literal["voc", "coco", "imagenet", "icdar"]
+    format: str = Field(max_length=40, description="A name of backend.tasks.EXPORTS: voc, coco, ...")
+
+    @field_validator("format")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        try:
+            get_export_format(value)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        return value
 
 
 class AnalyzeCatalogConfig(_JobConfig):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from backend.datasets.canonical import Task
+from backend.datasets.export import ExportFormat
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -103,3 +104,6 @@ class TaskSpec:
         "data.batch_size",
         "model.pretrained",
     )
+    # The download layouts only this task's datasets take (VOC and COCO take any): ImageNet folders,
+    # ICDAR 2015 files. ``backend.tasks.EXPORTS`` lists them all.
+    exports: tuple[ExportFormat, ...] = ()

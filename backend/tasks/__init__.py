@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from backend.datasets.export import GENERIC_EXPORTS, ExportFormat
 from backend.specs.taskspec import CatalogEntry, OptionSpec, TaskSpec
 from backend.tasks import classification, detection, segmentation, text_detection
 
@@ -17,7 +18,22 @@ TASKS: dict[str, TaskSpec] = {
     )
 }
 
-__all__ = ["TASKS", "CatalogEntry", "OptionSpec", "TaskSpec", "get_task", "list_tasks"]
+# Every layout a dataset downloads in: VOC and COCO, then each task's own, in the order of TASKS.
+EXPORTS: dict[str, ExportFormat] = {
+    fmt.name: fmt for fmt in (*GENERIC_EXPORTS, *(f for spec in TASKS.values() for f in spec.exports))
+}
+
+__all__ = [
+    "EXPORTS",
+    "TASKS",
+    "CatalogEntry",
+    "ExportFormat",
+    "OptionSpec",
+    "TaskSpec",
+    "get_export_format",
+    "get_task",
+    "list_tasks",
+]
 
 
 def get_task(name: str) -> TaskSpec:
@@ -30,3 +46,11 @@ def get_task(name: str) -> TaskSpec:
 
 def list_tasks() -> list[TaskSpec]:
     return list(TASKS.values())
+
+
+def get_export_format(name: str) -> ExportFormat:
+    """The download layout named ``name``; ``KeyError`` naming the known ones otherwise."""
+    try:
+        return EXPORTS[name]
+    except KeyError:
+        raise KeyError(f"{name!r} is not one of {', '.join(EXPORTS)}") from None

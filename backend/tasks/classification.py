@@ -3,12 +3,20 @@ config, its catalog of architectures, its pre-queue checks and its ``TaskSpec``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from backend.datasets.canonical import Task
+from backend.datasets.canonical import CanonicalDataset, Task
+from backend.datasets.export import (
+    ExportFormat,
+    copy_image,
+    export_names,
+    split_images,
+    write_lines,
+)
 from backend.db.tables import User
 from backend.specs.checks import (
     catalog_entry,
@@ -400,6 +408,59 @@ ENTRIES: tuple[CatalogEntry, ...] = (
 
 METRICS = ("accuracy/top1", "accuracy/top5", "precision/macro", "recall/macro", "f1/macro")
 
+# ------------------------------------------------------------------------------------------- export
+
+
+def single_tags(ds: CanonicalDataset) -> dict[int, int]:
+    """Each image's class index, or a ValueError saying which images do not have exactly one tag."""
+    index = {name: i for i, name in enumerate(ds.classes)}
+    labels: dict[int, int] = {}
+    bad: list[str] = []
+    for rec in ds.images:
+        if len(rec.tags) != 1 or rec.tags[0] not in index:
+            bad.append(
+                f"{rec.source} ({len(rec.tags)} tags)"
+                if len(rec.tags) != 1
+                else f"{rec.source} (unknown tag)"
+            )
+            continue
+        labels[rec.id] = index[rec.tags[0]]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise ValueError(
+            "ImageNet export needs exactly one image-level class per image; "
+            f"{len(bad)} images do not: {shown}"
+        )
+    return labels
+
+
+def export_imagenet(ds: CanonicalDataset, ds_dir: Path, out_dir: Path) -> None:
+    """OpenMMLab custom classification layout: ``{split}/{class}/{file}``, ``meta/{split}.txt`` lines
+    ``{class}/{file} {label}`` (paths relative to the split folder) and ``classes.txt``."""
+    labels = single_tags(ds)
+    names = export_names(ds.images)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_lines(out_dir / "classes.txt", ds.classes)
+    for split, recs in split_images(ds).items():
+        lines: list[str] = []
+        for rec in recs:
+            src = ds_dir / rec.file_name
+            rel = f"{ds.classes[labels[rec.id]]}/{names[rec.id]}{src.suffix.lower()}"
+            copy_image(src, out_dir / split / rel)
+            lines.append(f"{rel} {labels[rec.id]}")
+        write_lines(out_dir / "meta" / f"{split}.txt", lines)
+
+
+IMAGENET = ExportFormat(
+    "imagenet",
+    "ImageNet",
+    "{split}/{class}/ folders and meta/{split}.txt",
+    export_imagenet,
+    task=Task.classification,
+    needs="exactly one image-level class per image",
+)
+
+
 SPEC = TaskSpec(
     name="classification",
     title="Classification",
@@ -413,6 +474,7 @@ SPEC = TaskSpec(
     columns=("precision", "recall", "f1", "support"),
     entries=ENTRIES,
     check=check_classification,
+    exports=(IMAGENET,),
     recipe=Recipe(
         batch_size=32,
         cpu_batch_size=32,

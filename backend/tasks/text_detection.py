@@ -5,12 +5,14 @@ checks and its ``TaskSpec``."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
-from backend.datasets.canonical import Task
+from backend.datasets.canonical import Annotation, CanonicalDataset, Task
+from backend.datasets.export import ExportFormat, annotations_by_image, copy_image, split_images
 from backend.db.tables import User
 from backend.specs.checks import (
     catalog_entry,
@@ -308,6 +310,50 @@ ENTRIES: tuple[CatalogEntry, ...] = (
 )
 
 
+# ------------------------------------------------------------------------------------------- export
+
+
+def icdar_lines(anns: list[Annotation]) -> list[str]:
+    """ICDAR 2015's ground-truth lines for one image: ``x1,y1,x2,y2,x3,y3,x4,y4,transcription`` (a polygon
+    of more vertices lists them all), ``###`` for a don't-care word; coordinates rounded to pixels."""
+    lines = []
+    for ann in anns:
+        outline = ann.segmentation[0] if ann.segmentation else [v for p in ann.points for v in p]
+        if len(outline) == 4:  # a rectangle by two corners: its four, clockwise from the top-left
+            x0, y0, x1, y1 = outline
+            outline = [x0, y0, x1, y0, x1, y1, x0, y1]
+        if len(outline) < 6:
+            continue
+        text = "###" if ann.ignore else (ann.text or "").replace("\n", " ").replace("\r", " ")
+        lines.append(",".join(str(round(v)) for v in outline) + f",{text}")
+    return lines
+
+
+def export_icdar(ds: CanonicalDataset, ds_dir: Path, out_dir: Path) -> None:
+    """ICDAR 2015 text localisation: ``{split}/img_N.{ext}`` with ``{split}/gt_img_N.txt`` (UTF-8 with a
+    byte-order mark, as the challenge's files are). Only words count: a dataset without any is refused."""
+    if not any(a.text is not None for a in ds.annotations):
+        raise ValueError("ICDAR 2015 export needs words (text polygons); this dataset outlines none")
+    by_image = annotations_by_image(ds)
+    for split, recs in split_images(ds).items():
+        for n, rec in enumerate(recs, start=1):
+            src = ds_dir / rec.file_name
+            copy_image(src, out_dir / split / f"img_{n}{src.suffix.lower()}")
+            words = [a for a in by_image.get(rec.id, []) if a.text is not None]
+            text = "".join(line + "\n" for line in icdar_lines(words))
+            (out_dir / split / f"gt_img_{n}.txt").write_text("\ufeff" + text, "utf-8")
+
+
+ICDAR = ExportFormat(
+    "icdar",
+    "ICDAR 2015",
+    "{split}/img_N images with gt_img_N.txt word polygons",
+    export_icdar,
+    task=Task.text_detection,
+    needs="words: text polygons (labelled text, or ### for don't-care)",
+)
+
+
 SPEC = TaskSpec(
     name="text_detection",
     title="Text detection",
@@ -325,6 +371,7 @@ SPEC = TaskSpec(
     truth_overlay="dataset",
     stats_classes=1,
     drawn="Words found",
+    exports=(ICDAR,),
     recipe=Recipe(
         batch_size=8,
         cpu_batch_size=4,

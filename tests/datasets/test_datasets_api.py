@@ -120,6 +120,15 @@ def test_labelme_upload_lands_and_can_be_browsed_split_and_exported(
         and max(Image.open(io.BytesIO(thumb.content)).size) <= 64
     )
 
+    layouts = {e["format"]: e for e in client.get(f"/api/datasets/{ds['id']}").json()["exports"]}
+    assert list(layouts) == ["voc", "coco", "imagenet", "icdar"]
+    assert layouts["voc"]["title"] == "Pascal VOC" and layouts["voc"]["refusal"] is None
+    assert layouts["imagenet"]["refusal"] == "ImageNet needs exactly one image-level class per image"
+    assert layouts["icdar"]["refusal"].startswith("ICDAR 2015 needs words")
+    unknown = client.post(f"/api/datasets/{ds['id']}/exports", params={"format": "yolo"})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"] == "format: 'yolo' is not one of voc, coco, imagenet, icdar"
+
     first_ask = client.post(f"/api/datasets/{ds['id']}/exports", params={"format": "voc"})
     assert first_ask.status_code == 202 and first_ask.json()["ready"] is False, first_ask.text
     job = client.get(f"/api/jobs/{first_ask.json()['job_id']}").json()
@@ -140,8 +149,9 @@ def test_labelme_upload_lands_and_can_be_browsed_split_and_exported(
     )
     train_json = json.loads(coco.read("annotations/instances_train.json"))
     assert [c["name"] for c in train_json["categories"]] == ds["classes"]
-    bad = export_ready(client, ds["id"], "imagenet")  # the job fails naming why; asked again, a 422
-    assert bad.status_code == 422 and bad.json()["detail"].startswith("format:")
+    bad = export_ready(client, ds["id"], "imagenet")  # refused from the dataset's tasks, before any job
+    assert bad.status_code == 422
+    assert bad.json()["detail"] == "format: ImageNet needs exactly one image-level class per image"
     refused = client.get(f"/api/datasets/{ds['id']}/export", params={"format": "imagenet"})
     assert refused.status_code == 422 and refused.json() == bad.json()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import zipfile
 from pathlib import Path
@@ -12,7 +13,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backend.datasets import export
 from backend.datasets.canonical import (
     Annotation,
     CanonicalDataset,
@@ -22,14 +22,17 @@ from backend.datasets.canonical import (
     Task,
 )
 from backend.datasets.export import (
+    VOC,
+    ExportFormat,
     build_export_zip,
     export_coco,
-    export_imagenet,
     export_voc,
     voc_colormap,
 )
 from backend.datasets.formats import parse_upload
 from backend.datasets.rasterize import clip_polygon, label_maps, mask_bbox, shape_mask, shape_polygon
+from backend.tasks import EXPORTS, get_export_format
+from backend.tasks.classification import export_imagenet
 from tests.datasets.synth import make_image_folder, make_labelme_project
 
 CLASSES = ["circle", "square", "triangle"]
@@ -371,20 +374,17 @@ def test_imagenet_refuses_images_without_exactly_one_tag(tmp_path: Path) -> None
 # ------------------------------------------------------------------------------------------------ zip
 
 
-def test_zip_is_built_once_and_cached(
-    tiny: tuple[CanonicalDataset, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_zip_is_built_once_and_cached(tiny: tuple[CanonicalDataset, Path], tmp_path: Path) -> None:
     ds, ds_dir = tiny
     cache = tmp_path / "cache"
     calls: list[str] = []
-    real = export.EXPORTERS["voc"]
 
     def counting(d: CanonicalDataset, src: Path, out: Path) -> None:
         calls.append("voc")
-        real(d, src, out)
+        VOC.write(d, src, out)
 
-    monkeypatch.setitem(export.EXPORTERS, "voc", counting)
-    path = build_export_zip("voc", ds, ds_dir, cache)
+    voc = dataclasses.replace(VOC, write=counting)
+    path = build_export_zip(voc, ds, ds_dir, cache)
     assert path == cache / "voc.zip" and calls == ["voc"]
     stamp = path.stat().st_mtime_ns, path.stat().st_ino
     with zipfile.ZipFile(path) as zf:
@@ -396,7 +396,7 @@ def test_zip_is_built_once_and_cached(
         "Annotations/third.xml",
         "ImageSets/Segmentation/val.txt",
     } <= names
-    assert build_export_zip("voc", ds, ds_dir, cache) == path
+    assert build_export_zip(voc, ds, ds_dir, cache) == path
     assert calls == ["voc"] and (path.stat().st_mtime_ns, path.stat().st_ino) == stamp
     assert sorted(p.name for p in cache.iterdir()) == ["voc.zip"]  # no temporary folders left behind
 
@@ -405,8 +405,28 @@ def test_zip_rejects_unknown_format_and_leaves_nothing_on_failure(
     tiny: tuple[CanonicalDataset, Path], tmp_path: Path
 ) -> None:
     ds, ds_dir = tiny
-    with pytest.raises(ValueError, match="unknown export format"):
-        build_export_zip("yolo", ds, ds_dir, tmp_path / "cache")
+    with pytest.raises(KeyError, match="'yolo' is not one of voc, coco, imagenet, icdar"):
+        get_export_format("yolo")
     with pytest.raises(ValueError, match="exactly one image-level class"):
-        build_export_zip("imagenet", ds, ds_dir, tmp_path / "cache")
+        build_export_zip(get_export_format("imagenet"), ds, ds_dir, tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------- registry
+
+
+def test_the_registry_lists_voc_and_coco_then_each_tasks_own_layouts() -> None:
+    """VOC and COCO take any dataset; ImageNet and ICDAR come from the tasks that declare them, and each
+    refuses a dataset that does not serve its task with a sentence naming what it needs."""
+    assert list(EXPORTS) == ["voc", "coco", "imagenet", "icdar"]
+    assert all(isinstance(f, ExportFormat) for f in EXPORTS.values())
+    assert EXPORTS["imagenet"].task == "classification" and EXPORTS["icdar"].task == "text_detection"
+    for fmt in EXPORTS.values():
+        assert fmt.refusal([fmt.task] if fmt.task else []) is None, fmt.name
+    assert EXPORTS["voc"].refusal([]) is None and EXPORTS["coco"].refusal([]) is None
+    assert EXPORTS["icdar"].refusal(["classification"]) == (
+        "ICDAR 2015 needs words: text polygons (labelled text, or ### for don't-care)"
+    )
+    assert EXPORTS["imagenet"].refusal(["text_detection"]) == (
+        "ImageNet needs exactly one image-level class per image"
+    )

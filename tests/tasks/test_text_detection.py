@@ -18,6 +18,7 @@ from backend.db.session import session_scope
 from backend.db.tables import Dataset, User
 from backend.errors import StudioError
 from backend.jobs.service import create_job
+from backend.tasks import get_export_format
 from tests.conftest import Stack
 from tests.helpers import land_folder, make_user
 from tests.worker.text_synth import draw_text_image, write_icdar_project
@@ -109,7 +110,7 @@ def test_icdar_export_imports_back_with_the_same_words(sqlite_stack: Stack, tmp_
     written = write_icdar_project(tmp_path / "icdar", 5, seed=1, size=(128, 96))
     dataset_id = land_folder(owner, tmp_path / "icdar", "icdar", "icdar", train=1.0, val=0.0)
     _, canonical, folder = _canonical(dataset_id)
-    zipped = build_export_zip("icdar", canonical, folder, tmp_path / "cache")
+    zipped = build_export_zip(get_export_format("icdar"), canonical, folder, tmp_path / "cache")
     again = tmp_path / "again"
     with zipfile.ZipFile(zipped) as zf:
         names = zf.namelist()

@@ -141,7 +141,8 @@ export function renderUrl(datasetId: number, imageId: number, overlay = true, ma
   return `/api/datasets/${datasetId}/images/${imageId}/render?overlay=${overlay ? 1 : 0}&max_size=${maxSize}`;
 }
 
-export type ExportFormat = "voc" | "coco" | "imagenet" | "icdar";
+/** A name of a dataset's `exports` (its detail lists them with why one cannot be taken). */
+export type ExportFormat = string;
 
 /**
  * Ask for an export: ready (`ready: true`, with its size) when the zip is built, else `ready: false` with the

@@ -296,8 +296,8 @@ export interface paths {
         };
         /**
          * Export Dataset
-         * @description The dataset converted to Pascal VOC, COCO or an ImageNet folder + filelist, as a zip; 202 with the
-         *     job that writes it when it is not built yet.
+         * @description The dataset converted to one of its `exports` (Pascal VOC, COCO, ImageNet folders, ICDAR 2015
+         *     files), as a zip; 202 with the job that writes it when it is not built yet.
          */
         get: operations["export_dataset_api_datasets__dataset_id__export_get"];
         put?: never;
@@ -1135,6 +1135,11 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Exports
+             * @description Every download layout; why this version cannot take it
+             */
+            exports: components["schemas"]["ExportOption"][];
             /** Id */
             id: number;
             /** Name */
@@ -1264,6 +1269,32 @@ export interface components {
             config: {
                 [key: string]: unknown;
             };
+        };
+        /**
+         * ExportOption
+         * @description A layout this version downloads in, or why it cannot.
+         */
+        ExportOption: {
+            /**
+             * Format
+             * @description The ?format= value, e.g. 'voc'
+             */
+            format: string;
+            /**
+             * Layout
+             * @description What the zip holds
+             */
+            layout: string;
+            /**
+             * Refusal
+             * @description Why this dataset cannot take the format; null when it can
+             */
+            refusal: string | null;
+            /**
+             * Title
+             * @description In words, e.g. 'Pascal VOC'
+             */
+            title: string;
         };
         /** ExportReady */
         ExportReady: {
@@ -2679,6 +2710,7 @@ export interface operations {
     export_dataset_api_datasets__dataset_id__export_get: {
         parameters: {
             query?: {
+                /** @description A format of the dataset's `exports`: voc, coco, imagenet, icdar */
                 format?: string;
             };
             header?: never;
@@ -2721,6 +2753,7 @@ export interface operations {
     prepare_export_api_datasets__dataset_id__exports_post: {
         parameters: {
             query?: {
+                /** @description A format of the dataset's `exports`: voc, coco, imagenet, icdar */
                 format?: string;
             };
             header?: never;

@@ -2,7 +2,7 @@ import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { Route, Routes } from "react-router";
 import { describe, expect, it, vi } from "vitest";
-import { DatasetPage, exportRefusal } from "./DatasetPage";
+import { DatasetPage } from "./DatasetPage";
 import { tasksRoute } from "../test/tasks";
 import { jsonResponse, mockApi, renderWithProviders } from "../test/utils";
 
@@ -36,6 +36,13 @@ const dataset = {
       { level: "warning", code: "not_labelme", message: "notes.json is not a labelme file.", file: "notes.json", shape: null, field: null },
     ],
   },
+  // As the API lists them: every layout, each with why this version cannot take it.
+  exports: [
+    { format: "voc", title: "Pascal VOC", layout: "JPEGImages, SegmentationClass/Object, Annotations XML", refusal: null },
+    { format: "coco", title: "COCO", layout: "images/ and annotations/instances_{split}.json", refusal: null },
+    { format: "imagenet", title: "ImageNet", layout: "{split}/{class}/ folders", refusal: "ImageNet needs exactly one image-level class per image" },
+    { format: "icdar", title: "ICDAR 2015", layout: "gt_img_N.txt", refusal: "ICDAR 2015 needs words: text polygons" },
+  ],
 };
 
 function exportOf(format: string) {
@@ -101,10 +108,11 @@ describe("DatasetPage", () => {
     expect(screen.getByTestId("report-summary")).toHaveTextContent("0 errors, 1 warning");
 
     expect(screen.getByTestId("export-voc")).toBeEnabled();
+    expect(screen.getByTestId("export-voc")).toHaveAccessibleName("Pascal VOC");
     expect(screen.getByRole("button", { name: "ImageNet" })).toBeDisabled();
-    // Words only where the dataset outlines text: the button says why it cannot.
+    // A layout this version cannot take: the button says why, in the API's words.
     expect(screen.getByTestId("export-icdar")).toBeDisabled();
-    expect(screen.getByTestId("export-icdar")).toHaveAccessibleDescription(/Needs words/);
+    expect(screen.getByTestId("export-icdar")).toHaveAccessibleDescription("ICDAR 2015 needs words: text polygons");
 
     expect(screen.getByTestId("parent-link")).toHaveAttribute("href", "/datasets/3");
     expect(await screen.findByTestId("child-link")).toHaveAttribute("href", "/datasets/7");
@@ -168,7 +176,7 @@ describe("DatasetPage", () => {
     });
     renderPage();
     await userEvent.click(await screen.findByTestId("export-voc"));
-    expect(await screen.findByTestId("export-voc-done")).toHaveTextContent("shapes-v2-voc.zip · 2");
+    expect(await screen.findByTestId("export-voc-done")).toHaveTextContent("Sent to your browser's downloads: shapes-v2-voc.zip · 2");
     expect(within(screen.getByTestId("export-voc-done")).getByRole("link", { name: "shapes-v2-voc.zip" })).toHaveAttribute(
       "href",
       "/api/datasets/4/export?format=voc",
@@ -237,17 +245,5 @@ describe("DatasetPage", () => {
     expect(screen.getByTestId("export-voc")).toBeEnabled();
     expect(click).not.toHaveBeenCalled();
     click.mockRestore();
-  });
-});
-
-describe("exportRefusal", () => {
-  it("lets a text dataset export ICDAR 2015 and a classification one ImageNet folders", () => {
-    const text = { tasks: ["text_detection"] } as unknown as Parameters<typeof exportRefusal>[0];
-    const cls = { tasks: ["classification"] } as unknown as Parameters<typeof exportRefusal>[0];
-    expect(exportRefusal(text, "icdar")).toBeNull();
-    expect(exportRefusal(text, "imagenet")).toMatch(/image-level class/);
-    expect(exportRefusal(cls, "imagenet")).toBeNull();
-    expect(exportRefusal(cls, "icdar")).toMatch(/Needs words/);
-    expect(exportRefusal(cls, "voc")).toBeNull();
   });
 });

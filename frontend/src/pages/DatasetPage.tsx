@@ -8,7 +8,6 @@ import {
   useDataset,
   useDatasets,
   useDeleteDataset,
-  type ExportFormat,
 } from "../api/datasets";
 import { ApiError, errorMessage } from "../api/errors";
 import type { DatasetDetail, ExportReady } from "../api/types";
@@ -26,27 +25,16 @@ import { progressText } from "../jobs/format";
 import { formatDateTime } from "../time";
 import { NotFoundPage } from "./NotFoundPage";
 
-const EXPORTS: { format: ExportFormat; label: string; hint: string }[] = [
-  { format: "voc", label: "Pascal VOC", hint: "JPEGImages, SegmentationClass/Object, Annotations XML, class_names.txt" },
-  { format: "coco", label: "COCO", hint: "images/ and annotations/instances_{split}.json" },
-  { format: "imagenet", label: "ImageNet", hint: "{split}/{class}/ folders and meta/{split}.txt" },
-  { format: "icdar", label: "ICDAR 2015", hint: "{split}/img_N images with gt_img_N.txt word polygons" },
-];
-
-/** Why a dataset cannot take an export format, or null when it can. */
-export function exportRefusal(dataset: DatasetDetail, format: ExportFormat): string | null {
-  if (format === "imagenet" && !dataset.tasks.includes("classification")) return "Needs exactly one image-level class per image.";
-  if (format === "icdar" && !dataset.tasks.includes("text_detection")) return "Needs words: text polygons (labelled text, or ### for don't-care).";
-  return null;
-}
-
 type ExportState =
   | { phase: "idle" }
   | { phase: "converting"; progress: string | null }
   | { phase: "done"; ready: ExportReady }
   | { phase: "failed"; error: string };
 
-function ExportButton({ dataset, format, label, hint }: { dataset: DatasetDetail; format: ExportFormat; label: string; hint: string }) {
+type ExportOption = DatasetDetail["exports"][number];
+
+function ExportButton({ dataset, option }: { dataset: DatasetDetail; option: ExportOption }) {
+  const { format, title: label, layout: hint } = option;
   const [state, setState] = useState<ExportState>({ phase: "idle" });
   const abort = useRef<AbortController | null>(null);
   useEffect(() => () => abort.current?.abort(), []);
@@ -83,8 +71,8 @@ function ExportButton({ dataset, format, label, hint }: { dataset: DatasetDetail
       ) : null}
       {state.phase === "done" ? (
         <p className="muted small" data-testid={`export-${format}-done`}>
-          Downloading{" "}
-          <a href={state.ready.url} download={state.ready.filename}>
+          Sent to your browser&apos;s downloads:{" "}
+          <a href={state.ready.url} download={state.ready.filename} title="Download it again">
             {state.ready.filename}
           </a>
           {state.ready.size_bytes != null ? ` · ${formatBytes(state.ready.size_bytes)}` : ""}
@@ -100,21 +88,20 @@ function ExportPanel({ dataset }: { dataset: DatasetDetail }) {
       <h2>Export</h2>
       <p className="muted small">A zip of this version, converted (made once, then kept).</p>
       <ul className="exports">
-        {EXPORTS.map((e) => {
-          const refusal = exportRefusal(dataset, e.format);
-          return refusal ? (
+        {dataset.exports.map((e) =>
+          e.refusal ? (
             <li key={e.format}>
               <button type="button" className="button" disabled aria-describedby={`export-${e.format}-hint`} data-testid={`export-${e.format}`}>
-                {e.label}
+                {e.title}
               </button>
               <span className="muted small" id={`export-${e.format}-hint`}>
-                {refusal}
+                {e.refusal}
               </span>
             </li>
           ) : (
-            <ExportButton key={e.format} dataset={dataset} format={e.format} label={e.label} hint={e.hint} />
-          );
-        })}
+            <ExportButton key={e.format} dataset={dataset} option={e} />
+          ),
+        )}
       </ul>
     </section>
   );
