@@ -151,6 +151,13 @@ def import_dataset(
         str, typer.Option("--format", help="auto, labelme, folder, filelist, coco, voc, icdar")
     ] = "auto",
     seed: int = 0,
+    skip_bad_shapes: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bad-shapes",
+            help="Leave out each shape with an error (listed) instead of failing the import",
+        ),
+    ] = False,
 ) -> None:
     """Import a dataset from the shell, as an upload in the browser would (no worker needed)."""
     from rich.progress import Progress
@@ -181,6 +188,7 @@ def import_dataset(
                 path.name,
                 fmt,
                 seed=seed,
+                skip_bad_shapes=skip_bad_shapes,
                 staging_name=f"cli-import-{dataset_id}",
                 progress=lambda f, m: bar.update(task, completed=f, description=m),
             )
@@ -226,9 +234,13 @@ def export_dataset(
             owner = _user_by_email(session, user)
             row = get_owned(session, Dataset, dataset_id, owner.id, "dataset")
             ds, folder, label = load_canonical(row), Path(str(row.path)), f"{row.name}-v{row.version}"
+            refusal = layout.refusal(row.tasks or [])
     except StudioError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
+    if refusal is not None:
+        typer.echo(f"error: {refusal}", err=True)
+        raise typer.Exit(1)
     with Progress(transient=True) as bar:
         bar.add_task(f"exporting {fmt}", total=None)
         try:

@@ -110,3 +110,26 @@ def test_cancel_of_a_running_job_raises_its_flag(db_stack: Stack) -> None:
     with session_scope() as s:
         assert finish(s, job_id, "w", JobStatus.cancelled)
     assert _get(job_id).status == JobStatus.cancelled
+
+
+def test_a_finished_job_drops_its_last_progress_line_and_a_failed_one_keeps_it() -> None:
+    """ "drawing the worst validation images" is what a job was doing, not what it is once it succeeded;
+    a failed job keeps the line that says where it stopped."""
+    from backend.jobs.lifecycle import report_progress
+
+    first = _job()
+    for status, kept in ((JobStatus.succeeded, None), (JobStatus.failed, "drawing the worst images")):
+        with session_scope() as s:
+            owner = _get(first).owner_id
+            job = Job(owner_id=owner, kind="probe", queue="light", config={})
+            s.add(job)
+            s.flush()
+            job_id = job.id
+        with session_scope() as s:
+            assert take_lease(s, job_id, "w1", 60) is not None
+            assert report_progress(s, job_id, "w1", 0.9, "drawing the worst images")
+        with session_scope() as s:
+            assert finish(s, job_id, "w1", status, error="boom" if status == JobStatus.failed else None)
+        job = _get(job_id)
+        assert job.message == kept, status
+        assert job.progress == (1.0 if status == JobStatus.succeeded else 0.9)

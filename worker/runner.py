@@ -113,7 +113,10 @@ def run_job(job_id: int, worker: str) -> str:
         log.warning("job %s: lease lost, leaving the job to its new holder", job_id)
         return "lease_lost"
     except Exception as exc:
-        log.error("job %s failed:\n%s", job_id, traceback.format_exc())
+        if isinstance(exc, JobFailed):  # the user's input or settings, said in words: one line
+            log.warning("job %s failed: %s", job_id, exc)
+        else:
+            log.error("job %s failed:\n%s", job_id, traceback.format_exc())
         try:
             ctx.flush()
         except Exception:

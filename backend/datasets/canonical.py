@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 CANONICAL_FILE = "annotations.json"
 IMAGES_DIR = "images"
@@ -122,13 +122,40 @@ class Finding(BaseModel):
     file: str | None = None
     shape: int | None = Field(default=None, description="Index of the shape in its file")
     field: str | None = None
+    skipped: bool = Field(
+        default=False,
+        description="An error in one shape, left out because the import was told to skip bad shapes",
+    )
 
 
 class ImportReport(BaseModel):
+    """What an import found. Made with ``skip_bad_shapes``, an error that names a shape leaves that shape
+    out as a warning (``skipped``) instead of stopping the import; errors about a file, an image or the
+    project still stop it."""
+
     findings: list[Finding] = Field(default_factory=list)
+    _skip_bad_shapes: bool = PrivateAttr(default=False)
+
+    @classmethod
+    def skipping_bad_shapes(cls, skip: bool = True) -> ImportReport:
+        report = cls()
+        report._skip_bad_shapes = skip
+        return report
 
     def error(self, code: str, message: str, **where: Any) -> None:
+        if self._skip_bad_shapes and where.get("shape") is not None:
+            message = f"{message.rstrip('.')}; the shape was skipped."
+            self.findings.append(Finding(level="warning", code=code, message=message, skipped=True, **where))
+            return
         self.findings.append(Finding(level="error", code=code, message=message, **where))
+
+    @property
+    def skips_bad_shapes(self) -> bool:
+        return self._skip_bad_shapes
+
+    @property
+    def skipped(self) -> list[Finding]:
+        return [f for f in self.findings if f.skipped]
 
     def warn(self, code: str, message: str, **where: Any) -> None:
         self.findings.append(Finding(level="warning", code=code, message=message, **where))

@@ -37,6 +37,7 @@ def import_archive(
     *,
     ratios: SplitRatios | None = None,
     seed: int = 0,
+    skip_bad_shapes: bool = False,
     limits: ArchiveLimits | None = None,
     progress: Progress = _no_progress,
 ) -> Landed:
@@ -50,7 +51,16 @@ def import_archive(
             report = ImportReport()
             report.error(exc.code, str(exc.detail), file=exc.extra.get("entry") or display)
             raise ImportFailed(report) from exc
-        return import_folder(src, fmt, staging, final_dir, ratios=ratios, seed=seed, progress=progress)
+        return import_folder(
+            src,
+            fmt,
+            staging,
+            final_dir,
+            ratios=ratios,
+            seed=seed,
+            skip_bad_shapes=skip_bad_shapes,
+            progress=progress,
+        )
     finally:
         remove_tree(staging)
 
@@ -63,14 +73,16 @@ def import_folder(
     *,
     ratios: SplitRatios | None = None,
     seed: int = 0,
+    skip_bad_shapes: bool = False,
     progress: Progress = _no_progress,
 ) -> Landed:
-    """Import the project in folder ``src`` (only read) into ``final_dir``, staging under ``staging``."""
+    """Import the project in folder ``src`` (only read) into ``final_dir``, staging under ``staging``;
+    ``skip_bad_shapes`` leaves out each shape with an error (listed in the report) instead of failing."""
     from backend.datasets.formats import detect_format, parse_upload
     from backend.datasets.stats import dataset_stats
 
     out = staging / "dataset"
-    report = ImportReport()
+    report = ImportReport.skipping_bad_shapes(skip_bad_shapes)
     try:
         progress(0.2, "reading annotations")
         chosen = detect_format(src) if fmt == "auto" else fmt

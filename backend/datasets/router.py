@@ -26,6 +26,7 @@ from backend.datasets.schemas import (
     ImagePage,
     ImageSummary,
     ImportStarted,
+    RetryImport,
     SplitChange,
 )
 from backend.datasets.splits import apply_overrides, assign_splits
@@ -45,9 +46,16 @@ UPLOAD_BODY = multipart_body(
         "name": {"type": "string", "maxLength": 200},
         "format": {"type": "string", "enum": list(service.FORMAT_CHOICES), "default": "auto"},
         "seed": {"type": "integer", "default": 0},
+        "skip_bad_shapes": {
+            "type": "boolean",
+            "default": False,
+            "description": "Leave out each shape with an error (listed in the report) instead of failing",
+        },
     },
     [],
 )
+
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "on", "yes"), ("false", "0", "off", "no", "")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=UPLOAD_BODY)
@@ -56,7 +64,9 @@ async def upload_dataset(
 ) -> ImportStarted:
     """Upload a zip (labelme project, class folders, filelist, COCO, VOC, ICDAR); an import job lands it."""
     dest = service.new_upload_path(settings)
-    form = await receive_upload(request, dest, settings.max_upload_bytes, ("name", "format", "seed"))
+    form = await receive_upload(
+        request, dest, settings.max_upload_bytes, ("name", "format", "seed", "skip_bad_shapes")
+    )
     try:
         fmt = form.fields.get("format", "auto") or "auto"
         if fmt not in service.FORMAT_CHOICES:
@@ -67,8 +77,15 @@ async def upload_dataset(
         seed_text = form.fields.get("seed", "0") or "0"
         if not seed_text.lstrip("-").isdigit():
             raise UploadRejected(422, "validation_error", f"seed: {seed_text!r} is not an integer")
+        skip_text = (form.fields.get("skip_bad_shapes") or "").strip().lower()
+        if skip_text not in TRUE_WORDS + FALSE_WORDS:
+            raise UploadRejected(
+                422, "validation_error", f"skip_bad_shapes: {skip_text[:40]!r} is not true or false"
+            )
         dataset, job = await to_thread.run_sync(
-            lambda: service.start_import(session, settings, user, form, name, fmt, int(seed_text))
+            lambda: service.start_import(
+                session, settings, user, form, name, fmt, int(seed_text), skip_text in TRUE_WORDS
+            )
         )
     except BaseException:
         dest.unlink(missing_ok=True)
@@ -80,6 +97,17 @@ async def upload_dataset(
 def list_datasets(user: CurrentUser, session: SessionDep) -> list[DatasetOut]:
     rows = session.scalars(owned(Dataset, user.id).order_by(Dataset.id.desc()))
     return [DatasetOut.model_validate(r) for r in rows]
+
+
+@router.post("/{dataset_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+def retry_import(
+    dataset_id: int, body: RetryImport, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> ImportStarted:
+    """Import a failed dataset's upload again (kept while the dataset is), optionally skipping the bad
+    shapes its report named; 409 when the dataset did not fail or its upload is gone."""
+    row = get_owned(session, Dataset, dataset_id, user.id, "dataset")
+    job = service.retry_import(session, settings, user, row, skip_bad_shapes=body.skip_bad_shapes)
+    return ImportStarted(dataset=DatasetOut.model_validate(row), job_id=job.id)
 
 
 @router.get("/{dataset_id}")
@@ -333,8 +361,8 @@ def export_dataset(
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_dataset(dataset_id: int, user: CurrentUser, session: SessionDep) -> None:
+def delete_dataset(dataset_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> None:
     row = get_owned(session, Dataset, dataset_id, user.id, "dataset")
     if row.status == "importing":
         raise StudioError(409, f"dataset {dataset_id} is still importing", "dataset_busy")
-    service.delete_dataset(session, row)
+    service.delete_dataset(session, settings, row)

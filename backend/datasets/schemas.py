@@ -24,6 +24,9 @@ class DatasetOut(BaseModel):
     tasks: list[str]
     stats: dict[str, Any]
     created_at: datetime
+    failure: str | None = Field(
+        default=None, description="Why the import failed, in one line (the report has every error)"
+    )
 
 
 class ExportOption(BaseModel):
@@ -38,6 +41,15 @@ class ExportOption(BaseModel):
 class DatasetDetail(DatasetOut):
     report: dict[str, Any] = Field(description="findings: every problem found on import")
     exports: list[ExportOption] = Field(description="Every download layout; why this version cannot take it")
+
+
+class RetryImport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    skip_bad_shapes: bool = Field(
+        default=False,
+        description="Leave out each shape with an error (listed in the report) instead of failing",
+    )
 
 
 class ImportStarted(BaseModel):

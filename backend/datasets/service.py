@@ -44,7 +44,14 @@ def new_upload_path(settings: Settings) -> Path:
 
 
 def start_import(
-    session: Session, settings: Settings, user: User, form: ReceivedForm, name: str, fmt: str, seed: int = 0
+    session: Session,
+    settings: Settings,
+    user: User,
+    form: ReceivedForm,
+    name: str,
+    fmt: str,
+    seed: int = 0,
+    skip_bad_shapes: bool = False,
 ) -> tuple[Dataset, Job]:
     """Check the archive's directory now (a quick 4xx), then record the dataset and queue its import."""
     check_archive(
@@ -59,9 +66,48 @@ def start_import(
         "filename": form.filename,
         "format": fmt,
         "seed": seed,
+        "skip_bad_shapes": skip_bad_shapes,
     }
     job = create_job(session, user, "import_dataset", config, internal=True)
     return dataset, job
+
+
+def last_import(session: Session, dataset: Dataset) -> Job | None:
+    """The newest import job of this dataset (its config names the upload it reads)."""
+    jobs = session.scalars(
+        owned(Job, dataset.owner_id).where(Job.kind == "import_dataset").order_by(Job.id.desc()).limit(500)
+    )
+    return next((j for j in jobs if j.config.get("dataset_id") == dataset.id), None)
+
+
+def kept_upload(settings: Settings, job: Job | None) -> Path | None:
+    """The upload a failed import keeps for a retry, if it is still there."""
+    name = str((job.config if job else {}).get("upload") or "")
+    path = settings.uploads_dir / name
+    return path if name and path.is_file() else None
+
+
+def retry_import(
+    session: Session, settings: Settings, user: User, dataset: Dataset, *, skip_bad_shapes: bool
+) -> Job:
+    """Queue the import of a failed dataset's kept upload again, as it was asked first but for
+    ``skip_bad_shapes``; the dataset is importing again and its old report is dropped."""
+    if dataset.status != "failed":
+        raise StudioError(
+            409,
+            f"dataset {dataset.id} is {dataset.status}; only a failed import can be retried",
+            "not_failed",
+        )
+    previous = last_import(session, dataset)
+    if previous is None or kept_upload(settings, previous) is None:
+        raise StudioError(
+            409,
+            f"the upload of dataset {dataset.id} is no longer kept; upload the project again",
+            "upload_gone",
+        )
+    dataset.status, dataset.report = "importing", {}
+    config = {**previous.config, "skip_bad_shapes": skip_bad_shapes}
+    return create_job(session, user, "import_dataset", config, internal=True)
 
 
 @lru_cache(maxsize=16)
@@ -151,12 +197,16 @@ def _link_or_copy(src: str, dst: str) -> Any:
     return dst
 
 
-def delete_dataset(session: Session, dataset: Dataset) -> None:
+def delete_dataset(session: Session, settings: Settings, dataset: Dataset) -> None:
+    """The row, its folder, and the upload a failed import kept for a retry."""
     folder = Path(dataset.path) if dataset.path else None
+    upload = kept_upload(settings, last_import(session, dataset)) if dataset.status == "failed" else None
     session.delete(dataset)
     session.commit()
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
+    if upload is not None:
+        upload.unlink(missing_ok=True)
 
 
 def _record_failure(dataset_id: int, report: ImportReport) -> None:
@@ -176,6 +226,7 @@ def land_import(
     *,
     seed: int = 0,
     ratios: SplitRatios | None = None,
+    skip_bad_shapes: bool = False,
     staging_name: str,
     progress: Progress | None = None,
 ) -> Landed:
@@ -185,7 +236,7 @@ def land_import(
     staging = settings.staging_dir / staging_name
     shutil.rmtree(staging, ignore_errors=True)  # left by a worker that died mid-import
     shutil.rmtree(final, ignore_errors=True)  # moved into place once, but its row was never committed
-    kwargs: dict[str, Any] = {"ratios": ratios, "seed": seed}
+    kwargs: dict[str, Any] = {"ratios": ratios, "seed": seed, "skip_bad_shapes": skip_bad_shapes}
     if progress is not None:
         kwargs["progress"] = progress
     try:

@@ -105,6 +105,20 @@ class Dataset(Base):
     report: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    @property
+    def failure(self) -> str | None:
+        """Why the import failed, in one line: its first error, and how many more there are."""
+        if self.status != "failed":
+            return None
+        findings = (self.report or {}).get("findings") or []
+        errors = [
+            str(f.get("message", "")) for f in findings if isinstance(f, dict) and f.get("level") == "error"
+        ]
+        if not errors:
+            return "the import stopped before it could report why"
+        more = len(errors) - 1
+        return errors[0] + (f" (and {more} more error{'s' if more > 1 else ''})" if more else "")
+
 
 class JobStatus(enum.StrEnum):
     queued = "queued"

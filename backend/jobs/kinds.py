@@ -55,6 +55,10 @@ class ImportDatasetConfig(BaseModel):
     format: str = "auto"
     seed: int = 0
     ratios: dict[str, float] = Field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
+    skip_bad_shapes: bool = Field(
+        default=False,
+        description="Leave out each shape with an error (listed in the report) instead of failing",
+    )
 
 
 class _JobConfig(BaseModel):

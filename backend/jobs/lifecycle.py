@@ -102,7 +102,9 @@ def finish(
     if result is not None:
         values["result"] = result
     if status == JobStatus.succeeded:
-        values["progress"] = 1.0
+        # The last progress line ("drawing the worst validation images") is over: a finished job says
+        # what it made in its result, not what it was doing before it ended.
+        values["progress"], values["message"] = 1.0, None
     res = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.worker == worker, Job.status == JobStatus.running)

@@ -51,3 +51,19 @@ def test_import_a_folder_then_export_coco(sqlite_stack: Stack, tmp_path: Path) -
     assert nobody.returncode == 1 and "no user with email" in nobody.stderr
     foreign = _studio(sqlite_stack, "export", "99", "--user", "cli@example.com")
     assert foreign.returncode == 1 and "dataset 99 not found" in foreign.stderr
+    unknown = _studio(sqlite_stack, "export", "1", "--user", "cli@example.com", "--format", "yolo")
+    assert unknown.returncode == 2 and "'yolo' is not one of voc, coco, imagenet, icdar" in unknown.stderr
+    refused = _studio(sqlite_stack, "export", "1", "--user", "cli@example.com", "--format", "icdar")
+    assert refused.returncode == 1 and "ICDAR 2015 needs words: text polygons" in refused.stderr
+
+    shapes = tmp_path / "one bad shape"
+    make_labelme_project(shapes, n_images=2)
+    doc = (shapes / "img_0001.json").read_text()
+    (shapes / "img_0001.json").write_text(
+        doc.replace('"shapes": [', '"shapes": [{"label": "x", "points": [[1, 1]]}, ', 1)
+    )
+    stopped = _studio(sqlite_stack, "import", str(shapes), "--user", "cli@example.com")
+    assert stopped.returncode == 1 and "img_0001.json, shape 0" in stopped.stderr
+    skipped = _studio(sqlite_stack, "import", str(shapes), "--user", "cli@example.com", "--skip-bad-shapes")
+    assert skipped.returncode == 0, skipped.stderr
+    assert "img_0001.json, shape 0" in skipped.stderr and "the shape was skipped" in skipped.stderr

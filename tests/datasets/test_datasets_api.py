@@ -238,11 +238,52 @@ def test_a_broken_project_fails_whole_with_named_errors(
     assert ds["status"] == "failed" and ds["job"]["status"] == "failed"
     errors = [f for f in ds["report"]["findings"] if f["level"] == "error"]
     assert errors[0]["code"] == "json_invalid" and "img_0001.json" in errors[0]["message"]
-    assert "img_0001.json" in ds["job"]["error"]
+    assert "img_0001.json" in ds["job"]["error"] and not ds["job"]["error"].startswith("ImportFailed")
+    assert ds["failure"] == errors[0]["message"]
     data = sqlite_stack.data_dir
     assert not (data / "datasets" / str(ds["id"])).exists()
-    assert not any((data / "staging").glob("*")) and not any((data / "uploads").glob("*"))
+    assert not any((data / "staging").glob("*"))
+    assert len(list((data / "uploads").glob("*.zip"))) == 1  # kept for a retry, until the dataset goes
     assert client.get(f"/api/datasets/{ds['id']}/images").status_code == 409
+    listed = next(d for d in client.get("/api/datasets").json() if d["id"] == ds["id"])
+    assert listed["status"] == "failed" and "img_0001.json" in listed["failure"]
+    assert client.delete(f"/api/datasets/{ds['id']}").status_code == 204
+    assert not any((data / "uploads").glob("*"))
+
+
+def test_skip_bad_shapes_lands_the_rest_at_upload_or_on_retry(
+    sqlite_stack: Stack, client: TestClient, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    """One polygon of two points fails the project by default; retried with skip_bad_shapes (no second
+    upload), the rest lands and the report lists the skipped shape. Asked at upload, it lands at once."""
+    start_worker(sqlite_stack)
+    sign_up(client)
+    make_labelme_project(tmp_path / "proj", n_images=4, labels_txt=LABELS)
+    doc = json.loads((tmp_path / "proj" / "img_0002.json").read_text())
+    total = sum(len(json.loads(p.read_text())["shapes"]) for p in (tmp_path / "proj").glob("*.json"))
+    doc["shapes"].insert(0, {**doc["shapes"][0], "shape_type": "polygon", "points": [[1, 1], [9, 9]]})
+    (tmp_path / "proj" / "img_0002.json").write_text(json.dumps(doc))
+    archive = zip_folder(tmp_path / "proj", tmp_path / "p.zip")
+
+    failed = _landed(client, _upload(client, archive).json())
+    assert failed["status"] == "failed"
+    assert failed["failure"] == "img_0002.json, shape 0: polygon has 2 points, needs at least 3."
+    assert client.post(f"/api/datasets/{failed['id']}/retry", json={"skip": True}).status_code == 422
+    retried = client.post(f"/api/datasets/{failed['id']}/retry", json={"skip_bad_shapes": True})
+    assert retried.status_code == 202 and retried.json()["dataset"]["status"] == "importing", retried.text
+    landed = _landed(client, retried.json())
+    assert landed["status"] == "ready" and landed["failure"] is None, landed["job"]
+    assert landed["stats"]["annotations"] == total
+    (skipped,) = [f for f in landed["report"]["findings"] if f["skipped"]]
+    assert skipped["file"] == "img_0002.json" and skipped["shape"] == 0 and skipped["level"] == "warning"
+    again = client.post(f"/api/datasets/{failed['id']}/retry", json={"skip_bad_shapes": True})
+    assert again.status_code == 409 and "only a failed import" in again.json()["detail"]
+    assert not any((sqlite_stack.data_dir / "uploads").glob("*"))  # spent once landed
+
+    at_once = _landed(client, _upload(client, archive, skip_bad_shapes="true").json())
+    assert at_once["status"] == "ready" and at_once["stats"]["annotations"] == total
+    bad = _upload(client, archive, skip_bad_shapes="maybe")
+    assert bad.status_code == 422 and bad.json()["detail"] == "skip_bad_shapes: 'maybe' is not true or false"
 
 
 @pytest.mark.usefixtures("sqlite_stack")

@@ -234,6 +234,69 @@ def test_labelme_clipped_shape_keeps_points_and_clips_box(tmp_path: Path) -> Non
     assert ds.images[0].problems == ["shape_clipped"]
 
 
+def test_labelme_shapes_that_reach_the_images_border_are_not_warned(tmp_path: Path) -> None:
+    """A circle whose edge is the last column (x = 32 of a 32-px image) and a rectangle over the whole
+    picture cut nothing off: no warning; a shape a pixel beyond the border is still warned of."""
+    write_labelme(
+        tmp_path / "up",
+        "a",
+        [
+            shape("disc", "circle", [[22, 12], [32, 12]]),
+            shape("box", "rectangle", [[0, 0], [32, 24]]),
+            shape("box", "rectangle", [[-0.5, -0.5], [31.5, 23.5]]),
+        ],
+        32,
+        24,
+    )
+    ds, report = run_import(tmp_path / "up", "labelme", tmp_path / "out")
+    assert report.findings == [] and len(ds.annotations) == 3
+    write_labelme(tmp_path / "beyond", "a", [shape("box", "rectangle", [[4, 4], [33, 12]])], 32, 24)
+    _, beyond = run_import(tmp_path / "beyond", "labelme", tmp_path / "out2")
+    assert codes(beyond) == {"shape_clipped"}
+
+
+def test_labelme_skip_bad_shapes_lands_the_rest_and_lists_each_skipped_shape(tmp_path: Path) -> None:
+    """By default one bad shape fails the project; told to skip bad shapes, the import leaves out each one
+    (a polygon of two points, a shape whose points are not numbers, a bad label), says so shape by shape,
+    and lands the rest with their own indexes in the report. An error that is not a shape's still fails."""
+    root = tmp_path / "up"
+    write_labelme(
+        root,
+        "a",
+        [
+            shape("box", "rectangle", [[1, 1], [9, 9]]),
+            shape("box", "polygon", [[1, 1], [9, 9]]),  # two points
+            shape("box", "polygon", [["x", 1], [9, 9], [4, 4]]),  # not numbers: fails validation
+            shape("bad<img>", "rectangle", [[2, 2], [6, 6]]),  # a label with characters not allowed
+            shape("box", "rectangle", [[10, 10], [20, 20]]),
+        ],
+    )
+    write_labelme(root, "b", [shape("box", "rectangle", [[3, 3], [8, 8]])])
+    failing = run_failing(root, "labelme", tmp_path / "out1")
+    assert failing.errors and failing.skipped == []
+
+    report = ImportReport.skipping_bad_shapes()
+    ds = parse_upload(root, "labelme", tmp_path / "out2", report)
+    assert report.errors == []
+    skipped = sorted((f.file, f.shape, f.code) for f in report.skipped)
+    assert skipped == [
+        ("a.json", 1, "polygon_too_few_points"),
+        ("a.json", 2, "labelme_invalid"),
+        ("a.json", 3, "label_invalid"),
+    ], report.findings
+    assert all(f.level == "warning" and f.message.endswith("the shape was skipped.") for f in report.skipped)
+    first = next(i for i in ds.images if i.source.startswith("a."))
+    assert sorted(a.bbox for a in ds.annotations if a.image_id == first.id) == [
+        [1.0, 1.0, 9.0, 9.0],
+        [10.0, 10.0, 11.0, 11.0],
+    ]
+    assert len(ds.images) == 2
+
+    (root / "b.json").write_text("{ not json")  # a file's error, not a shape's: still fails
+    with pytest.raises(ImportFailed):
+        parse_upload(root, "labelme", tmp_path / "out3", ImportReport.skipping_bad_shapes())
+
+
 def test_labelme_split_folders(tmp_path: Path) -> None:
     write_labelme(tmp_path / "up" / "train", "a", [shape("x", "rectangle", [[1, 1], [4, 4]])])
     write_labelme(tmp_path / "up" / "val", "b", [shape("x", "rectangle", [[1, 1], [4, 4]])])

@@ -1,16 +1,18 @@
-"""The import job: land an uploaded archive as a dataset, or record why it cannot land."""
+"""The import job: land an uploaded archive as a dataset, or record why it cannot land (keeping the upload
+for a retry)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from backend.datasets.canonical import ImportFailed
 from backend.datasets.service import land_import
 from backend.datasets.splits import SplitRatios
 from backend.db.session import session_scope
 from backend.db.tables import Dataset
 from backend.jobs.kinds import ImportDatasetConfig
 from backend.settings import get_settings
-from worker.context import JobContext
+from worker.context import JobContext, JobFailed
 
 
 def run_import_dataset(ctx: JobContext) -> dict[str, Any]:
@@ -32,11 +34,18 @@ def run_import_dataset(ctx: JobContext) -> dict[str, Any]:
             cfg.format,
             seed=cfg.seed,
             ratios=SplitRatios.model_validate(cfg.ratios),
+            skip_bad_shapes=cfg.skip_bad_shapes,
             staging_name=f"import-{ctx.job_id}",
             progress=lambda f, m: ctx.progress(f, m, force=True),
         )
-    finally:
-        upload.unlink(missing_ok=True)
+    except ImportFailed as exc:  # the user's data: its report says why, on the dataset; one line here
+        with session_scope() as session:
+            if session.get(Dataset, cfg.dataset_id) is None:  # deleted meanwhile: nothing to retry
+                upload.unlink(missing_ok=True)
+        raise JobFailed(str(exc)) from exc
+    # Landed: the upload is spent. A failed import keeps it, for a retry (POST /api/datasets/{id}/retry),
+    # until its dataset is deleted.
+    upload.unlink(missing_ok=True)
     return {
         "dataset_id": cfg.dataset_id,
         "images": len(landed.dataset.images),

@@ -360,7 +360,10 @@ class Builder:
             )
             return None
         x0, y0, x1, y1 = extent(shape_type, points)
-        if shape_type != ShapeType.mask and (x0 < -0.5 or y0 < -0.5 or x1 > w - 0.5 or y1 > h - 0.5):
+        # The image spans [-0.5, w - 0.5] taking pixels by their centres and [0, w] taking them by their
+        # corners (labelme's canvas ends at w): a shape that reaches w (a circle whose edge is the image's
+        # last column) cuts off nothing in either, so only what is beyond both is warned of.
+        if shape_type != ShapeType.mask and (x0 < -0.5 or y0 < -0.5 or x1 > w or y1 > h):
             self.report.warn(
                 "shape_clipped",
                 f"{where}: the {shape_type.value} reaches outside the {w}x{h} "

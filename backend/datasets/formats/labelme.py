@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from backend.datasets.canonical import (
     BACKGROUND,
@@ -68,6 +68,12 @@ class LabelmeDocument(BaseModel):
     imageData: str | None = None
     imageHeight: int | None = None
     imageWidth: int | None = None
+    # Where each kept shape stands in the file, when bad shapes were left out (None: all of them, in order).
+    _file_index: list[int] | None = PrivateAttr(default=None)
+
+    def indexed_shapes(self) -> list[tuple[int, LabelmeShape]]:
+        """Each shape with its index in the file, which the report names."""
+        return list(zip(self._file_index or range(len(self.shapes)), self.shapes, strict=True))
 
 
 @dataclass
@@ -113,7 +119,7 @@ def parse(root: Path, out_dir: Path, report: ImportReport) -> CanonicalDataset:
             continue
         if not _size_agrees(item, image, report):
             continue
-        for index, shape in enumerate(item.doc.shapes):
+        for index, shape in item.doc.indexed_shapes():
             _add_shape(builder, image, item.source, index, shape, classes, report)
     return builder.dataset(classes, split_source="source" if use_splits else "seeded")
 
@@ -171,8 +177,31 @@ def _load_document(path: Path, source: str, report: ImportReport) -> LabelmeDocu
     try:
         return LabelmeDocument.model_validate(raw)
     except ValidationError as exc:
-        _report_invalid(source, exc, report)
+        kept = _without_bad_shapes(source, raw, report) if report.skips_bad_shapes else None
+        if kept is None:
+            _report_invalid(source, exc, report)
+        return kept
+
+
+def _without_bad_shapes(source: str, raw: dict[str, Any], report: ImportReport) -> LabelmeDocument | None:
+    """The document with each shape that does not validate left out (and reported, as skipped), or None
+    when what is wrong is not a shape."""
+    shapes = raw.get("shapes")
+    if not isinstance(shapes, list):
         return None
+    try:
+        doc = LabelmeDocument.model_validate({**raw, "shapes": []})
+    except ValidationError:
+        return None
+    kept: list[tuple[int, LabelmeShape]] = []
+    for index, shape in enumerate(shapes):
+        try:
+            kept.append((index, LabelmeShape.model_validate(shape)))
+        except ValidationError as exc:
+            _report_invalid(source, exc, report, shape=index)
+    doc.shapes = [shape for _, shape in kept]
+    doc._file_index = [index for index, _ in kept]
+    return doc
 
 
 def _read_json(data: bytes, source: str, report: ImportReport) -> Any:
@@ -190,10 +219,13 @@ def _read_json(data: bytes, source: str, report: ImportReport) -> Any:
     return None
 
 
-def _report_invalid(source: str, exc: ValidationError, report: ImportReport) -> None:
-    """Name the first wrong field the way a user reads it: ``shapes[2].points``."""
+def _report_invalid(
+    source: str, exc: ValidationError, report: ImportReport, shape: int | None = None
+) -> None:
+    """Name the first wrong field the way a user reads it: ``shapes[2].points`` (``exc`` is of one shape,
+    the ``shape``-th, when it is given)."""
     err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
+    loc = ([] if shape is None else ["shapes", str(shape)]) + [str(p) for p in err["loc"]]
     shape = int(loc[1]) if len(loc) > 1 and loc[0] == "shapes" and loc[1].isdigit() else None
     field_name = ".".join(loc[2:]) if shape is not None else ".".join(loc)
     where = f", shape {shape}" if shape is not None else ""

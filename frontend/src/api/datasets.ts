@@ -289,6 +289,24 @@ export function useDeleteDataset() {
   });
 }
 
+/** Import a failed dataset's kept upload again, skipping the bad shapes or not; the page polls it while it imports. */
+export function useRetryImport(id: number) {
+  const qc = useQueryClient();
+  return useMutation<ImportStarted, ApiError | Error, { skipBadShapes: boolean }>({
+    mutationFn: async ({ skipBadShapes }) =>
+      unwrap(
+        await api.POST("/api/datasets/{dataset_id}/retry", {
+          params: { path: { dataset_id: id } },
+          body: { skip_bad_shapes: skipBadShapes },
+        }),
+      ),
+    onSuccess: async () => {
+      await qc.invalidateQueries({ queryKey: datasetKeys.one(id) });
+      return qc.invalidateQueries({ queryKey: datasetKeys.list });
+    },
+  });
+}
+
 // ---------------------------------------------------------------- upload (XMLHttpRequest: fetch has no upload progress)
 
 /** An upload refused by the server: its code and, for a bad archive, the entry it names. */
@@ -306,6 +324,8 @@ export interface UploadFields {
   name: string;
   format: UploadFormat;
   seed: number;
+  /** Leave out each shape with an error (listed in the report) instead of failing the import. */
+  skipBadShapes?: boolean;
 }
 
 export interface UploadProgress {
@@ -334,6 +354,7 @@ export function uploadDataset(
     if (fields.name.trim()) form.append("name", fields.name.trim());
     form.append("format", fields.format);
     form.append("seed", String(fields.seed));
+    if (fields.skipBadShapes) form.append("skip_bad_shapes", "true");
 
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/datasets");

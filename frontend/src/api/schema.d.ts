@@ -428,6 +428,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/datasets/{dataset_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry Import
+         * @description Import a failed dataset's upload again (kept while the dataset is), optionally skipping the bad
+         *     shapes its report named; 409 when the dataset did not fail or its upload is gone.
+         */
+        post: operations["retry_import_api_datasets__dataset_id__retry_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/{dataset_id}/splits": {
         parameters: {
             query?: never;
@@ -1140,6 +1161,11 @@ export interface components {
              * @description Every download layout; why this version cannot take it
              */
             exports: components["schemas"]["ExportOption"][];
+            /**
+             * Failure
+             * @description Why the import failed, in one line (the report has every error)
+             */
+            failure?: string | null;
             /** Id */
             id: number;
             /** Name */
@@ -1175,6 +1201,11 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Failure
+             * @description Why the import failed, in one line (the report has every error)
+             */
+            failure?: string | null;
             /** Id */
             id: number;
             /** Name */
@@ -1353,6 +1384,12 @@ export interface components {
              * @description Index of the shape in its file
              */
             shape?: number | null;
+            /**
+             * Skipped
+             * @description An error in one shape, left out because the import was told to skip bad shapes
+             * @default false
+             */
+            skipped: boolean;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -1912,6 +1949,15 @@ export interface components {
              * @description In words, e.g. 'behind 1 queued and 1 running jobs on the training lane'
              */
             text: string;
+        };
+        /** RetryImport */
+        RetryImport: {
+            /**
+             * Skip Bad Shapes
+             * @description Leave out each shape with an error (listed in the report) instead of failing
+             * @default false
+             */
+            skip_bad_shapes: boolean;
         };
         /**
          * ShapeType
@@ -2597,6 +2643,11 @@ export interface operations {
                     name?: string;
                     /** @default 0 */
                     seed?: number;
+                    /**
+                     * @description Leave out each shape with an error (listed in the report) instead of failing
+                     * @default false
+                     */
+                    skip_bad_shapes?: boolean;
                 };
             };
         };
@@ -2958,6 +3009,41 @@ export interface operations {
                 };
                 content: {
                     "image/jpeg": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    retry_import_api_datasets__dataset_id__retry_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RetryImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportStarted"];
                 };
             };
             /** @description Validation Error */

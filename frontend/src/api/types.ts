@@ -16,7 +16,8 @@ type Schemas = components["schemas"];
 export type Dataset = Schemas["DatasetOut"];
 export type DatasetDetail = Schemas["DatasetDetail"];
 export type ImportStarted = Schemas["ImportStarted"];
-export type Finding = Schemas["Finding"];
+/** Reports written before shapes could be skipped have no `skipped`: read it as false. */
+export type Finding = Omit<Schemas["Finding"], "skipped"> & { skipped?: boolean };
 export type ImagePage = Schemas["ImagePage"];
 export type ImageNeighbours = Schemas["ImageNeighbours"];
 export type ExportReady = Schemas["ExportReady"];

@@ -96,6 +96,7 @@ export function ImportReport({ findings }: { findings: Finding[] }) {
   const [text, setText] = useState("");
   const errors = findings.filter((f) => f.level === "error").length;
   const warnings = findings.length - errors;
+  const skipped = findings.filter((f) => f.skipped).length;
   const groups = useMemo(
     () => groupFindings(findings.filter((f) => (level === "all" || f.level === level) && matches(f, text.trim()))),
     [findings, level, text],
@@ -108,7 +109,8 @@ export function ImportReport({ findings }: { findings: Finding[] }) {
         <span className="muted small" data-testid="report-summary">
           {findings.length === 0
             ? "No problems found"
-            : `${errors} ${errors === 1 ? "error" : "errors"}, ${warnings} ${warnings === 1 ? "warning" : "warnings"}`}
+            : `${errors} ${errors === 1 ? "error" : "errors"}, ${warnings} ${warnings === 1 ? "warning" : "warnings"}` +
+              (skipped ? ` (${skipped} bad ${skipped === 1 ? "shape" : "shapes"} left out)` : "")}
         </span>
       </div>
       {findings.length === 0 ? (

@@ -126,6 +126,7 @@ describe("UploadPanel", () => {
     expect(xhr.body?.get("name")).toBe("my shapes"); // from the file name when left empty
     expect(xhr.body?.get("format")).toBe("labelme");
     expect((xhr.body?.get("file") as File).name).toBe("my shapes.zip");
+    expect(xhr.body?.get("skip_bad_shapes")).toBeNull(); // one bad shape fails the import, unless asked
 
     xhr.progress(50, 200);
     const bar = await screen.findByRole("progressbar", { name: "Upload progress" });
@@ -139,6 +140,15 @@ describe("UploadPanel", () => {
     expect(await screen.findByRole("progressbar", { name: "Import progress" })).toBeInTheDocument();
     expect(await screen.findByTestId("landed", {}, { timeout: 4000 })).toHaveTextContent("dataset 5");
     expect(requests.some((r) => new URL(r.url).pathname === "/api/jobs/7")).toBe(true);
+  });
+
+  it("asks the server to skip bad shapes when the box is ticked", async () => {
+    mockApi({ "GET /api/datasets": () => jsonResponse(200, []) });
+    renderPanel();
+    await userEvent.upload(screen.getByLabelText("Zip file"), zip());
+    await userEvent.click(screen.getByRole("checkbox", { name: "Skip bad shapes" }));
+    await userEvent.click(screen.getByRole("button", { name: "Upload and import" }));
+    expect(FakeXhr.last!.body?.get("skip_bad_shapes")).toBe("true");
   });
 
   it("asks for a file before uploading", async () => {

@@ -64,6 +64,7 @@ export function UploadPanel() {
   const [name, setName] = useState("");
   const [format, setFormat] = useState<UploadFormat>("auto");
   const [seed, setSeed] = useState("0");
+  const [skipBadShapes, setSkipBadShapes] = useState(false);
   const [dragging, setDragging] = useState(false);
   const [phase, setPhase] = useState<Phase>({ kind: "idle" });
   const [pickError, setPickError] = useState<string | null>(null);
@@ -107,7 +108,7 @@ export function UploadPanel() {
     setPhase({ kind: "uploading", progress: { loaded: 0, total: file.size } });
     uploadDataset(
       file,
-      { name: name.trim() || nameFromFile(file.name), format, seed: Number.isInteger(seedNumber) ? seedNumber : 0 },
+      { name: name.trim() || nameFromFile(file.name), format, seed: Number.isInteger(seedNumber) ? seedNumber : 0, skipBadShapes },
       (progress) => setPhase((p) => (p.kind === "uploading" ? { kind: "uploading", progress } : p)),
       controller.signal,
     ).then(
@@ -225,6 +226,20 @@ export function UploadPanel() {
               disabled={busy}
               onChange={(e) => setSeed(e.target.value)}
             />
+          </div>
+          <div className="field field--check">
+            <label htmlFor={`${inputId}-skip`} title="By default one bad shape stops the whole import, so nothing is left out without you knowing">
+              <input
+                id={`${inputId}-skip`}
+                name="skip_bad_shapes"
+                type="checkbox"
+                checked={skipBadShapes}
+                disabled={busy}
+                onChange={(e) => setSkipBadShapes(e.target.checked)}
+              />{" "}
+              Skip bad shapes
+            </label>
+            <span className="muted small">Land the rest; the report lists each shape left out.</span>
           </div>
           <div className="upload__submit">
             {phase.kind === "uploading" ? (

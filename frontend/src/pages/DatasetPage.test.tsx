@@ -246,4 +246,44 @@ describe("DatasetPage", () => {
     expect(click).not.toHaveBeenCalled();
     click.mockRestore();
   });
+
+  it("says why a failed import failed and imports its upload again without the bad shapes", async () => {
+    document.cookie = "studio_csrf=c-1; path=/";
+    const findings = [
+      { level: "error", code: "polygon_too_few_points", message: "p2.json, shape 0: polygon has 2 points, needs at least 3.", file: "p2.json", shape: 0, field: "points" },
+      { level: "error", code: "label_invalid", message: "p3.json, shape 4: label 'a<b' has characters that are not allowed.", file: "p3.json", shape: 4, field: "label" },
+    ];
+    let status = "failed";
+    const failed = () => ({
+      ...dataset,
+      status,
+      classes: [],
+      tasks: [],
+      stats: {},
+      report: { findings: status === "failed" ? findings : [] },
+      failure: status === "failed" ? `${findings[0]!.message} (and 1 more error)` : null,
+      exports: [],
+    });
+    const { requests } = mockApi({
+      ...tasksRoute(),
+      "GET /api/datasets/4": () => jsonResponse(200, failed()),
+      "GET /api/datasets": () => jsonResponse(200, [failed()]),
+      "GET /api/datasets/4/images": () => jsonResponse(200, { total: 0, page: 1, page_size: 60, images: [] }),
+      "POST /api/datasets/4/retry": () => {
+        status = "importing";
+        return jsonResponse(202, { dataset: failed(), job_id: 12 });
+      },
+    });
+    renderPage();
+    const banner = await screen.findByTestId("dataset-failed");
+    expect(banner).toHaveTextContent("The import failed: p2.json, shape 0: polygon has 2 points, needs at least 3. (and 1 more error)");
+    expect(banner).toHaveTextContent("leaving out the 2 bad shapes");
+    await userEvent.click(within(banner).getByRole("button", { name: "Import again without the 2 bad shapes" }));
+    await waitFor(() => expect(requests.some((r) => r.method === "POST" && new URL(r.url).pathname === "/api/datasets/4/retry")).toBe(true));
+    const sent = requests.find((r) => r.method === "POST" && new URL(r.url).pathname === "/api/datasets/4/retry")!;
+    expect(await sent.clone().json()).toEqual({ skip_bad_shapes: true });
+    expect(sent.headers.get("X-CSRF-Token")).toBe("c-1");
+    await waitFor(() => expect(screen.queryByTestId("dataset-failed")).toBeNull());
+    expect(screen.getByText("Importing… this page updates by itself.")).toBeInTheDocument();
+  });
 });

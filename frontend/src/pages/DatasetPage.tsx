@@ -8,6 +8,7 @@ import {
   useDataset,
   useDatasets,
   useDeleteDataset,
+  useRetryImport,
 } from "../api/datasets";
 import { ApiError, errorMessage } from "../api/errors";
 import type { DatasetDetail, ExportReady } from "../api/types";
@@ -79,6 +80,47 @@ function ExportButton({ dataset, option }: { dataset: DatasetDetail; option: Exp
         </p>
       ) : null}
     </li>
+  );
+}
+
+/** Why the import failed, and what to do: fix and upload again, or import the kept upload again, leaving out the bad shapes. */
+function ImportFailedBanner({ dataset, findings }: { dataset: DatasetDetail; findings: ReturnType<typeof parseFindings> }) {
+  const retry = useRetryImport(dataset.id);
+  const badShapes = findings.filter((f) => f.level === "error" && f.shape != null).length;
+  const otherErrors = findings.filter((f) => f.level === "error" && f.shape == null).length;
+  return (
+    <div className="banner banner--error" role="alert" data-testid="dataset-failed">
+      <p>
+        <strong>The import failed:</strong> {dataset.failure ?? "see the report below."}
+      </p>
+      <p className="small">
+        The report below names each file, shape and field at fault. Fix them and upload the project again
+        {badShapes > 0 && otherErrors === 0
+          ? `, or import this upload again leaving out the ${badShapes === 1 ? "bad shape" : `${badShapes} bad shapes`} (each is listed in the new report).`
+          : "."}
+      </p>
+      <div className="banner__actions">
+        {badShapes > 0 && otherErrors === 0 ? (
+          <button
+            type="button"
+            className="button button--primary"
+            disabled={retry.isPending}
+            onClick={() => retry.mutate({ skipBadShapes: true })}
+            data-testid="retry-skip"
+          >
+            {retry.isPending ? "Starting…" : badShapes === 1 ? "Import again without the bad shape" : `Import again without the ${badShapes} bad shapes`}
+          </button>
+        ) : null}
+        <button type="button" className="button" disabled={retry.isPending} onClick={() => retry.mutate({ skipBadShapes: false })} data-testid="retry">
+          Import again as it is
+        </button>
+      </div>
+      {retry.isError ? (
+        <p className="field__error" data-testid="retry-error">
+          Could not import again: {errorMessage(retry.error)}
+        </p>
+      ) : null}
+    </div>
   );
 }
 
@@ -207,11 +249,7 @@ export function DatasetPage() {
       <Versions dataset={dataset} />
 
       {dataset.status === "importing" ? <Loading label="Importing… this page updates by itself." /> : null}
-      {dataset.status === "failed" ? (
-        <div className="banner banner--error" role="alert" data-testid="dataset-failed">
-          The import failed. The report below says which files, shapes and fields are at fault; fix them and upload again.
-        </div>
-      ) : null}
+      {dataset.status === "failed" ? <ImportFailedBanner dataset={dataset} findings={findings} /> : null}
 
       {dataset.tasks.length || dataset.classes.length ? (
         <div className="card facts">

@@ -26,6 +26,14 @@ function DatasetRow({ dataset, registry }: { dataset: Dataset; registry: TaskReg
         <StatusBadge tone={statusTone(dataset.status)} testId="dataset-status">
           {dataset.status}
         </StatusBadge>
+        {dataset.failure ? (
+          <p className="small dataset-failure" data-testid="dataset-failure" title={dataset.failure}>
+            {dataset.failure}{" "}
+            <Link to={`/datasets/${dataset.id}`} aria-label={`Why ${dataset.name} failed, and import it again`}>
+              Why, and retry
+            </Link>
+          </p>
+        ) : null}
       </td>
       <td>{formatLabel(dataset.source_format)}</td>
       <td className="num" data-testid="dataset-images">
