@@ -13,9 +13,14 @@ import typer
 
 from backend.settings import LANES, get_settings
 
-app = typer.Typer(help="Annotation-to-model studio.", no_args_is_help=True, add_completion=False)
-user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+# Plain help (click's layout): the rich one labels every flag, --help included, as taking a "<bool>".
+app = typer.Typer(
+    help="Annotation-to-model studio.", no_args_is_help=True, add_completion=False, rich_markup_mode=None
+)
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(user_app, name="user")
+token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(token_app, name="token")
 
 
 def _check_lanes(value: str, hint: str) -> tuple[str, ...]:
@@ -266,6 +271,30 @@ def train(
 def _train_argv(config: Path, user: str) -> list[str]:
     # The trainer needs torch, so it lives in the worker package; this module never imports it.
     return [sys.executable, "-m", "worker.train_cli", str(config), "--user", user]
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="Email of the token's owner")],
+    name: Annotated[str, typer.Option(help="What the token is for, shown on the Tokens page")] = "shell",
+) -> None:
+    """Create an API token and print it alone on stdout (it is shown once):
+    TOKEN=$(studio token create --user you@example.com)."""
+    from pydantic import ValidationError
+
+    from backend.auth.schemas import TokenCreate
+    from backend.auth.service import create_api_token
+    from backend.db.session import session_scope
+
+    try:
+        body = TokenCreate(name=name)
+    except ValidationError as exc:
+        raise typer.BadParameter(exc.errors()[0]["msg"], param_hint="--name") from None
+    with session_scope() as session:
+        owner = _user_by_email(session, user)
+        row, token = create_api_token(session, owner, body.name)
+        typer.echo(f"token {row.id} ({row.name}) for {owner.email}", err=True)
+    typer.echo(token)
 
 
 @user_app.command("create")

@@ -259,8 +259,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class StudioUp:
+    url: str
+    env: dict[str, str]  # what `studio` commands need to reach the same data, database and broker
+
+
 @pytest.fixture(scope="session")
-def studio_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def studio_url(studio_up: StudioUp) -> str:
+    return studio_up.url
+
+
+@pytest.fixture(scope="session")
+def studio_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudioUp]:
     """A whole studio (`studio up`: migrate, API, one worker) on a free port, as a user would start it."""
     data = tmp_path_factory.mktemp("studio-up")
     port = free_port()
@@ -295,7 +306,7 @@ def studio_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if proc.poll() is not None:
             raise RuntimeError(f"studio up exited: {(data / 'up.log').read_text()}")
         time.sleep(0.3)
-    yield url
+    yield StudioUp(url, {k: v for k, v in env.items() if k.startswith("STUDIO_")})
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=20)

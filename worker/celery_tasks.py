@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from celery import Task
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import after_setup_logger, worker_ready, worker_shutdown
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backend.db.session import session_scope
@@ -50,6 +50,31 @@ def canary(self: Task) -> None:
                 index_elements=["worker", "queue"], set_={"seen_at": now}
             )
         )
+
+
+class QuietCanaries(logging.Filter):
+    """Celery's "Task studio.canary[...] received" and "... succeeded" lines, every few seconds on every
+    queue, at DEBUG instead of INFO: shown with ``--loglevel debug``, out of the way otherwise (jobs'
+    own lines stay at INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.levelno == logging.INFO and isinstance(args, dict) and args.get("name") == CANARY_TASK:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger("celery").isEnabledFor(logging.DEBUG)
+        return True
+
+
+# The two loggers that write a line for each task received and finished.
+TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
+
+
+@after_setup_logger.connect
+def _quiet_canaries(**_: Any) -> None:
+    for name in TASK_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, QuietCanaries) for f in logger.filters):
+            logger.addFilter(QuietCanaries())
 
 
 @worker_ready.connect

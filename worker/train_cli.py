@@ -127,9 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     if status != JobStatus.succeeded:
         print(f"job {job_id} {status}: {error}", file=sys.stderr)
         return 1
-    final = result.get("final", {})
-    top1 = final.get("accuracy/top1")
-    score = f", val top-1 {100 * top1:.1f}%" if isinstance(top1, float) else ""
+    from backend.tasks import get_task
+
+    headline = get_task(config.task).headline  # the figure a model of this task is judged by first
+    value = (result.get("final") or {}).get(headline)
+    score = f", val {headline} {100 * value:.1f}%" if isinstance(value, int | float) else ""
     print(f"job {job_id} succeeded: model {result.get('model_id')}{score} in {result.get('seconds')} s")
     return 0
 

@@ -8,7 +8,7 @@ from sqlalchemy import delete
 from backend.auth import service
 from backend.auth.schemas import Credentials, SignedIn, TokenCreate, TokenCreated, TokenOut, UserOut
 from backend.auth.scope import get_owned, owned
-from backend.auth.security import API_TOKEN_PREFIX, csrf_for, new_token, token_digest
+from backend.auth.security import csrf_for
 from backend.db.tables import ApiToken, User
 from backend.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep
 from backend.errors import StudioError
@@ -99,9 +99,7 @@ def create_token(
 ) -> TokenCreated:
     """A new API token for ``Authorization: Bearer``; the token is in this answer only."""
     hit(settings.token_rate_limit, "token", str(user.id))
-    token = new_token(API_TOKEN_PREFIX)
-    row = ApiToken(owner_id=user.id, name=body.name, token_hash=token_digest(token), prefix=token[:10])
-    session.add(row)
+    row, token = service.create_api_token(session, user, body.name)
     session.commit()
     return TokenCreated(token=token, **TokenOut.model_validate(row).model_dump())
 

@@ -1,4 +1,5 @@
-"""Creating users and sessions; used by the REST endpoints and by ``studio user create``."""
+"""Creating users, sessions and API tokens; used by the REST endpoints and by ``studio user create`` and
+``studio token create``."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from backend.auth.security import hash_password, new_token, token_digest, verify_password
-from backend.db.tables import User, UserSession, utcnow
+from backend.auth.security import API_TOKEN_PREFIX, hash_password, new_token, token_digest, verify_password
+from backend.db.tables import ApiToken, User, UserSession, utcnow
 from backend.errors import StudioError
 
 
@@ -45,3 +46,13 @@ def open_session(session: Session, user: User, days: int) -> str:
 
 def close_session(session: Session, cookie: str) -> None:
     session.execute(delete(UserSession).where(UserSession.token_hash == token_digest(cookie)))
+
+
+def create_api_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new API token of ``user`` for ``Authorization: Bearer``: its row (only the hash is stored) and
+    the token itself, which nobody can read again."""
+    token = new_token(API_TOKEN_PREFIX)
+    row = ApiToken(owner_id=user.id, name=name, token_hash=token_digest(token), prefix=token[:10])
+    session.add(row)
+    session.flush()
+    return row, token

@@ -1,4 +1,4 @@
-"""``studio import`` and ``studio export`` from the shell, without a worker."""
+"""``studio import``, ``studio export`` and ``studio token create`` from the shell, without a worker."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+from fastapi.testclient import TestClient
 
 from tests.conftest import ROOT, Stack
 from tests.datasets.synth import make_labelme_project
@@ -67,3 +69,21 @@ def test_import_a_folder_then_export_coco(sqlite_stack: Stack, tmp_path: Path) -
     skipped = _studio(sqlite_stack, "import", str(shapes), "--user", "cli@example.com", "--skip-bad-shapes")
     assert skipped.returncode == 0, skipped.stderr
     assert "img_0001.json, shape 0" in skipped.stderr and "the shape was skipped" in skipped.stderr
+
+
+def test_token_create_prints_a_token_that_signs_api_calls(sqlite_stack: Stack, client: TestClient) -> None:
+    """TOKEN=$(studio token create --user ...) then curl -H "Authorization: Bearer $TOKEN": stdout is the
+    token alone; the token is listed under its name and answers as its owner."""
+    assert _studio(sqlite_stack, "user", "create", "shell@example.com").returncode == 0
+    made = _studio(sqlite_stack, "token", "create", "--user", "shell@example.com", "--name", "nightly")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("stu_") and "\n" not in token and "nightly" in made.stderr
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/auth/me", headers=auth).json()["email"] == "shell@example.com"
+    assert [t["name"] for t in client.get("/api/tokens", headers=auth).json()] == ["nightly"]
+    assert client.get("/api/auth/me", headers={"Authorization": "Bearer stu_wrong"}).status_code == 401
+    bad = _studio(sqlite_stack, "token", "create", "--user", "shell@example.com", "--name", "<b>")
+    assert bad.returncode == 2 and "--name" in bad.stderr
+    nobody = _studio(sqlite_stack, "token", "create", "--user", "nobody@example.com")
+    assert nobody.returncode == 1 and "no user with email" in nobody.stderr

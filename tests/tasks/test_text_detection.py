@@ -156,15 +156,27 @@ def test_runs_that_cannot_learn_text_are_refused_naming_the_field(
     assert odd.status_code == 422 and "multiple of 32" in odd.detail, odd.detail
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(2400)
 @pytest.mark.skipif(
     not os.environ.get("STUDIO_SLOW_CHECKS"),
-    reason="slow check (about 3-6 min on 2 cores): STUDIO_SLOW_CHECKS=1",
+    reason="slow check (128 px: about 1-6 min on 2 cores; 256 px: about 10-20 min): STUDIO_SLOW_CHECKS=1",
 )
-def test_dbnet_learns_synthetic_words_through_the_studio_job(sqlite_stack: Stack, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("size", "batch", "iterations", "target"),
+    [
+        pytest.param(128, 4, 140, 0.5, id="128px"),
+        pytest.param(256, 4, 400, 0.9, id="256px"),
+    ],
+)
+def test_dbnet_learns_synthetic_words_through_the_studio_job(
+    sqlite_stack: Stack, tmp_path: Path, size: int, batch: int, iterations: int, target: float
+) -> None:
     """The studio's own train job (recipe, loader, DB labels, DB loss, ICDAR 2015 validation) teaches a
-    small DBNet from scratch to find words drawn with Pillow, some rotated, some don't-care (measured: val
-    hmean 0.82 after 140 iterations at 128 px, batch 4, in 366 s with other work running)."""
+    small DBNet from scratch to find words drawn with Pillow, some rotated, some don't-care. Measured: val
+    hmean 0.82 after 140 iterations at 128 px, batch 4, in 366 s with other work running; the 256 px
+    figure is in README.md's text detection section."""
+    import time
+
     import torch
 
     from tests.helpers import run_to_end
@@ -180,8 +192,8 @@ def test_dbnet_learns_synthetic_words_through_the_studio_job(sqlite_stack: Stack
             "model": {"architecture": "dbnet_resnet18", "options": {"neck_channels": 64}},
             "data": {
                 "dataset_id": dataset_id,
-                "input_size": 128,
-                "batch_size": 4,
+                "input_size": size,
+                "batch_size": batch,
                 "workers": 0,
                 "augment": [
                     {"name": "rotate", "p": 0.3, "degrees": 10.0},
@@ -193,14 +205,17 @@ def test_dbnet_learns_synthetic_words_through_the_studio_job(sqlite_stack: Stack
                 "optimizer": "adamw",
                 "lr": 3e-3,
                 "policy": "one_cycle",
-                "iterations": 140,
+                "iterations": iterations,
                 "epochs": None,
             },
             "runtime": {"seed": 0, "eval_interval": 100, "log_interval": 20},
         }
+        started = time.monotonic()
         result = run_to_end(owner, "train", config)["result"]
+        print(f"\n{size} px, batch {batch}: {iterations} iterations in {time.monotonic() - started:.0f} s")
     finally:
         torch.set_num_threads(threads)
     final = result["final"]
-    assert final["hmean"] >= 0.5, final
+    print(f"val hmean {final['hmean']:.3f}, precision {final['precision']:.3f}, recall {final['recall']:.3f}")
+    assert final["hmean"] >= target, final
     assert 0 < result["score_threshold"] < 1 and result["words"]["val"] > 0, result

@@ -126,9 +126,12 @@ def test_train_cli_records_a_run_like_any_job(
     path = tmp_path / "run.yaml"
     path.write_text(to_yaml(parse_train_config(train_config(dataset_id, schedule={"epochs": 2}))))
     assert main([str(path), "--user", "cli@example.com", "--quiet"]) == 0
-    assert "succeeded: model" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "succeeded: model" in said
     with session_scope() as s:
         job = s.scalars(select(Job).where(Job.owner_id == owner)).one()
+        top1 = job.result["final"]["accuracy/top1"]
+        assert f", val accuracy/top1 {100 * top1:.1f}% in " in said, said  # the score, not just the id
         assert job.kind == "train" and job.status == "succeeded" and job.worker.startswith("local-")
         assert (
             s.scalar(select(func.count()).select_from(TrainedModel).where(TrainedModel.job_id == job.id)) == 1
