@@ -43,6 +43,9 @@ class WorkerOut(BaseModel):
     pid: int | None = None
     restarts: int = 0
     last_exit: str | None = Field(default=None, description="How its last process ended")
+    resources: str | None = Field(
+        default=None, description="What its supervisor gave it: its GPU or none, and its CPU threads"
+    )
 
 
 class LaneOut(BaseModel):
@@ -83,7 +86,13 @@ def _workers(session: Session, settings: Settings) -> dict[str, dict[str, Worker
             continue
         seen = out[row.lane].get(row.name) or WorkerOut(name=row.name, live=False, last_seen=None, busy=False)
         out[row.lane][row.name] = seen.model_copy(
-            update={"state": row.state, "pid": row.pid, "restarts": row.restarts, "last_exit": row.last_exit}
+            update={
+                "state": row.state,
+                "pid": row.pid,
+                "restarts": row.restarts,
+                "last_exit": row.last_exit,
+                "resources": row.resources,
+            }
         )
     return out
 

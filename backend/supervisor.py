@@ -91,6 +91,19 @@ class Slot:
     started: float = 0.0
     restarts: int = 0
     failures: int = 0  # exits in a row without a stable run, for the backoff
+
+    @property
+    def resources(self) -> str:
+        """What this process is given, in words, from its environment: its GPU (or none) and threads."""
+        threads = self.env.get("OMP_NUM_THREADS", "")
+        cpu = f"{threads} CPU thread{'' if threads == '1' else 's'}" if threads else "CPU"
+        gpu = self.env.get("CUDA_VISIBLE_DEVICES")
+        if gpu:
+            return f"GPU {gpu} · {cpu}"
+        if gpu == "":  # hidden from it
+            return f"no GPU · {cpu}"
+        return f"{cpu} · any GPU torch finds"
+
     next_start: float = 0.0
     history: list[str] = field(default_factory=list)  # how each process ended, oldest first
 
@@ -108,8 +121,8 @@ def lane_slots(settings: Settings, lanes: tuple[str, ...] = LANES, host: str | N
             threads = settings.training_threads or cores()
             for i, gpu in enumerate(gpus or [None]):
                 env = {**base, **thread_env(threads)}
-                if gpu is not None:
-                    env["CUDA_VISIBLE_DEVICES"] = gpu  # the job is pinned to its device
+                # The job is pinned to its device; with none planned, the CPU, as the setting says.
+                env["CUDA_VISIBLE_DEVICES"] = gpu if gpu is not None else ""
                 name = f"training-{i + 1}@{host}"
                 slots.append(Slot(lane, name, worker_argv(lane, name), env))
         elif lane == "light":
@@ -155,6 +168,7 @@ class Supervisor:
                     row = LaneWorker(name=slot.name, lane=slot.lane, host=socket.gethostname(), state=state)
                     session.add(row)
                 row.lane, row.state, row.restarts = slot.lane, state, slot.restarts
+                row.resources = slot.resources
                 row.pid = slot.proc.pid if slot.proc is not None and state == "running" else None
                 now = utcnow()
                 if state == "running":

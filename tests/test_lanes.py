@@ -170,3 +170,22 @@ def test_an_import_and_a_picture_do_not_wait_behind_training_and_a_killed_worker
     assert worker["pid"] != busy["pid"]
     assert wait_for(lambda: _job(client, queued["id"])["status"] == "succeeded", 60, what="the next job")
     assert "restarting in" in log.read_text()
+
+
+def test_each_planned_worker_says_what_it_was_given() -> None:
+    """The health page reads what each lane's process has from its supervisor: a training worker per GPU
+    named in the setting (pinned to it), or one pinned to the CPU; light workers see no GPU."""
+    from backend.settings import Settings
+    from backend.supervisor import lane_slots
+
+    def given(**fields: Any) -> dict[str, str]:
+        slots = lane_slots(Settings(**fields), host="box")
+        return {slot.name: slot.resources for slot in slots}
+
+    on_cpu = given(training_devices="cpu", training_threads=2, light_threads=1, light_concurrency=1)
+    assert on_cpu["training-1@box"] == "no GPU · 2 CPU threads"
+    assert on_cpu["light-1@box"] == "no GPU · 1 CPU thread"
+    assert on_cpu["inference-1@box"].endswith("any GPU torch finds")
+    on_gpus = given(training_devices="0,1", training_threads=8)
+    assert on_gpus["training-1@box"] == "GPU 0 · 8 CPU threads"
+    assert on_gpus["training-2@box"] == "GPU 1 · 8 CPU threads"

@@ -256,6 +256,8 @@ class LaneWorker(Base):
     state: Mapped[str] = mapped_column(String(20))  # running, restarting, stopped
     restarts: Mapped[int] = mapped_column(Integer, default=0)
     last_exit: Mapped[str | None] = mapped_column(Text)
+    # What its supervisor gave it, in words: "GPU 0 · 16 CPU threads", "CPU · 2 threads".
+    resources: Mapped[str | None] = mapped_column(String(200))
     started_at: Mapped[datetime | None] = mapped_column()
     exited_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

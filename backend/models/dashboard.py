@@ -151,6 +151,7 @@ def _worst(session: Session, model: TrainedModel, metrics: dict[str, Any]) -> li
                 image_id=image_id,
                 counts=counts,
                 file_name=summary.file_name if summary else None,
+                source=summary.source if summary else None,
                 split=summary.split if summary else None,
                 score=_number(item.get("iou", item.get("score"))),
                 image_url=(

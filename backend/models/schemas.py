@@ -83,7 +83,10 @@ class WorstImage(BaseModel):
     counts: dict[str, float] = Field(
         default_factory=dict, description="Detection: missed, objects, detections, false_detections"
     )
-    file_name: str | None = Field(description="None once the dataset version is deleted")
+    file_name: str | None = Field(description="Where the studio keeps it; None once the version is deleted")
+    source: str | None = Field(
+        default=None, description="The file as it was uploaded (e.g. 'batch0/img_023.jpg'), for people"
+    )
     split: str | None
     score: float | None = Field(description="The image's own score (segmentation: its mIoU)")
     image_url: str | None = Field(description="The picture alone")

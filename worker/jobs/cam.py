@@ -31,10 +31,11 @@ def _save_png(image: Image.Image, path: Path) -> None:
 
 
 def _entry(
-    image_id: int, label: str | None, out: CamOutput, names: list[str], artifact_id: int
+    image_id: int, source: str, label: str | None, out: CamOutput, names: list[str], artifact_id: int
 ) -> dict[str, Any]:
     return {
         "image_id": image_id,
+        "source": source,  # the file as it was uploaded, which is what a person recognises
         "label": label,
         "predicted": names[out.predicted_index],
         "target_class": out.target_class,
@@ -71,7 +72,9 @@ def run_cam(ctx: JobContext) -> dict[str, Any]:
                 media_type="image/png",
                 model_id=cfg.model_id,
             )
-            made.append(_entry(rec.id, true_class(ds, rec), out, loaded.class_names, artifact_id))
+            made.append(
+                _entry(rec.id, rec.source, true_class(ds, rec), out, loaded.class_names, artifact_id)
+            )
             ctx.save_json("cam_done.json", made)
         ctx.progress((i + 1) / len(records), f"{i + 1}/{len(records)} overlays", force=True)
     return {

@@ -2191,6 +2191,11 @@ export interface components {
             /** Pid */
             pid?: number | null;
             /**
+             * Resources
+             * @description What its supervisor gave it: its GPU or none, and its CPU threads
+             */
+            resources?: string | null;
+            /**
              * Restarts
              * @default 0
              */
@@ -2215,7 +2220,7 @@ export interface components {
             };
             /**
              * File Name
-             * @description None once the dataset version is deleted
+             * @description Where the studio keeps it; None once the version is deleted
              */
             file_name: string | null;
             /** Image Id */
@@ -2234,6 +2239,11 @@ export interface components {
              * @description The image's own score (segmentation: its mIoU)
              */
             score: number | null;
+            /**
+             * Source
+             * @description The file as it was uploaded (e.g. 'batch0/img_023.jpg'), for people
+             */
+            source?: string | null;
             /** Split */
             split: string | null;
             /**

@@ -1,6 +1,6 @@
-export function Loading({ label = "Loading…" }: { label?: string }) {
+export function Loading({ label = "Loading…", testId }: { label?: string; testId?: string }) {
   return (
-    <p className="loading" role="status" aria-live="polite">
+    <p className="loading" role="status" aria-live="polite" data-testid={testId}>
       <span className="spinner" aria-hidden="true" />
       {label}
     </p>

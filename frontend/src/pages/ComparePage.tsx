@@ -44,6 +44,8 @@ export function ComparePage() {
     [metrics.map((m) => m.dataUpdatedAt).join(",")],
   );
   const compared = useMemo(() => comparedNames(series), [series]);
+  // Until every run's metrics are in, a chart would draw some runs and not others: say whose are coming.
+  const waiting = ids.filter((_, i) => metrics[i]?.isPending);
   const loaded = jobs.every((j) => j.data);
   const diff = useMemo(() => (loaded ? diffConfigs(jobs.map((j) => j.data!.config)) : []), [loaded, jobs]);
 
@@ -90,11 +92,20 @@ export function ComparePage() {
           })}
         </ul>
       </div>
+      {ids.length === 1 ? (
+        <p className="banner banner--warn" data-testid="one-run">
+          Only one run is selected. Tick a second one on the <Link to="/jobs">Jobs</Link> page to compare their curves and
+          configs.
+        </p>
+      ) : null}
       <div className="card">
         <h2>Curves</h2>
+        {waiting.length > 0 ? (
+          <Loading label={`Loading the curves of ${waiting.map((id) => `#${id}`).join(", ")}…`} testId="curves-loading" />
+        ) : null}
         <div className="grid grid--2 grid--tight charts">
-          {compared.length === 0 ? <p className="muted">No curves recorded yet.</p> : null}
-          {compared.map((name) => (
+          {compared.length === 0 && waiting.length === 0 ? <p className="muted">No curves recorded yet.</p> : null}
+          {(waiting.length > 0 ? [] : compared).map((name) => (
             <Chart
               key={name}
               title={name}
@@ -106,7 +117,11 @@ export function ComparePage() {
       </div>
       <div className="card">
         <h2>Config differences</h2>
-        {!loaded ? (
+        {ids.length === 1 ? (
+          <p className="muted" data-testid="no-diff">
+            One run has nothing to differ from.
+          </p>
+        ) : !loaded ? (
           <Loading label="Loading configs…" />
         ) : diff.length === 0 ? (
           <p className="muted" data-testid="no-diff">

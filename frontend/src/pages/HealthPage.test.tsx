@@ -19,7 +19,7 @@ describe("HealthPage", () => {
           broker: { ok: true, detail: "filesystem broker ready", transport: "filesystem" },
           lanes: {
             training: {
-              workers: [worker("training-1@host-<img src=x onerror=alert(1)>", { busy: true, job_id: 12, job_kind: "train" })],
+              workers: [worker("training-1@host-<img src=x onerror=alert(1)>", { busy: true, job_id: 12, job_kind: "train", resources: "no GPU · 2 CPU threads" })],
               queued: 2,
               running: 1,
             },
@@ -53,6 +53,8 @@ describe("HealthPage", () => {
     const rows = within(training).getAllByTestId("worker-row");
     expect(rows).toHaveLength(1);
     expect(within(rows[0]!).getByTestId("worker-name").textContent).toBe("training-1@host-<img src=x onerror=alert(1)>");
+    // What it has, as its supervisor gave it: no "gpu" worker on a machine without one.
+    expect(within(rows[0]!).getByTestId("worker-resources")).toHaveTextContent("no GPU · 2 CPU threads");
     expect(training.querySelector("img")).toBeNull();
     expect(within(rows[0]!).getByTestId("worker-state")).toHaveTextContent("live");
     expect(within(rows[0]!).getByTestId("worker-doing")).toHaveTextContent("running job #12 (train)");

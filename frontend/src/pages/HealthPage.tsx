@@ -90,8 +90,15 @@ function WorkerRow({ worker, now }: { worker: WorkerInfo; now: number }) {
   const state = workerState(worker);
   return (
     <tr data-testid="worker-row">
-      <td className="mono" data-testid="worker-name">
-        {worker.name}
+      <td>
+        <span className="mono" data-testid="worker-name">
+          {worker.name}
+        </span>
+        {worker.resources ? (
+          <div className="muted small" data-testid="worker-resources" title="What its supervisor gave this worker process">
+            {worker.resources}
+          </div>
+        ) : null}
       </td>
       <td>
         <StatusBadge tone={state.tone} testId="worker-state">

@@ -3,6 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { Route, Routes } from "react-router";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { JobPage, withoutEta } from "./JobPage";
+import { tasksRoute } from "../test/tasks";
 import { jsonResponse, mockApi, renderWithProviders } from "../test/utils";
 
 function job(fields: Record<string, unknown>) {
@@ -143,6 +144,58 @@ describe("JobPage for a training run", () => {
     // Nothing to scale or smooth yet: no controls over an empty chart.
     expect(screen.queryByRole("checkbox", { name: "Log scale" })).not.toBeInTheDocument();
     expect(screen.queryByRole("slider", { name: "Smoothing" })).not.toBeInTheDocument();
+  });
+
+  it("shows a finished run's result as its model's figures and worst images, the JSON folded away", async () => {
+    vi.stubGlobal("EventSource", FakeEventSource);
+    mockApi({
+      ...tasksRoute(),
+      "GET /api/jobs/5": () =>
+        jsonResponse(
+          200,
+          trainJob({
+            status: "succeeded",
+            progress: 1,
+            config: { task: "semantic_segmentation", data: { dataset_id: 3 } },
+            result: { model_id: 9, final: { mIoU: 0.61 }, worst: [11] },
+          }),
+        ),
+      "GET /api/models": () => jsonResponse(200, []),
+      "GET /api/jobs/5/metrics": () => jsonResponse(200, []),
+      "GET /api/models/9/dashboard": () =>
+        jsonResponse(200, {
+          model_id: 9,
+          task: "semantic_segmentation",
+          dataset_id: 3,
+          summary: { mIoU: 0.61, mDice: 0.7 },
+          columns: ["IoU"],
+          per_class: [],
+          confusion_matrix: null,
+          confusion_labels: [],
+          curves: {},
+          pr_curves: {},
+          worst_images: [
+            {
+              image_id: 11,
+              counts: {},
+              file_name: "images/000011.jpg",
+              source: "batch0/img_023.jpg",
+              split: "val",
+              score: 0.2,
+              image_url: "/api/datasets/3/images/11/render?overlay=false",
+              true_overlay_url: null,
+              predicted_overlay_url: null,
+              true_mask_url: null,
+              predicted_mask_url: null,
+            },
+          ],
+        }),
+    });
+    renderPage();
+    expect(await screen.findByTestId("result-model-link")).toHaveAttribute("href", "/models/9");
+    expect(screen.getByTestId("job-result").closest("details")).not.toHaveAttribute("open");
+    expect(await screen.findByTestId("worst-row")).toHaveTextContent("batch0/img_023.jpg");
+    expect(screen.getByTestId("worst-images")).not.toHaveTextContent("000011");
   });
 
   it("waits in words for the first logged iterations once it runs", async () => {

@@ -2,7 +2,8 @@ import { useEffect, useId, useState } from "react";
 import { Link, useParams } from "react-router";
 import { isFinished } from "../api/datasets";
 import { ApiError, errorMessage } from "../api/errors";
-import { useCancelJob, useConfigYaml, useJob, useJobArtifacts, useJobStream, useModels } from "../api/training";
+import { useCancelJob, useConfigYaml, useJob, useJobArtifacts, useJobStream, useModelDashboard, useModels } from "../api/training";
+import { useTaskRegistry } from "../api/tasks";
 import type { Job } from "../api/types";
 import { ArtifactList } from "../components/ArtifactList";
 import { Loading } from "../components/Loading";
@@ -12,6 +13,8 @@ import { kindLabel, waitingText } from "../jobs/format";
 import { formatDateTime } from "../time";
 import { Chart, PALETTE, type ChartSeries } from "../training/Chart";
 import { lastValue, type MetricSeries } from "../training/metrics";
+import { SummaryTiles, WorstImages } from "../training/Dashboard";
+import { formatMetric, metricLabel } from "../training/metricLabels";
 import { RunStats } from "../training/RunStats";
 import { bestEta, formatDuration, formatLr, progressEta } from "../training/runStats";
 import { MAX_SMOOTHING, smoothSeries } from "../training/smoothing";
@@ -130,6 +133,50 @@ function Artifacts({ job }: { job: Job }) {
   );
 }
 
+/** What a job answered: for a run, its model's headline figures (the raw JSON folded below); else the JSON. */
+function ResultPanel({ job, status, modelId }: { job: Job; status: Job["status"]; modelId: number | null }) {
+  const registry = useTaskRegistry();
+  const enabled = job.kind === "train" && status === "succeeded" && modelId != null;
+  const board = useModelDashboard(modelId ?? 0, enabled);
+  const task = board.data ? registry.get(board.data.task) : undefined;
+  const raw = job.result ? (
+    <pre className="code" data-testid="job-result">
+      {JSON.stringify(job.result, null, 2)}
+    </pre>
+  ) : null;
+  return (
+    <div className="card">
+      <h2>Result</h2>
+      {!job.result ? <p className="muted">{isFinished(status) ? "No result." : "Not finished yet."}</p> : null}
+      {enabled && board.data ? (
+        <>
+          <SummaryTiles board={board.data} task={task} />
+          <p className="small">
+            <Link to={`/models/${modelId}`} data-testid="result-model-link">
+              The model&apos;s page
+            </Link>{" "}
+            has the per-class figures, the curves, Grad-CAM and “Try it”.
+          </p>
+          <details className="raw-result">
+            <summary>The job&apos;s answer as JSON</summary>
+            {raw}
+          </details>
+        </>
+      ) : enabled && board.isPending ? (
+        <Loading label="Loading the model's figures…" />
+      ) : (
+        raw
+      )}
+    </div>
+  );
+}
+
+/** A run's worst validation images, as its model's page shows them. */
+function RunWorstImages({ job, status, modelId }: { job: Job; status: Job["status"]; modelId: number | null }) {
+  const board = useModelDashboard(modelId ?? 0, job.kind === "train" && status === "succeeded" && modelId != null);
+  return board.data ? <WorstImages board={board.data} /> : null;
+}
+
 export function JobPage() {
   const id = Number(useParams().id);
   const query = useJob(id);
@@ -138,6 +185,7 @@ export function JobPage() {
   const job = query.data;
   const yaml = useConfigYaml(job?.kind === "train" ? job.config : null);
   const models = useModels(false);
+  const registry = useTaskRegistry();
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     const t = setInterval(() => setNow(Date.now()), 1000);
@@ -167,7 +215,8 @@ export function JobPage() {
     : `${Math.round(progress * 100)}%${message ? ` · ${withoutEta(message)}` : ""}${left != null ? ` · about ${formatDuration(left)} left` : ""}`;
   const resultModelId = typeof job.result?.model_id === "number" ? job.result.model_id : null;
   const model = models.data?.find((m) => m.job_id === job.id || m.id === resultModelId) ?? null;
-  const top1 = lastValue(live.metrics, "val/accuracy/top1");
+  const task = registry.get(String((job.config as { task?: string }).task ?? ""));
+  const headline = task ? lastValue(live.metrics, `val/${task.headline}`) : null;
 
   return (
     <section className="page page--wide" data-testid="job-page">
@@ -237,10 +286,10 @@ export function JobPage() {
             <dt className="facts__label">Finished</dt>
             <dd>{formatDateTime(job.finished_at)}</dd>
           </div>
-          {top1 != null ? (
+          {task && headline != null ? (
             <div className="facts__row">
-              <dt className="facts__label">val top-1</dt>
-              <dd>{(top1 * 100).toFixed(1)}%</dd>
+              <dt className="facts__label">val {metricLabel(task.headline)}</dt>
+              <dd data-testid="job-headline">{formatMetric(task.headline, headline)}</dd>
             </div>
           ) : null}
           {model || resultModelId != null ? (
@@ -289,17 +338,9 @@ export function JobPage() {
             </Link>
           ) : null}
         </div>
-        <div className="card">
-          <h2>Result</h2>
-          {job.result ? (
-            <pre className="code" data-testid="job-result">
-              {JSON.stringify(job.result, null, 2)}
-            </pre>
-          ) : (
-            <p className="muted">{isFinished(status) ? "No result." : "Not finished yet."}</p>
-          )}
-        </div>
+        <ResultPanel job={job} status={status} modelId={model?.id ?? resultModelId} />
       </div>
+      <RunWorstImages job={job} status={status} modelId={model?.id ?? resultModelId} />
       <Artifacts job={job} />
     </section>
   );

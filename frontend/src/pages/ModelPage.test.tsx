@@ -180,6 +180,19 @@ describe("ModelPage: what the task registry says", () => {
     expect(requests.some((r) => new URL(r.url).pathname.endsWith("/cam"))).toBe(false);
   });
 
+  it("says so in words when a detector finds nothing on the picture", async () => {
+    mockApi({
+      ...tasksRoute(),
+      "GET /api/models/3": () => jsonResponse(200, { ...model, task: "object_detection", architecture: "fasterrcnn" }),
+      "GET /api/models/3/dashboard": () => jsonResponse(200, board("object_detection", { summary: { "bbox/mAP": 0.42 } })),
+      "POST /api/models/3/predict": predictRoute({ top_k: [], detections: [] }),
+    });
+    renderPage();
+    const tryIt = await upload();
+    expect(await within(tryIt).findByTestId("topk-empty")).toHaveTextContent("Nothing found: no object scored above the model's score threshold");
+    expect(within(tryIt).queryByTestId("topk")).toBeNull();
+  });
+
   it("shows a segmenter's answer as a mask and its classes as shares of pixels", async () => {
     mockApi({
       ...tasksRoute(),

@@ -4,7 +4,6 @@ import { ApiError, errorMessage } from "../api/errors";
 import {
   camImage,
   downloadExport,
-  formatCompact,
   predictAnswer,
   predictOverlay,
   useDeleteModel,
@@ -24,7 +23,8 @@ import { TASKS_LOADING, useTaskRegistry, type TaskInfo, type TaskRegistry } from
 import { statusTone } from "../datasets/format";
 import { formatDateTime } from "../time";
 import { ConfusionMatrix } from "../training/ConfusionMatrix";
-import { CamGallery, ClassTable, CurvesOverRun, PrCurves, SummaryTiles, WorstImages } from "../training/Dashboard";
+import { CamGallery, ClassTable, classColumns, CurvesOverRun, PrCurves, SummaryTiles, WorstImages } from "../training/Dashboard";
+import { formatCount, formatFlops } from "../training/ModelCards";
 import { NotFoundPage } from "./NotFoundPage";
 
 function Tile({ label, value, testId }: { label: string; value: string; testId: string }) {
@@ -281,7 +281,14 @@ function TryIt({ model, registry }: { model: ModelDetail; registry: TaskRegistry
                 {errors.predict}
               </p>
             ) : null}
-            {scores ? (
+            {scores && scores.length === 0 ? (
+              <p className="muted" data-testid="topk-empty">
+                {scoresAre === "mask"
+                  ? "Every pixel was painted as background: no class was found."
+                  : "Nothing found: no object scored above the model's score threshold on this picture. Its page's per-class table shows what it finds on the validation split."}
+              </p>
+            ) : null}
+            {scores && scores.length > 0 ? (
               <ul className="bars__list topk" data-testid="topk">
                 {scores.map((s) => (
                   <li key={s.index} className="bars__row" data-testid="topk-row">
@@ -425,8 +432,12 @@ export function ModelPage() {
 
       <div className="tiles">
         {board.data ? <SummaryTiles board={board.data} task={task} /> : null}
-        <Tile label="parameters" value={formatCompact(model.params)} testId="model-params" />
-        <Tile label={`FLOPs at ${model.input_size ?? "?"}px`} value={formatCompact(model.flops)} testId="model-flops" />
+        <Tile label="parameters" value={formatCount(model.params)} testId="model-params" />
+        <Tile
+          label={`per picture at ${model.input_size ?? "?"}${"\u00a0"}px, ${model.class_names.length} classes`}
+          value={model.flops == null ? "—" : formatFlops(model.flops)}
+          testId="model-flops"
+        />
         <Tile label="classes" value={String(model.class_names.length)} testId="model-classes" />
       </div>
       {board.isError ? (
@@ -438,7 +449,8 @@ export function ModelPage() {
       {board.data && (board.data.confusion_matrix || board.data.per_class.length) ? (
         <div className="card" data-testid="validation-metrics">
           <h2>Validation metrics</h2>
-          <div className="grid grid--2 grid--tight">
+          {/* A table of more than three figures a class (a detector's) needs the card's whole width. */}
+          <div className={classColumns(board.data, task).length > 3 ? "grid grid--tight" : "grid grid--2 grid--tight"} data-testid="validation-grid">
             {board.data.confusion_matrix?.length ? (
               <ConfusionMatrix
                 matrix={board.data.confusion_matrix}

@@ -1,4 +1,5 @@
 import { render, screen, within } from "@testing-library/react";
+import { MemoryRouter } from "react-router";
 import { describe, expect, it } from "vitest";
 import type { ModelDashboard } from "../api/training";
 import { FAKE_TASKS, TEXT_DETECTION } from "../test/tasks";
@@ -21,7 +22,8 @@ const board: ModelDashboard = {
   worst_images: [
     {
       image_id: 11,
-      file_name: "a/b.png",
+      file_name: "images/000011.png",
+      source: "a/b.png",
       split: "val",
       score: 0.41,
       image_url: "/api/datasets/3/images/11/render?overlay=false",
@@ -79,9 +81,11 @@ describe("model dashboard", () => {
   });
 
   it("lists the worst images with the picture, the true and the predicted mask", () => {
-    render(<WorstImages board={board} />);
+    render(<WorstImages board={board} />, { wrapper: MemoryRouter });
     const row = screen.getByTestId("worst-row");
-    expect(row).toHaveTextContent("a/b.png");
+    // The user's own file name, linking to the image's page; never the studio's internal one.
+    expect(within(row).getByRole("link", { name: "a/b.png" })).toHaveAttribute("href", `/datasets/${board.dataset_id}/images/11`);
+    expect(row).not.toHaveTextContent("images/000011.png");
     expect(within(row).getByTestId("worst-score")).toHaveTextContent("IoU 0.410");
     expect(within(row).getByTestId("worst-true")).toHaveAttribute("src", "/api/artifacts/5");
     expect(within(row).getByTestId("worst-pred")).toHaveAttribute("src", "/api/artifacts/6");
@@ -89,7 +93,7 @@ describe("model dashboard", () => {
   });
 
   it("draws nothing when the run found no worst images", () => {
-    const { container } = render(<WorstImages board={{ ...board, worst_images: [] }} />);
+    const { container } = render(<WorstImages board={{ ...board, worst_images: [] }} />, { wrapper: MemoryRouter });
     expect(container).toBeEmptyDOMElement();
   });
 });
@@ -108,13 +112,27 @@ describe("detection dashboard", () => {
     expect(metricLabel("text/hmean_50")).toBe("text/hmean_50");
   });
 
+  it("shows a detector's object counts as whole numbers, not as a 0-1 bar", () => {
+    const det = {
+      ...board,
+      task: "object_detection",
+      columns: ["bbox/AP", "bbox/AR", "objects"],
+      per_class: [{ name: "cat", values: { "bbox/AP": 0.5, "bbox/AR": 0.6, objects: 3 } }],
+    };
+    render(<ClassTable board={det} />);
+    const row = screen.getByTestId("per-class-row");
+    expect(row).toHaveTextContent("3");
+    expect(row).not.toHaveTextContent("3.000");
+    expect(within(row).getAllByRole("cell").at(-1)).toHaveClass("num");
+  });
+
   it("shows a worst image's missed objects, not an IoU", () => {
     const det: ModelDashboard = {
       ...board,
       task: "object_detection",
       worst_images: [{ ...board.worst_images[0]!, score: null, counts: { missed: 2, objects: 3, detections: 1, false_detections: 0 } }],
     };
-    render(<WorstImages board={det} />);
+    render(<WorstImages board={det} />, { wrapper: MemoryRouter });
     expect(screen.getByTestId("worst-score")).toHaveTextContent("missed 2 of 3 · 0 false");
     expect(screen.getByText(/Most missed objects first/)).toBeInTheDocument();
   });

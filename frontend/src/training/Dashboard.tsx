@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useState } from "react";
+import { Link } from "react-router";
 import { errorMessage } from "../api/errors";
 import { isFinished } from "../api/datasets";
 import {
@@ -163,9 +164,15 @@ export function WorstImages({ board }: { board: ModelDashboard }) {
         {board.worst_images.map((w) => (
           <li key={w.image_id} className="worst__row" data-testid="worst-row">
             <div className="worst__caption">
-              <span className="worst__name" title={w.file_name ?? undefined}>
-                {w.file_name ?? `image ${w.image_id}`}
-              </span>
+              {board.dataset_id != null && w.image_url ? (
+                <Link className="worst__name" title={w.source ?? w.file_name ?? undefined} to={`/datasets/${board.dataset_id}/images/${w.image_id}`}>
+                  {w.source ?? w.file_name ?? `image ${w.image_id}`}
+                </Link>
+              ) : (
+                <span className="worst__name" title={w.source ?? w.file_name ?? undefined}>
+                  {w.source ?? w.file_name ?? `image ${w.image_id}`}
+                </span>
+              )}
               <span className="worst__score" data-testid="worst-score">
                 {w.counts && counted(w)
                   ? `missed ${w.counts.missed} of ${w.counts.objects ?? "?"} · ${w.counts.false_detections ?? 0} false`
@@ -218,6 +225,8 @@ export function PrCurves({ board }: { board: ModelDashboard }) {
 interface CamEntry {
   artifact_id: number;
   image_id?: number;
+  /** The file as it was uploaded. */
+  source?: string;
   label?: string | null;
   predicted?: string;
   target_class?: string;
@@ -319,11 +328,18 @@ export function CamGallery({ model, splits }: { model: ModelDetail; splits: stri
         <ul className="gallery" data-testid="cam-gallery-images" data-job-id={latest?.id}>
           {images.map((a) => {
             const e = entries.get(a.id);
+            // Until the job ends its overlays carry only their image's id (cam_24.png).
+            const picture = e?.source ?? `image ${/^cam_(\d+)\.png$/.exec(a.name)?.[1] ?? a.name}`;
             return (
               <li key={a.id} className="gallery__item" data-testid="cam-gallery-item">
-                <img src={a.url} alt={`Grad-CAM ${a.name}`} loading="lazy" />
-                <span className="gallery__caption muted small">
-                  {e ? `${e.label ? `true ${e.label} · ` : ""}predicted ${e.predicted ?? "?"} · map of ${e.target_class ?? "?"}` : a.name}
+                <img src={a.url} alt={`Grad-CAM of ${picture}`} loading="lazy" />
+                <span className="gallery__caption small">
+                  <span className="gallery__name" title={picture} data-testid="cam-gallery-name">
+                    {picture}
+                  </span>
+                  <span className="muted">
+                    {e ? `${e.label ? `true ${e.label} · ` : ""}predicted ${e.predicted ?? "?"} · map of ${e.target_class ?? "?"}` : "drawing…"}
+                  </span>
                 </span>
               </li>
             );

@@ -121,7 +121,11 @@ export function ModelCards({ entries, selected, onPick, pending, recommended, re
                     {e.params != null ? formatParams(e.params) : pending ? counting : "—"}
                   </span>
                   <span aria-hidden="true"> · </span>
-                  <span data-testid="catalog-flops" className="nowrap">
+                  <span
+                    data-testid="catalog-flops"
+                    className="nowrap"
+                    title={`One picture's forward pass at ${e.default_input_size} px, counted with the catalog's generic head; a trained model's page counts its own, with its classes and input size, so the two differ a little`}
+                  >
                     {e.flops != null ? formatFlops(e.flops) : pending ? counting : "—"}
                   </span>
                 </>

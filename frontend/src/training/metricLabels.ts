@@ -1,7 +1,8 @@
 /** Metric names in words: the studio's known figures read plainly; any other name is shown as given. */
 
 /** Columns that count things (shown as integers, not as 0–1 bars). */
-export const COUNT_COLUMNS = new Set(["support", "pixels", "instances", "images", "gt", "detections"]);
+/** Figures that count things (shown as whole numbers, right-aligned), not shares between 0 and 1 (bars). */
+export const COUNT_COLUMNS = new Set(["support", "pixels", "instances", "images", "gt", "detections", "objects", "words", "missed"]);
 
 const LABELS: Record<string, string> = {
   "accuracy/top1": "top-1 accuracy",
