@@ -72,9 +72,7 @@ def run_cam(ctx: JobContext) -> dict[str, Any]:
                 media_type="image/png",
                 model_id=cfg.model_id,
             )
-            made.append(
-                _entry(rec.id, rec.source, true_class(ds, rec), out, loaded.class_names, artifact_id)
-            )
+            made.append(_entry(rec.id, rec.source, true_class(ds, rec), out, loaded.class_names, artifact_id))
             ctx.save_json("cam_done.json", made)
         ctx.progress((i + 1) / len(records), f"{i + 1}/{len(records)} overlays", force=True)
     return {
