@@ -56,7 +56,7 @@ test-frontend: frontend
 
 test-py: install-test frontend
 	./scripts/services.sh
-	./scripts/ensure-chromium.sh
+	./scripts/ensure-test-tools.sh
 	STUDIO_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 test: lint typecheck check-client test-frontend test-py

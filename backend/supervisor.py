@@ -74,6 +74,11 @@ def worker_argv(
     return argv
 
 
+def cpus(threads: int) -> str:
+    n = max(1, threads)
+    return f"{n} CPU thread{'' if n == 1 else 's'}"
+
+
 def thread_env(threads: int) -> dict[str, str]:
     n = str(max(1, threads))
     return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OMP_WAIT_POLICY": "PASSIVE"}
@@ -91,27 +96,16 @@ class Slot:
     started: float = 0.0
     restarts: int = 0
     failures: int = 0  # exits in a row without a stable run, for the backoff
-
-    @property
-    def resources(self) -> str:
-        """What this process is given, in words, from its environment: its GPU (or none) and threads."""
-        threads = self.env.get("OMP_NUM_THREADS", "")
-        cpu = f"{threads} CPU thread{'' if threads == '1' else 's'}" if threads else "CPU"
-        gpu = self.env.get("CUDA_VISIBLE_DEVICES")
-        if gpu:
-            return f"GPU {gpu} · {cpu}"
-        if gpu == "":  # hidden from it
-            return f"no GPU · {cpu}"
-        return f"{cpu} · any GPU torch finds"
-
     next_start: float = 0.0
     history: list[str] = field(default_factory=list)  # how each process ended, oldest first
+    resources: str = ""  # what it is given, in words: "GPU 0 · 16 CPU threads", "no GPU · 2 CPU threads"
 
 
 def lane_slots(settings: Settings, lanes: tuple[str, ...] = LANES, host: str | None = None) -> list[Slot]:
     """The worker processes for ``lanes`` on this machine, from the settings."""
     host = host or socket.gethostname()
     slots: list[Slot] = []
+    seen = gpu_indices("auto") if "inference" in lanes else []  # what an unpinned process finds
     for lane in lanes:
         if lane not in LANES:
             raise ValueError(f"unknown lane {lane!r}; lanes are {', '.join(LANES)}")
@@ -124,17 +118,24 @@ def lane_slots(settings: Settings, lanes: tuple[str, ...] = LANES, host: str | N
                 # The job is pinned to its device; with none planned, the CPU, as the setting says.
                 env["CUDA_VISIBLE_DEVICES"] = gpu if gpu is not None else ""
                 name = f"training-{i + 1}@{host}"
-                slots.append(Slot(lane, name, worker_argv(lane, name), env))
+                has = f"GPU {gpu}" if gpu is not None else "no GPU"
+                slots.append(
+                    Slot(lane, name, worker_argv(lane, name), env, resources=f"{has} · {cpus(threads)}")
+                )
         elif lane == "light":
             for i in range(settings.light_concurrency):
                 name = f"light-{i + 1}@{host}"
                 env = {**base, **thread_env(settings.light_threads), "CUDA_VISIBLE_DEVICES": ""}
-                slots.append(Slot(lane, name, worker_argv(lane, name), env))
+                has = f"no GPU · {cpus(settings.light_threads)}"
+                slots.append(Slot(lane, name, worker_argv(lane, name), env, resources=has))
         else:
             for i in range(settings.inference_concurrency):
                 name = f"inference-{i + 1}@{host}"
                 argv = worker_argv(lane, name, pool="threads", concurrency=settings.inference_slots)
-                slots.append(Slot(lane, name, argv, {**base, **thread_env(settings.inference_threads)}))
+                found = f"GPU {', '.join(seen)}" if seen else "no GPU"
+                has = f"{found} · {cpus(settings.inference_threads)}"
+                env = {**base, **thread_env(settings.inference_threads)}
+                slots.append(Slot(lane, name, argv, env, resources=has))
     return slots
 
 

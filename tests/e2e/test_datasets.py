@@ -280,3 +280,66 @@ def test_upload_refuses_path_traversal_in_place(
     shot("path-traversal-refused")
 
     assert page.page_errors == [], f"uncaught errors in the page: {page.page_errors}"
+
+
+def test_one_bad_shape_fails_the_import_then_it_lands_without_that_shape(
+    e2e_page: Any, shot: Callable[[str], None], tmp_path: Path
+) -> None:
+    """By default a polygon of two points fails the whole project; the list says why, and the dataset's
+    page imports the kept upload again without the bad shape, which the new report lists."""
+    page = e2e_page
+    _sign_up(page, "e2e-skip")
+    root = tmp_path / "one bad shape"
+    make_labelme_project(root, n_images=4, labels_txt=LABELS)
+    doc = json.loads((root / "img_0002.json").read_text())
+    doc["shapes"].insert(0, {**doc["shapes"][0], "shape_type": "polygon", "points": [[1, 1], [9, 9]]})
+    (root / "img_0002.json").write_text(json.dumps(doc))
+    archive = zip_folder(root, tmp_path / "bad.zip")
+
+    panel = page.get_by_test_id("upload-panel")
+    panel.get_by_label("Zip file").set_input_files(str(archive))
+    expect(panel.get_by_role("checkbox", name="Skip bad shapes")).not_to_be_checked()
+    panel.get_by_role("button", name="Upload and import").click()
+    error = panel.get_by_test_id("import-error")
+    expect(error).to_contain_text("img_0002.json, shape 0: polygon has 2 points", timeout=IMPORT_WAIT_MS)
+    shot("import-failed-on-one-shape")
+
+    page.reload()
+    row = page.get_by_test_id("dataset-row").first
+    expect(row.get_by_test_id("dataset-status")).to_have_text("failed")
+    expect(row.get_by_test_id("dataset-failure")).to_contain_text("polygon has 2 points")
+    shot("failed-import-in-the-list")
+    row.get_by_role("link", name=re.compile("import it again")).click()
+    banner = page.get_by_test_id("dataset-failed")
+    expect(banner).to_contain_text("The import failed: img_0002.json, shape 0")
+    shot("failed-import-page")
+
+    banner.get_by_role("button", name="Import again without the bad shape").click()
+    expect(page.get_by_test_id("dataset-status")).to_have_text("ready", timeout=IMPORT_WAIT_MS)
+    summary = page.get_by_test_id("import-report").get_by_test_id("report-summary")
+    expect(summary).to_contain_text("1 bad shape left out")
+    expect(page.get_by_test_id("stat-images")).to_have_text("4")
+    page.wait_for_function(ANY_THUMB_LOADED)
+    shot("imported-without-the-bad-shape")
+
+    assert page.page_errors == [], f"uncaught errors in the page: {page.page_errors}"
+
+
+def test_a_phone_wide_window_keeps_every_page_link_on_screen(
+    e2e_page: Any, shot: Callable[[str], None]
+) -> None:
+    """At 390 px the pages go on a row of their own under the brand and the session: nothing runs off."""
+    page = e2e_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    _sign_up(page, "e2e-narrow")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    nav = page.get_by_role("navigation", name="Main")
+    brand = page.get_by_role("link", name="Studio home").bounding_box()
+    links = nav.get_by_role("link")
+    expect(links).to_have_count(6)
+    for i in range(6):
+        box = links.nth(i).bounding_box()
+        assert box is not None and brand is not None and box["y"] > brand["y"] + brand["height"] / 2, box
+    assert page.get_by_role("button", name="Sign out").is_visible()
+    shot("narrow-datasets")
+    page.set_viewport_size({"width": 1400, "height": 900})

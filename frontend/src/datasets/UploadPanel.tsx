@@ -288,7 +288,7 @@ export function UploadPanel() {
             <div className="form__error" role="alert" data-testid="import-error">
               <p className="upload-error__message">{job.error || `The import ${job.status}.`}</p>
               <p>
-                <Link to={`/datasets/${phase.datasetId}`}>See the import report</Link>
+                <Link to={`/datasets/${phase.datasetId}`}>See why, and import it again</Link>
                 {" · "}
                 <button type="button" className="link-button" onClick={reset}>
                   Upload another file

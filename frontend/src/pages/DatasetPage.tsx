@@ -111,9 +111,12 @@ function ImportFailedBanner({ dataset, findings }: { dataset: DatasetDetail; fin
             {retry.isPending ? "Starting…" : badShapes === 1 ? "Import again without the bad shape" : `Import again without the ${badShapes} bad shapes`}
           </button>
         ) : null}
-        <button type="button" className="button" disabled={retry.isPending} onClick={() => retry.mutate({ skipBadShapes: false })} data-testid="retry">
-          Import again as it is
-        </button>
+        {badShapes === 0 && otherErrors === 0 ? (
+          // No error to fix: the import stopped for another reason (its worker died), so the same upload may land.
+          <button type="button" className="button" disabled={retry.isPending} onClick={() => retry.mutate({ skipBadShapes: false })} data-testid="retry">
+            {retry.isPending ? "Starting…" : "Import again"}
+          </button>
+        ) : null}
       </div>
       {retry.isError ? (
         <p className="field__error" data-testid="retry-error">
