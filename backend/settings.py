@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     worker_live_seconds: float = Field(default=45.0, gt=0)
     events_poll_seconds: float = Field(default=0.5, gt=0)
 
+    offline: bool = Field(
+        default=False,
+        description="Never download pretrained weights: they come from the torch hub cache only, and runs "
+        "start from scratch unless a config asks for them",
+    )
+
     # Lanes: how many jobs each runs at once on this machine (one solo worker process per slot; `studio up`
     # and `studio worker --lane` supervise them) and how many CPU threads each process gives torch.
     training_devices: str = Field(

@@ -29,6 +29,11 @@ REDIS_URL = os.environ.get("STUDIO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ROOT = Path(__file__).resolve().parent.parent
 
 # Fast timings for tests; production defaults are in backend/settings.py.
+# The tests never reach the network for weights: a run that asks for pretrained weights finds the file a
+# test saved in the torch hub cache, or fails naming it; defaults leave pretrained off. Processes the
+# tests start inherit it.
+os.environ["STUDIO_OFFLINE"] = "1"
+
 FAST_ENV = {
     "STUDIO_HEARTBEAT_SECONDS": "0.5",
     "STUDIO_HEARTBEAT_TIMEOUT_SECONDS": "10",

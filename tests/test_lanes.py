@@ -185,7 +185,9 @@ def test_each_planned_worker_says_what_it_was_given() -> None:
     on_cpu = given(training_devices="cpu", training_threads=2, light_threads=1, light_concurrency=1)
     assert on_cpu["training-1@box"] == "no GPU · 2 CPU threads"
     assert on_cpu["light-1@box"] == "no GPU · 1 CPU thread"
-    assert on_cpu["inference-1@box"].endswith("CPU threads") or on_cpu["inference-1@box"].endswith("CPU thread")
+    assert on_cpu["inference-1@box"].endswith("CPU threads") or on_cpu["inference-1@box"].endswith(
+        "CPU thread"
+    )
     on_gpus = given(training_devices="0,1", training_threads=8)
     assert on_gpus["training-1@box"] == "GPU 0 · 8 CPU threads"
     assert on_gpus["training-2@box"] == "GPU 1 · 8 CPU threads"

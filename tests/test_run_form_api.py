@@ -44,6 +44,34 @@ def test_a_few_fields_give_the_entrys_defaults_for_the_machine(task: str, device
     assert parse_train_config(dumped, other).model_dump(mode="json") == dumped
 
 
+@pytest.mark.parametrize("task", list(TASKS))
+def test_pretrained_is_on_by_default_where_an_entry_has_weights_unless_offline(
+    task: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the network may be used, every entry with ImageNet weights starts from them by default;
+    offline (as every test is), runs start from scratch."""
+    from backend.settings import get_settings
+
+    spec = TASKS[task]
+    try:
+        monkeypatch.setenv("STUDIO_OFFLINE", "0")
+        get_settings.cache_clear()
+        for entry in spec.entries:
+            online = parse_train_config(
+                {"task": task, "data": {"dataset_id": 1}, "model": {"architecture": entry.name}}, "cpu"
+            )
+            assert online.model.pretrained is bool(entry.pretrained_weights), entry.name
+        monkeypatch.setenv("STUDIO_OFFLINE", "1")
+        get_settings.cache_clear()
+        for entry in spec.entries:
+            offline = parse_train_config(
+                {"task": task, "data": {"dataset_id": 1}, "model": {"architecture": entry.name}}, "cpu"
+            )
+            assert offline.model.pretrained is False, entry.name
+    finally:
+        get_settings.cache_clear()
+
+
 def test_light_entries_train_small_on_a_cpu_and_full_size_on_a_gpu() -> None:
     seg = TASKS["semantic_segmentation"]
     unet = next(e for e in seg.entries if e.name == "unet")

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from backend.settings import get_settings
 from backend.specs.taskspec import CatalogEntry, TaskSpec
 
 Device = Literal["cpu", "cuda"]
@@ -65,6 +66,9 @@ def entry_defaults(spec: TaskSpec, entry: CatalogEntry, device: Device) -> dict[
         out[r.size_path] = fit_size(entry, side)
     out["data.batch_size"] = r.cpu_batch_size if cpu else r.batch_size
     out["schedule.epochs"] = r.epochs
+    if entry.pretrained_weights and not get_settings().offline:
+        # Small projects learn far more from ImageNet features than from scratch in the same time.
+        out["model.pretrained"] = True
     if r.lr is not None:
         out["schedule.lr"] = r.lr
     return out

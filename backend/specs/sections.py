@@ -108,7 +108,8 @@ class ModelSpec(Strict):
     pretrained: bool = Field(
         default=False,
         title="Start from ImageNet weights",
-        description="torchvision's ImageNet weights, if cached locally",
+        description="torchvision's ImageNet weights, downloaded once into the torch hub cache (from the "
+        "cache only with STUDIO_OFFLINE); on by default where the model has them",
     )
     load_from: LoadFrom | None = Field(default=None, title="Start from a studio model")
 

@@ -182,11 +182,12 @@ def test_every_detection_entry_builds_trains_and_detects(entry: object) -> None:
         ("fcos_resnet50_fpn", "resnet50", ""),
     ],
 )
-def test_pretrained_backbone_comes_from_the_local_hub_cache_only(
+def test_pretrained_backbone_comes_from_the_hub_cache(
     architecture: str, backbone: str, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``pretrained`` loads the backbone's ImageNet file from the torch hub cache (here a file this test
-    saves under the name torchvision gives it), never from the network; heads start afresh."""
+    saves under the name torchvision gives it; the tests are offline, so a missing one is an error naming
+    the file); heads start afresh."""
     import torchvision
     from torchvision.models import get_weight
 
@@ -195,7 +196,9 @@ def test_pretrained_backbone_comes_from_the_local_hub_cache_only(
     monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path))
     entry = get_entry(architecture)
     assert entry.pretrained_weights
-    with pytest.raises(FileNotFoundError, match="not in the local torch hub cache"):
+    with pytest.raises(
+        FileNotFoundError, match=r"downloads are off \(STUDIO_OFFLINE\): put the file at .*checkpoints"
+    ):
         build_model(architecture, 2, pretrained=True)
 
     torch.manual_seed(7)
@@ -210,3 +213,61 @@ def test_pretrained_backbone_comes_from_the_local_hub_cache_only(
     assert all(torch.equal(v, imagenet[prefix + k]) for k, v in body.items() if "num_batches" not in k)
     fresh = build_model(architecture, 2)
     assert not torch.equal(fresh.net.backbone.body.state_dict()[first], imagenet[prefix + first])
+
+
+def test_weights_are_downloaded_once_into_the_hub_cache_hash_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where downloads are allowed, a weights file missing from the torch hub cache is fetched into it as
+    torchvision fetches it (here from a local HTTP server), its name's hash prefix checked; once there it
+    is read from the cache even offline. A file whose bytes do not match its name's hash, or a server
+    that is not there, is an error naming the file and the folder, and leaves no file behind."""
+    import hashlib
+    import http.server
+    import socket
+    import threading
+
+    from worker.zoo import weights_file_state
+
+    served = tmp_path / "served"
+    served.mkdir()
+    torch.manual_seed(3)
+    state = {"w": torch.randn(4, 3), "b": torch.zeros(4)}
+    torch.save(state, served / "plain.pth")
+    digest = hashlib.sha256((served / "plain.pth").read_bytes()).hexdigest()
+    (served / "plain.pth").rename(served / f"tiny-{digest[:8]}.pth")
+    (served / "liar-0123abcd.pth").write_bytes((served / f"tiny-{digest[:8]}.pth").read_bytes())
+
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(served))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+    try:
+        got = weights_file_state(f"{base}/tiny-{digest[:8]}.pth", "tiny", offline=False)
+        assert set(got) == {"w", "b"} and torch.equal(got["w"], state["w"])
+        assert (tmp_path / "hub" / "checkpoints" / f"tiny-{digest[:8]}.pth").is_file()
+        again = weights_file_state(f"{base}/tiny-{digest[:8]}.pth", "tiny", offline=True)  # from the cache
+        assert torch.equal(again["w"], state["w"])
+
+        with pytest.raises(
+            FileNotFoundError, match=r"could not download pretrained weights liar .*liar-0123abcd"
+        ):
+            weights_file_state(f"{base}/liar-0123abcd.pth", "liar", offline=False)
+        assert not (tmp_path / "hub" / "checkpoints" / "liar-0123abcd.pth").exists()
+        silent = socket.create_server(("127.0.0.1", 0))  # accepts, then never answers
+        monkeypatch.setattr("worker.zoo.DOWNLOAD_TIMEOUT_SECONDS", 0.5)
+        with pytest.raises(
+            FileNotFoundError, match=r"could not download pretrained weights mute .*timed out"
+        ):
+            weights_file_state(
+                f"http://127.0.0.1:{silent.getsockname()[1]}/mute-0123abcd.pth", "mute", offline=False
+            )
+        silent.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(FileNotFoundError, match=r"could not download pretrained weights gone"):
+        weights_file_state(f"{base}/gone-0123abcd.pth", "gone", offline=False)
+    with pytest.raises(FileNotFoundError, match=r"downloads are off \(STUDIO_OFFLINE\)"):
+        weights_file_state(f"{base}/other-0123abcd.pth", "other", offline=True)

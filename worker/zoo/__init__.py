@@ -14,9 +14,12 @@ never depend on the option and a checkpoint loads whatever dropout it was traine
 from __future__ import annotations
 
 import os
+import re
+import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
@@ -95,19 +98,50 @@ def _add_head_dropout(model: nn.Module, p: float) -> None:
     head.register_forward_pre_hook(_drop)
 
 
-def cached_torchvision_state(weights_name: str) -> dict[str, torch.Tensor]:
-    """ImageNet weights from the local torch hub cache only: the studio never downloads weights."""
+DOWNLOAD_TIMEOUT_SECONDS = 60.0  # between two reads of a weights download, not for the whole file
+
+
+def weights_file_state(url: str, name: str, *, offline: bool) -> dict[str, torch.Tensor]:
+    """The state dict a weights file at ``url`` holds, read from the torch hub cache
+    (``$TORCH_HOME/hub/checkpoints``) and, when it is not there and downloads are allowed, downloaded into
+    it first as torchvision does (the hash in its name checked, the file moved into place whole). Loaded
+    with ``weights_only``. A FileNotFoundError names the file and the folder when it cannot be had."""
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    path = folder / os.path.basename(urlparse(url).path)
+    fix = f"put the file at {path}, or train with model.pretrained: false"
+    if not path.is_file():
+        if offline:
+            raise FileNotFoundError(
+                f"pretrained weights {name} are not in the torch hub cache and downloads are off "
+                f"(STUDIO_OFFLINE): {fix}"
+            )
+        found = re.search(torch.hub.HASH_REGEX, path.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        # torch.hub reads without a timeout: a server that accepts and then says nothing would hold the
+        # run forever. A training worker runs one job at a time, so the process-wide default is safe here.
+        before = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_SECONDS)
+        try:
+            prefix = found.group(1) if found else None
+            torch.hub.download_url_to_file(url, str(path), hash_prefix=prefix, progress=False)
+        except (OSError, RuntimeError, ValueError) as exc:  # no network, a refused URL, a wrong hash
+            raise FileNotFoundError(
+                f"could not download pretrained weights {name} from {url} ({exc}); {fix} "
+                "(or set STUDIO_OFFLINE=1 on a machine without the network)"
+            ) from exc
+        finally:
+            socket.setdefaulttimeout(before)
+    return dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def pretrained_state(weights_name: str) -> dict[str, torch.Tensor]:
+    """torchvision's weights ``weights_name`` (e.g. ``ResNet18_Weights.IMAGENET1K_V1``): from the torch hub
+    cache, downloaded into it once unless ``STUDIO_OFFLINE`` is set."""
     from torchvision.models import get_weight
 
-    weights = get_weight(weights_name)
-    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"pretrained weights {weights_name} are not in the local torch hub cache ({path}); "
-            "put the file there or train with pretrained: false"
-        )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return dict(state)
+    from backend.settings import get_settings
+
+    return weights_file_state(get_weight(weights_name).url, weights_name, offline=get_settings().offline)
 
 
 def _build_torchvision(entry: CatalogEntry, num_classes: int, dropout: float) -> nn.Module:
@@ -139,7 +173,7 @@ def build_model(
     """A model of ``architecture`` with a ``num_classes``-way head, in train mode (segmentation: classes
     with background; detection: foreground classes, see ``worker.zoo.detection``).
 
-    ``pretrained`` loads torchvision ImageNet weights from the local hub cache (never downloads) and
+    ``pretrained`` loads torchvision ImageNet weights (from the hub cache, downloaded once) and
     re-initialises the head for ``num_classes``; entries without such weights raise ValueError."""
     if num_classes < 1:
         raise ValueError(f"num_classes must be at least 1, got {num_classes}")
@@ -167,7 +201,7 @@ def build_classifier(
     if pretrained:
         if not entry.pretrained_weights:
             raise ValueError(f"{architecture} has no pretrained weights the studio can load")
-        _, unexpected = load_weights(model, cached_torchvision_state(entry.pretrained_weights))
+        _, unexpected = load_weights(model, pretrained_state(entry.pretrained_weights))
         if unexpected:
             raise ValueError(f"{architecture}: pretrained weights have unexpected keys {unexpected[:5]}")
     return model

@@ -7,8 +7,9 @@ Every model is a :class:`Detector`: images (a list of ``(3, H, W)`` float tensor
 dict per image of ``boxes`` (xyxy, in the input's pixels), ``labels`` (1-based: class ``classes[i]`` is
 label ``i + 1``, as COCO category ids), ``scores`` and, for Mask R-CNN, ``masks`` ``(N, 1, H, W)``.
 
-Weights are never downloaded. The normalisation the detector applies inside is kept as buffers, so it
-travels with the weights."""
+Only the backbone's ImageNet weights are ever loaded (``model.pretrained``, through
+``worker.zoo.pretrained_state``); the heads start afresh. The normalisation the detector applies inside
+is kept as buffers, so it travels with the weights."""
 
 from __future__ import annotations
 

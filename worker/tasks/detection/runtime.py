@@ -124,14 +124,14 @@ class DetectionRuntime:
     def build_model(
         self, entry: CatalogEntry, num_classes: int, options: dict[str, Any], pretrained: bool
     ) -> nn.Module:
-        from worker.zoo import cached_torchvision_state
+        from worker.zoo import pretrained_state
         from worker.zoo.detection import build_detection, load_backbone_weights
 
         detector = build_detection(entry, num_classes, options)
         if pretrained:
             if not entry.pretrained_weights:
                 raise ValueError(f"{entry.name} has no pretrained backbone weights the studio can load")
-            load_backbone_weights(detector, entry, cached_torchvision_state(entry.pretrained_weights))
+            load_backbone_weights(detector, entry, pretrained_state(entry.pretrained_weights))
         return detector
 
     def plan(self, ctx: JobContext, config: DetectionConfig, ds: DatasetInfo, device: torch.device) -> Plan:

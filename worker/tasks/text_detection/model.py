@@ -46,9 +46,9 @@ class Backbone(nn.Module):
         if pretrained:
             # The studio's rule for ImageNet weights: torchvision's file from the local hub cache, never a
             # download (worker.zoo raises a clear error when the file is not there).
-            from worker.zoo import cached_torchvision_state
+            from worker.zoo import pretrained_state
 
-            net.load_state_dict(cached_torchvision_state(BACKBONE_WEIGHTS[name]))
+            net.load_state_dict(pretrained_state(BACKBONE_WEIGHTS[name]))
         if name.startswith("resnet"):
             stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)  # type: ignore[arg-type]
             self.stages = nn.ModuleList(
@@ -216,5 +216,6 @@ def build_dbnet(
     pretrained_backbone: bool = False,
 ) -> DBNet:
     """A DBNet (DBNet++ with ``asf``) in train mode. ``pretrained_backbone`` loads torchvision's ImageNet
-    weights for the backbone from the local torch hub cache; the neck and heads always start afresh."""
+    weights for the backbone (from the torch hub cache, downloaded once); the neck and heads always start
+    afresh."""
     return DBNet(backbone, asf=asf, neck_channels=neck_channels, pretrained_backbone=pretrained_backbone)
