@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { errorMessage } from "../api/errors";
 import { useJobs } from "../api/training";
@@ -29,7 +29,10 @@ export function jobTitle(job: Job): string {
 export function JobsPage() {
   const [params, setParams] = useSearchParams();
   const kind = params.get("kind") ?? "";
-  const background = params.get("background") === "1";
+  const inUrl = params.get("background") === "1";
+  // The box follows the click at once; the URL (a navigation React may defer) follows it.
+  const [background, setBackground] = useState(inUrl);
+  useEffect(() => setBackground(inUrl), [inUrl]);
   const jobs = useJobs(kind, background);
   const [selected, setSelected] = useState<number[]>([]);
   const navigate = useNavigate();
@@ -66,7 +69,10 @@ export function JobsPage() {
               <input
                 type="checkbox"
                 checked={background}
-                onChange={(e) => setParams(e.target.checked ? { background: "1" } : {}, { replace: true })}
+                onChange={(e) => {
+                  setBackground(e.target.checked);
+                  setParams(e.target.checked ? { background: "1" } : {}, { replace: true });
+                }}
                 data-testid="jobs-background"
               />{" "}
               Show the studio's background work
