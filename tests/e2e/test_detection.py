@@ -86,6 +86,8 @@ def test_detect_train_dashboard_predict_export(
         re.compile(r"^missed \d+ of \d+ · \d+ false$")
     )
     worst.last.scroll_into_view_if_needed()  # the pictures load lazily, as they come into view
+    # The pictures load lazily, as a person scrolls to them: scroll to the last one first.
+    page.get_by_test_id("worst-row").last.scroll_into_view_if_needed()
     page.wait_for_function(ALL_LOADED, arg="worst-images", timeout=10_000)
     expect(page.get_by_test_id("cam-gallery")).to_have_count(0)  # detectors are not explained by CAM
     shot("detection-dashboard")

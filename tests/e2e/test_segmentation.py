@@ -97,6 +97,9 @@ def test_segment_train_dashboard_gallery_predict_export(
     worst = page.get_by_test_id("worst-row")
     expect(worst.first).to_be_visible()
     expect(worst.first.get_by_test_id("worst-score")).to_have_text(re.compile(r"^IoU \d\.\d{3}$"))
+    expect(worst.first.get_by_role("link")).to_have_text(re.compile(r"^img_\d+\.\w+$"))  # the user's name
+    # The pictures load lazily, as a person scrolls to them: scroll to the last one first.
+    page.get_by_test_id("worst-row").last.scroll_into_view_if_needed()
     page.wait_for_function(ALL_LOADED, arg="worst-images", timeout=10_000)
     shot("segmentation-dashboard")
 
@@ -106,10 +109,13 @@ def test_segment_train_dashboard_gallery_predict_export(
     gallery.get_by_label("Images", exact=True).fill("3")
     gallery.get_by_role("button", name="Explain images").click()
     expect(gallery.get_by_test_id("cam-gallery-item")).to_have_count(3, timeout=WORKER_WAIT_MS)
+    gallery.get_by_test_id("cam-gallery-item").last.scroll_into_view_if_needed()
     page.wait_for_function(ALL_LOADED, arg="cam-gallery-images", timeout=10_000)
     expect(gallery.get_by_test_id("cam-gallery-item").first).to_contain_text(
         "predicted", timeout=WORKER_WAIT_MS
     )
+    # Each overlay names the picture as it was uploaded, not the studio's own file.
+    expect(gallery.get_by_test_id("cam-gallery-name").first).to_have_text(re.compile(r"^img_\d+\.\w+$"))
     shot("cam-gallery")
 
     # 6. Try it on a new picture: the mask drawn over it and a CAM.
