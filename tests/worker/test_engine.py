@@ -276,3 +276,28 @@ def test_classification_metrics() -> None:
     five = ClassificationMetrics([str(i) for i in range(5)])
     five.update(torch.randn(8, 5), torch.randint(0, 5, (8,)))
     assert five.compute()["accuracy/top5"] == 1.0
+
+
+def test_eta_leaves_validation_out_until_one_is_timed_then_counts_those_to_come(tmp_path: Path) -> None:
+    """Before the first validation the message says its ETA is training alone; after it, the ETA adds the
+    timed validation once for each still due (every ``eval_interval``-th epoch, and the last)."""
+    from types import SimpleNamespace
+
+    from worker.engine.callbacks import evaluations_left
+
+    def left(epoch: int, total: int, interval: int) -> int:
+        return evaluations_left(SimpleNamespace(epoch=epoch, total_epochs=total), interval)
+
+    assert [left(0, 10, 3), left(3, 10, 3), left(9, 10, 3), left(10, 10, 3)] == [4, 3, 1, 0]
+    assert [left(0, 3, 1), left(2, 3, 1), left(0, 3, 0)] == [3, 1, 0]
+
+    ctx = StubContext()
+    trainer, _ = _trainer(tmp_path, ctx, epochs=3)
+    reporter = next(c for c in trainer.callbacks if isinstance(c, ProgressReporter))
+    reporter.eval_interval = 1
+    trainer.fit()
+    etas = [(m or "") for _, m in ctx.messages if "ETA" in (m or "")]
+    first_epoch = [m for m in etas if m.startswith("epoch 1/3")]
+    later = [m for m in etas if m.startswith("epoch 3/3")]
+    assert first_epoch and all(m.endswith("before validation") for m in first_epoch), etas
+    assert later and not any("before validation" in m for m in later), etas

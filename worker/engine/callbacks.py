@@ -233,9 +233,23 @@ def format_seconds(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
+def evaluations_left(state: Any, interval: int) -> int:
+    """Validations still to come after ``state``'s epoch: every ``interval``-th epoch and the last one."""
+    if interval <= 0:
+        return 0
+    epoch, total = state.epoch, state.total_epochs
+    due = sum(1 for e in range(epoch + 1, total + 1) if e % interval == 0)
+    return due + (1 if total > epoch and total % interval != 0 else 0)
+
+
 class ProgressReporter(Callback):
     """Progress fraction (iterations done / total) and a message with epoch, iteration and ETA, at most
-    every ``interval_seconds`` (the context throttles too, this spares building messages)."""
+    every ``interval_seconds`` (the context throttles too, this spares building messages).
+
+    The ETA counts training and validation apart: the seconds per iteration of training alone times the
+    iterations left, plus, once a validation has run, its seconds times the validations still due
+    (``eval_interval``, the Evaluator's; 0 when the run validates nothing). Before the first validation
+    the message says the ETA leaves it out."""
 
     order = 40
 
@@ -245,21 +259,46 @@ class ProgressReporter(Callback):
         interval_seconds: float = 0.5,
         span: tuple[float, float] = (0.0, 1.0),
         headline: str | None = None,
+        eval_interval: int = 0,
     ) -> None:
         self.ctx = ctx
         self.interval = interval_seconds
         self.span = span  # the share of the job's progress bar that training fills
         self.headline = headline  # the validation figure the message quotes (the task's headline)
+        self.eval_interval = eval_interval
         self._t0 = 0.0
         self._last = 0.0
+        self._batch_end = 0.0  # when the last training batch ended: a validation starts from there
+        self._val_seconds = 0.0
+        self._validations = 0
 
     def on_train_start(self, trainer: Trainer) -> None:
-        self._t0 = time.monotonic()
+        self._t0 = self._batch_end = time.monotonic()
         self._report(trainer, force=True)
 
     def on_batch_end(self, trainer: Trainer, loss: torch.Tensor) -> None:
-        if time.monotonic() - self._last >= self.interval:
+        self._batch_end = time.monotonic()
+        if self._batch_end - self._last >= self.interval:
             self._report(trainer)
+
+    def on_validation_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        self._val_seconds += time.monotonic() - self._batch_end
+        self._validations += 1
+
+    def eta(self, trainer: Trainer) -> tuple[float, bool] | None:
+        """Seconds left, and whether validation is in them; None before any iteration."""
+        st = trainer.state
+        done = st.iteration - st.start_iteration
+        if done <= 0:
+            return None
+        train = max(0.0, time.monotonic() - self._t0 - self._val_seconds) / done
+        left = train * max(0, st.total_iters - st.iteration)
+        due = evaluations_left(st, self.eval_interval)
+        if due and not self._validations:
+            return left, False
+        if self._validations:
+            left += self._val_seconds / self._validations * due
+        return left, True
 
     def on_epoch_end(self, trainer: Trainer) -> None:
         self._report(trainer, force=True)
@@ -273,8 +312,10 @@ class ProgressReporter(Callback):
         value = st.last_metrics.get(self.headline) if self.headline else None
         if isinstance(value, int | float) and math.isfinite(value):
             parts.append(f"val {self.headline} {100 * float(value):.1f}%")
-        if done > 0:
-            parts.append(f"ETA {format_seconds((time.monotonic() - self._t0) / done * left)}")
+        eta = self.eta(trainer) if done > 0 and left >= 0 else None
+        if eta is not None:
+            seconds, with_validation = eta
+            parts.append(f"ETA {format_seconds(seconds)}" + ("" if with_validation else " before validation"))
         return ", ".join(parts)
 
     def _report(self, trainer: Trainer, force: bool = False) -> None:

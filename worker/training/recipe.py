@@ -422,7 +422,12 @@ def train(ctx: JobContext, config: TaskConfig) -> dict[str, Any]:
         MetricsLogger(ctx, rt.log_interval),
         *plan.callbacks,
         Checkpointer(ctx, ctx.work_dir, rt.checkpoint_interval, rt.best_metric, extra=plan.checkpoint_extra),
-        ProgressReporter(ctx, span=TRAIN_SPAN, headline=get_task(config.task).headline),
+        ProgressReporter(
+            ctx,
+            span=TRAIN_SPAN,
+            headline=get_task(config.task).headline,
+            eval_interval=rt.eval_interval if plan.data.val_loader is not None and plan.metrics else 0,
+        ),
     ]
     if plan.data.val_loader is not None and plan.metrics is not None:
         callbacks.append(

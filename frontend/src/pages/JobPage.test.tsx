@@ -218,7 +218,8 @@ describe("JobPage for a training run", () => {
     await screen.findByTestId("run-stats");
     const stream = FakeEventSource.instances.at(-1)!;
     expect(stream.url).toBe("/api/jobs/5/events");
-    stream.send("progress", { progress: 0.2, message: "epoch 2/10, iteration 40/200, ETA 9m59s" });
+    // No validation has run yet: the worker's ETA is training alone, and the page times iterations itself.
+    stream.send("progress", { progress: 0.2, message: "epoch 2/10, iteration 40/200, ETA 9m59s before validation" });
     stream.send("metrics", {
       points: [
         ...points(30, { "train/loss": 1.4, "train/time": 0.5, "train/data_time": 0.01 }),
@@ -241,8 +242,14 @@ describe("JobPage for a training run", () => {
     expect(within(stats).getByTestId("stat-iteration")).toHaveTextContent("40 of 200");
     expect(within(stats).getByText("Time per iteration")).toBeInTheDocument();
     // The bar says the time left once, from the same estimate (not the worker's own ETA beside it).
-    expect(screen.getByTestId("job-progress")).toHaveTextContent("20% · epoch 2/10, iteration 40/200 · about 1 min 12 s left");
+    expect(screen.getByTestId("job-progress")).toHaveTextContent(
+      "20% · epoch 2/10, iteration 40/200 · about 1 min 12 s left, before validation",
+    );
     expect(screen.getByTestId("job-progress")).not.toHaveTextContent("9m59s");
+    // Once a validation has been timed, the worker's ETA counts the ones to come: the page says that one.
+    stream.send("progress", { progress: 0.3, message: "epoch 3/10, iteration 60/200, ETA 2m30s" });
+    expect(await screen.findByTestId("job-progress")).toHaveTextContent("about 2 min 30 s left");
+    expect(screen.getByTestId("job-progress")).not.toHaveTextContent("before validation");
 
     // The loss: raw and smoothed (2 + 2 points); smoothing off draws the raw alone.
     const loss = screen.getByTestId("chart-loss");

@@ -16,7 +16,7 @@ import { lastValue, type MetricSeries } from "../training/metrics";
 import { SummaryTiles, WorstImages } from "../training/Dashboard";
 import { formatMetric, metricLabel } from "../training/metricLabels";
 import { RunStats } from "../training/RunStats";
-import { bestEta, formatDuration, formatLr, progressEta } from "../training/runStats";
+import { bestEta, formatDuration, formatLr, progressEta, workerEta } from "../training/runStats";
 import { MAX_SMOOTHING, smoothSeries } from "../training/smoothing";
 import { jobTitle, jobTone } from "./JobsPage";
 import { NotFoundPage } from "./NotFoundPage";
@@ -212,7 +212,7 @@ export function JobPage() {
   const waiting = waitingText({ status, queue_position: job.queue_position });
   const caption = waiting
     ? waiting
-    : `${Math.round(progress * 100)}%${message ? ` · ${withoutEta(message)}` : ""}${left != null ? ` · about ${formatDuration(left)} left` : ""}`;
+    : `${Math.round(progress * 100)}%${message ? ` · ${withoutEta(message)}` : ""}${left != null ? ` · about ${formatDuration(left)} left${workerEta(message)?.withValidation === false ? ", before validation" : ""}` : ""}`;
   const resultModelId = typeof job.result?.model_id === "number" ? job.result.model_id : null;
   const model = models.data?.find((m) => m.job_id === job.id || m.id === resultModelId) ?? null;
   const task = registry.get(String((job.config as { task?: string }).task ?? ""));

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { MetricSeries } from "./metrics";
 import {
   bestEta,
+  workerEta,
   deviceOf,
   formatDuration,
   formatLr,
@@ -67,7 +68,13 @@ describe("time left", () => {
     const now = Date.parse("2024-05-01T10:01:40Z");
     const started = "2024-05-01T10:00:00Z"; // 100 s ago
     const metrics = series({ "train/time": [[40, 0.25]] });
-    expect(bestEta("epoch 1/5, iteration 40/200, ETA 1m", metrics, started, 0.2, now)).toBe(40);
+    // The worker's ETA counts the validations to come: it wins; before any validation, the iteration count.
+    expect(bestEta("epoch 1/5, iteration 40/200, ETA 1m05s", metrics, started, 0.2, now)).toBe(65);
+    expect(bestEta("epoch 1/5, iteration 40/200, ETA 1m before validation", metrics, started, 0.2, now)).toBe(40);
+    expect(bestEta("epoch 1/5, iteration 40/200", metrics, started, 0.2, now)).toBe(40);
+    expect(workerEta("epoch 3/9, ETA 2h05m")).toEqual({ seconds: 7500, withValidation: true });
+    expect(workerEta("ETA 12s before validation")).toEqual({ seconds: 12, withValidation: false });
+    expect(workerEta("epoch 1/5")).toBeNull();
     // No iteration in the message (or no time per iteration yet): 100 s for 20 % → 400 s left.
     expect(bestEta("evaluating", metrics, started, 0.2, now)).toBeCloseTo(400);
     expect(bestEta("iteration 40/200", new Map(), started, 0.2, now)).toBeCloseTo(400);
@@ -152,7 +159,7 @@ describe("runStats", () => {
     },
     status: "running",
     progress: 0.2,
-    message: "epoch 2/10, iteration 40/200, ETA 1m20s",
+    message: "epoch 2/10, iteration 40/200, ETA 1m20s before validation",  // timed by the page itself
     metrics: new Map(),
     now: Date.parse("2024-05-01T10:01:00Z"),
   };

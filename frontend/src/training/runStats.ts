@@ -118,8 +118,20 @@ export function progressEta(startedAt: string | null | undefined, progress: numb
 }
 
 /**
- * The best guess of the seconds left while a run trains: iterations left × recent time per iteration when
- * the message says how far it is, else the share done against the time since it started.
+ * The worker's own time left, from its message: "ETA 1m20s" counts training and the validations still due;
+ * "ETA 1m20s before validation" is training alone (no validation has run yet to time). Null without one.
+ */
+export function workerEta(message: string | null | undefined): { seconds: number; withValidation: boolean } | null {
+  const m = message ? /\bETA\s+(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(\s+before validation)?/i.exec(message) : null;
+  if (!m || (m[1] == null && m[2] == null && m[3] == null)) return null;
+  const seconds = Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+  return { seconds, withValidation: !m[4] };
+}
+
+/**
+ * The best guess of the seconds left while a run trains: the worker's own, when it counts the validations
+ * to come; else iterations left × recent time per iteration when the message says how far it is; else the
+ * share done against the time since it started.
  */
 export function bestEta(
   message: string | null | undefined,
@@ -128,6 +140,8 @@ export function bestEta(
   progress: number,
   now = Date.now(),
 ): number | null {
+  const worker = workerEta(message);
+  if (worker?.withValidation) return worker.seconds;
   return iterationEta(parseIteration(message), recentMean(metrics.get("train/time"))) ?? progressEta(startedAt, progress, now);
 }
 
