@@ -115,7 +115,12 @@ class Dataset(Base):
             str(f.get("message", "")) for f in findings if isinstance(f, dict) and f.get("level") == "error"
         ]
         if not errors:
-            return "the import stopped before it could report why"
+            stopped = (self.report or {}).get("stopped")
+            return (
+                f"the import stopped: {stopped}"
+                if stopped
+                else "the import stopped before it could report why"
+            )
         more = len(errors) - 1
         return errors[0] + (f" (and {more} more error{'s' if more > 1 else ''})" if more else "")
 

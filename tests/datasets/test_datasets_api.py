@@ -312,3 +312,32 @@ def test_unsafe_or_oversized_uploads_are_refused_at_once(
     assert client.post("/api/datasets", data={"name": "x"}).status_code in (415, 422)
     assert client.get("/api/datasets").json() == []  # nothing recorded
     assert not any((get_settings().uploads_dir).glob("*"))
+
+
+def test_an_import_that_crashes_fails_its_dataset_saying_why_and_can_be_run_again(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import that ends without a report (here the disk fails under it) does not leave its dataset
+    'importing' for ever: the dataset fails saying why, and imports again from the kept upload."""
+    import worker.jobs.dataset_import as importing
+    from worker.runner import run_job
+
+    sign_up(client)
+    make_labelme_project(tmp_path / "proj", n_images=3, labels_txt=LABELS)
+    started = _upload(client, zip_folder(tmp_path / "proj", tmp_path / "p.zip")).json()
+    real = importing.land_import
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(importing, "land_import", broken)
+    assert run_job(started["job_id"], "test-worker@local") == "failed"
+    ds = client.get(f"/api/datasets/{started['dataset']['id']}").json()
+    assert ds["status"] == "failed"
+    assert ds["failure"] == "the import stopped: OSError: [Errno 28] No space left on device"
+    monkeypatch.setattr(importing, "land_import", real)
+    again = client.post(f"/api/datasets/{ds['id']}/retry", json={"skip_bad_shapes": False})
+    assert again.status_code == 202, again.text
+    assert run_job(again.json()["job_id"], "test-worker@local") == "succeeded"
+    landed = client.get(f"/api/datasets/{ds['id']}").json()
+    assert landed["status"] == "ready" and landed["stats"]["images"] == 3 and landed["failure"] is None

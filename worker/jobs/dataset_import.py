@@ -12,7 +12,16 @@ from backend.db.session import session_scope
 from backend.db.tables import Dataset
 from backend.jobs.kinds import ImportDatasetConfig
 from backend.settings import get_settings
-from worker.context import JobContext, JobFailed
+from worker.context import JobCancelled, JobContext, JobFailed, LeaseLost
+
+
+def _stopped(dataset_id: int, why: str) -> None:
+    """An import that ended without a report (cancelled, or an error of the studio's, not the data's):
+    its dataset is failed, saying why, so it can be imported again or deleted instead of importing forever."""
+    with session_scope() as session:
+        row = session.get(Dataset, dataset_id)
+        if row is not None and row.status == "importing":
+            row.status, row.report = "failed", {"findings": [], "stopped": why[:500]}
 
 
 def run_import_dataset(ctx: JobContext) -> dict[str, Any]:
@@ -43,6 +52,14 @@ def run_import_dataset(ctx: JobContext) -> dict[str, Any]:
             if session.get(Dataset, cfg.dataset_id) is None:  # deleted meanwhile: nothing to retry
                 upload.unlink(missing_ok=True)
         raise JobFailed(str(exc)) from exc
+    except LeaseLost:  # another worker holds the job now: the dataset is its to land
+        raise
+    except JobCancelled:
+        _stopped(cfg.dataset_id, "it was cancelled")
+        raise
+    except Exception as exc:
+        _stopped(cfg.dataset_id, f"{type(exc).__name__}: {exc}")
+        raise
     # Landed: the upload is spent. A failed import keeps it, for a retry (POST /api/datasets/{id}/retry),
     # until its dataset is deleted.
     upload.unlink(missing_ok=True)
