@@ -48,7 +48,7 @@ async def _wakeups(job_id: int) -> AsyncIterator[Any]:
         yield pubsub
     finally:
         with contextlib.suppress(Exception):
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8.2
             await client.aclose()
 
 
