@@ -6,7 +6,7 @@ import os
 import shutil
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -72,12 +72,15 @@ def start_import(
     return dataset, job
 
 
+def dataset_jobs(session: Session, owner_id: int, kind: str, dataset_id: int, limit: int) -> Iterator[Job]:
+    """The owner's jobs of ``kind`` on dataset ``dataset_id``, newest first, among their last ``limit``."""
+    jobs = session.scalars(owned(Job, owner_id).where(Job.kind == kind).order_by(Job.id.desc()).limit(limit))
+    return (j for j in jobs if j.config.get("dataset_id") == dataset_id)
+
+
 def last_import(session: Session, dataset: Dataset) -> Job | None:
     """The newest import job of this dataset (its config names the upload it reads)."""
-    jobs = session.scalars(
-        owned(Job, dataset.owner_id).where(Job.kind == "import_dataset").order_by(Job.id.desc()).limit(500)
-    )
-    return next((j for j in jobs if j.config.get("dataset_id") == dataset.id), None)
+    return next(dataset_jobs(session, dataset.owner_id, "import_dataset", dataset.id, 500), None)
 
 
 def kept_upload(settings: Settings, job: Job | None) -> Path | None:
@@ -278,11 +281,8 @@ def _single_error(code: str, message: str) -> ImportReport:
 def start_export(session: Session, user: User, dataset_id: int, fmt: str) -> Job:
     """The export job of this version and format under way, or the last one if it failed on the format
     (the same data fails the same way), or a new one."""
-    jobs = session.scalars(
-        owned(Job, user.id).where(Job.kind == "export_dataset").order_by(Job.id.desc()).limit(200)
-    )
-    for job in jobs:
-        if job.config.get("dataset_id") != dataset_id or job.config.get("format") != fmt:
+    for job in dataset_jobs(session, user.id, "export_dataset", dataset_id, 200):
+        if job.config.get("format") != fmt:
             continue
         if job.status in (JobStatus.queued, JobStatus.running):
             return job

@@ -41,7 +41,6 @@ def training_machine() -> Machine:
     """The training lane's machine, from ``STUDIO_TRAINING_DEVICES``: 'cpu', GPU indices, or 'auto' (every
     GPU nvidia-smi lists on this host; set it explicitly where the API runs on another host than the
     training workers, as under docker compose)."""
-    from backend.settings import get_settings
     from backend.supervisor import cores
 
     return _machine(get_settings().training_devices, cores())

@@ -305,14 +305,12 @@ class ProgressReporter(Callback):
 
     def message(self, trainer: Trainer) -> str:
         st = trainer.state
-        done = st.iteration - st.start_iteration
-        left = max(0, st.total_iters - st.iteration)
         parts = [f"epoch {min(st.epoch + 1, st.total_epochs)}/{st.total_epochs}"]
         parts.append(f"iteration {st.iteration}/{st.total_iters}")
         value = st.last_metrics.get(self.headline) if self.headline else None
         if isinstance(value, int | float) and math.isfinite(value):
             parts.append(f"val {self.headline} {100 * float(value):.1f}%")
-        eta = self.eta(trainer) if done > 0 and left >= 0 else None
+        eta = self.eta(trainer)
         if eta is not None:
             seconds, with_validation = eta
             parts.append(f"ETA {format_seconds(seconds)}" + ("" if with_validation else " before validation"))

@@ -88,6 +88,7 @@ function ImportFailedBanner({ dataset, findings }: { dataset: DatasetDetail; fin
   const retry = useRetryImport(dataset.id);
   const badShapes = findings.filter((f) => f.level === "error" && f.shape != null).length;
   const otherErrors = findings.filter((f) => f.level === "error" && f.shape == null).length;
+  const canSkip = badShapes > 0 && otherErrors === 0; // every error is one shape's: the rest can land
   return (
     <div className="banner banner--error" role="alert" data-testid="dataset-failed">
       <p>
@@ -95,12 +96,12 @@ function ImportFailedBanner({ dataset, findings }: { dataset: DatasetDetail; fin
       </p>
       <p className="small">
         The report below names each file, shape and field at fault. Fix them and upload the project again
-        {badShapes > 0 && otherErrors === 0
+        {canSkip
           ? `, or import this upload again leaving out the ${badShapes === 1 ? "bad shape" : `${badShapes} bad shapes`} (each is listed in the new report).`
           : "."}
       </p>
       <div className="banner__actions">
-        {badShapes > 0 && otherErrors === 0 ? (
+        {canSkip ? (
           <button
             type="button"
             className="button button--primary"

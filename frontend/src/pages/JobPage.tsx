@@ -133,11 +133,14 @@ function Artifacts({ job }: { job: Job }) {
   );
 }
 
-/** What a job answered: for a run, its model's headline figures (the raw JSON folded below); else the JSON. */
-function ResultPanel({ job, status, modelId }: { job: Job; status: Job["status"]; modelId: number | null }) {
+/**
+ * What a job answered: for a run that made `runModel` (null for any other job), that model's headline
+ * figures with the raw JSON folded below; else the JSON.
+ */
+function ResultPanel({ job, status, runModel }: { job: Job; status: Job["status"]; runModel: number | null }) {
   const registry = useTaskRegistry();
-  const enabled = job.kind === "train" && status === "succeeded" && modelId != null;
-  const board = useModelDashboard(modelId ?? 0, enabled);
+  const enabled = runModel != null;
+  const board = useModelDashboard(runModel ?? 0, enabled);
   const task = board.data ? registry.get(board.data.task) : undefined;
   const raw = job.result ? (
     <pre className="code" data-testid="job-result">
@@ -152,7 +155,7 @@ function ResultPanel({ job, status, modelId }: { job: Job; status: Job["status"]
         <>
           <SummaryTiles board={board.data} task={task} />
           <p className="small">
-            <Link to={`/models/${modelId}`} data-testid="result-model-link">
+            <Link to={`/models/${runModel}`} data-testid="result-model-link">
               The model&apos;s page
             </Link>{" "}
             has the per-class figures, the curves, Grad-CAM and “Try it”.
@@ -171,9 +174,9 @@ function ResultPanel({ job, status, modelId }: { job: Job; status: Job["status"]
   );
 }
 
-/** A run's worst validation images, as its model's page shows them. */
-function RunWorstImages({ job, status, modelId }: { job: Job; status: Job["status"]; modelId: number | null }) {
-  const board = useModelDashboard(modelId ?? 0, job.kind === "train" && status === "succeeded" && modelId != null);
+/** The worst validation images of the model a run made, as its page shows them. */
+function RunWorstImages({ runModel }: { runModel: number | null }) {
+  const board = useModelDashboard(runModel ?? 0, runModel != null);
   return board.data ? <WorstImages board={board.data} /> : null;
 }
 
@@ -215,6 +218,8 @@ export function JobPage() {
     : `${Math.round(progress * 100)}%${message ? ` · ${withoutEta(message)}` : ""}${left != null ? ` · about ${formatDuration(left)} left${workerEta(message)?.withValidation === false ? ", before validation" : ""}` : ""}`;
   const resultModelId = typeof job.result?.model_id === "number" ? job.result.model_id : null;
   const model = models.data?.find((m) => m.job_id === job.id || m.id === resultModelId) ?? null;
+  // The model a finished run made: its page's figures and worst images stand in for the raw result.
+  const runModel = job.kind === "train" && status === "succeeded" ? (model?.id ?? resultModelId) : null;
   const task = registry.get(String((job.config as { task?: string }).task ?? ""));
   const headline = task ? lastValue(live.metrics, `val/${task.headline}`) : null;
 
@@ -338,9 +343,9 @@ export function JobPage() {
             </Link>
           ) : null}
         </div>
-        <ResultPanel job={job} status={status} modelId={model?.id ?? resultModelId} />
+        <ResultPanel job={job} status={status} runModel={runModel} />
       </div>
-      <RunWorstImages job={job} status={status} modelId={model?.id ?? resultModelId} />
+      <RunWorstImages runModel={runModel} />
       <Artifacts job={job} />
     </section>
   );
