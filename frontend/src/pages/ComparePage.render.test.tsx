@@ -2,27 +2,11 @@ import { screen, waitFor } from "@testing-library/react";
 import { Route, Routes } from "react-router";
 import { describe, expect, it } from "vitest";
 import { ComparePage } from "./ComparePage";
+import { jobRow } from "../test/jobs";
 import { jsonResponse, mockApi, renderWithProviders } from "../test/utils";
 
 function run(id: number, lr: number) {
-  return {
-    id,
-    kind: "train",
-    status: "succeeded",
-    queue: "training",
-    progress: 1,
-    message: null,
-    error: null,
-    config: { task: "classification", schedule: { lr } },
-    result: null,
-    attempt: 0,
-    worker: null,
-    cancel_requested: false,
-    created_at: "2024-05-01T10:00:00Z",
-    started_at: null,
-    finished_at: null,
-    queue_position: null,
-  };
+  return jobRow({ id, status: "succeeded", progress: 1, config: { task: "classification", schedule: { lr } } });
 }
 
 const loss = (value: number) => [{ step: 1, name: "train/loss", value }];

@@ -4,6 +4,7 @@ import { Route, Routes } from "react-router";
 import { describe, expect, it, vi } from "vitest";
 import { DatasetPage } from "./DatasetPage";
 import { tasksRoute } from "../test/tasks";
+import { jobRow } from "../test/jobs";
 import { jsonResponse, mockApi, renderWithProviders } from "../test/utils";
 
 const dataset = {
@@ -54,25 +55,7 @@ function position(text: string) {
 }
 
 function job(id: number, fields: Record<string, unknown>) {
-  return {
-    id,
-    kind: "export_dataset",
-    status: "queued",
-    queue: "light",
-    progress: 0,
-    message: null,
-    error: null,
-    config: { dataset_id: 4, format: "voc" },
-    result: null,
-    attempt: 0,
-    worker: null,
-    cancel_requested: false,
-    created_at: "2024-05-01T10:00:00Z",
-    started_at: null,
-    finished_at: null,
-    queue_position: null,
-    ...fields,
-  };
+  return jobRow({ id, kind: "export_dataset", queue: "light", config: { dataset_id: 4, format: "voc" }, ...fields });
 }
 
 function renderPage() {

@@ -4,28 +4,11 @@ import { Route, Routes } from "react-router";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { JobPage, withoutEta } from "./JobPage";
 import { tasksRoute } from "../test/tasks";
+import { jobRow } from "../test/jobs";
 import { jsonResponse, mockApi, renderWithProviders } from "../test/utils";
 
 function job(fields: Record<string, unknown>) {
-  return {
-    id: 5,
-    kind: "evaluate",
-    status: "queued",
-    queue: "training",
-    progress: 0,
-    message: null,
-    error: null,
-    config: { model_id: 2, dataset_id: 4, split: "test" },
-    result: null,
-    attempt: 0,
-    worker: null,
-    cancel_requested: false,
-    created_at: "2024-05-01T10:00:00Z",
-    started_at: null,
-    finished_at: null,
-    queue_position: null,
-    ...fields,
-  };
+  return jobRow({ id: 5, kind: "evaluate", config: { model_id: 2, dataset_id: 4, split: "test" }, ...fields });
 }
 
 function position(ahead: number, running: number, text: string) {

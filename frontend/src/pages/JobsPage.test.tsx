@@ -2,28 +2,11 @@ import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { JobsPage } from "./JobsPage";
+import { jobRow } from "../test/jobs";
 import { jsonResponse, mockApi, renderWithProviders } from "../test/utils";
 
 function job(id: number, fields: Record<string, unknown>) {
-  return {
-    id,
-    kind: "train",
-    status: "queued",
-    queue: "training",
-    progress: 0,
-    message: null,
-    error: null,
-    config: {},
-    result: null,
-    attempt: 0,
-    worker: null,
-    cancel_requested: false,
-    created_at: "2024-05-01T10:00:00Z",
-    started_at: null,
-    finished_at: null,
-    queue_position: null,
-    ...fields,
-  };
+  return jobRow({ id, ...fields });
 }
 
 describe("JobsPage", () => {
