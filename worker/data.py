@@ -30,6 +30,7 @@ EVAL_CROP_RATIO = 0.875
 class Sample:
     path: Path
     label: int
+    image_id: int = -1  # the canonical image's id (-1: not from a dataset)
 
 
 def classification_samples(
@@ -48,7 +49,7 @@ def classification_samples(
         if len(tags) != 1:
             skipped += 1
             continue
-        samples.append(Sample(root / image.file_name, index[tags[0]]))
+        samples.append(Sample(root / image.file_name, index[tags[0]], image.id))
     return samples, skipped
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from backend.datasets.service import image_summaries
 from backend.db.tables import Artifact, Dataset, JobMetric, TrainedModel
+from backend.models.evaluation import evaluations, views
 from backend.models.schemas import CurvePoint, DashboardClass, ModelDashboard, PRCurve, WorstImage
 from backend.tasks import TASKS
 
@@ -193,4 +194,5 @@ def model_dashboard(session: Session, model: TrainedModel) -> ModelDashboard:
         pr_curves=_pr_curves(best),
         curves=_curves(session, model.job_id),
         worst_images=_worst(session, model, metrics),
+        explain_views=views(model.task) if evaluations(session, model) else [],
     )

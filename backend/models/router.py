@@ -14,20 +14,30 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import ValidationError
 
 from backend.auth.scope import get_owned, owned
+from backend.datasets.service import load_canonical
 from backend.datasets.upload import receive_upload
-from backend.db.tables import Artifact, Job, TrainedModel, User
+from backend.db.tables import Artifact, Dataset, Job, TrainedModel, User
 from backend.deps import CurrentUser, SessionDep, SettingsDep
 from backend.errors import StudioError
 from backend.forms import multipart_body
 from backend.jobs.inference import infer, raise_for
 from backend.jobs.service import validation_error
 from backend.models import service
+from backend.models.cam_cache import cam_cache_path, keep_cam, read_cam, request_copy
 from backend.models.checks import check_cam_request
-from backend.models.contract import EXPORT_SUFFIXES, InferRequest, PredictResult, requests_dir
+from backend.models.contract import (
+    EXPORT_SUFFIXES,
+    MODULE_PATH,
+    InferRequest,
+    PredictResult,
+    requests_dir,
+)
 from backend.models.dashboard import model_dashboard
+from backend.models.evaluation import View, list_images
 from backend.models.schemas import (
     ArtifactOut,
     BatchPrediction,
+    EvaluationImages,
     JobStarted,
     ModelDashboard,
     ModelDetail,
@@ -66,6 +76,7 @@ CAM_BODY = multipart_body(
     [],
 )
 PNG: dict[str, Any] = {"content": {"image/png": {}}}
+MAX_ID = 2**63 - 1  # ids are BIGINT
 
 
 @router.get("")
@@ -258,13 +269,108 @@ async def cam(
         _remove(settings, [image])
         raise
     answer = (await _ask(settings, req))[0]
-    headers = {
+    return _answer_image(settings, answer, _cam_headers(answer))
+
+
+def _cam_headers(answer: dict[str, Any]) -> dict[str, str]:
+    return {
         "X-Cam-Target-Class": quote(str(answer["target_class"])),
         "X-Cam-Target-Layer": quote(str(answer["target_layer"])),
         "X-Cam-Score": f"{answer['score']:.6f}" if answer.get("score") is not None else "",
         "X-Cam-Predicted-Class": quote(str(answer.get("predicted_class") or "")),
     }
-    return _answer_image(settings, answer, headers)
+
+
+@router.get("/{model_id}/evaluation/images")
+def evaluation_images(
+    model_id: int,
+    user: CurrentUser,
+    session: SessionDep,
+    view: View = View.cell,
+    true: Annotated[str | None, Query(max_length=200, description="view=cell: the true class")] = None,
+    predicted: Annotated[
+        str | None, Query(max_length=200, description="view=cell: the predicted class")
+    ] = None,
+    class_name: Annotated[
+        str | None, Query(max_length=200, description="view=false_positives / false_negatives: the class")
+    ] = None,
+    evaluation: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="The evaluation's job (default: the training run's)")
+    ] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 24,
+) -> EvaluationImages:
+    """The images behind a figure of the model's evaluation, one page at a time: a confusion-matrix cell
+    (``view=cell&true=A&predicted=B``), a class's false positives or false negatives
+    (``view=false_positives&class_name=A``), or the highest-loss images (``view=highest_loss``). Each
+    names its file, the model's confidence and loss, and links to its page and to Grad-CAM for its true
+    and its predicted class."""
+    model = get_owned(session, TrainedModel, model_id, user.id, "model")
+    return list_images(
+        session,
+        model,
+        view,
+        true=true,
+        predicted=predicted,
+        class_name=class_name,
+        evaluation=evaluation,
+        offset=offset,
+        limit=limit,
+    )
+
+
+@artifacts_router.get(
+    "/datasets/{dataset_id}/images/{image_id}/cam",
+    response_class=Response,
+    responses={200: PNG},
+    tags=["models"],
+)
+async def dataset_image_cam(
+    dataset_id: int,
+    image_id: int,
+    model_id: Annotated[int, Query(ge=1, le=MAX_ID, description="The model to explain")],
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    target_class: Annotated[str | None, Query(max_length=200)] = None,
+    target_layer: Annotated[str | None, Query(max_length=200, pattern=MODULE_PATH)] = None,
+) -> Response:
+    """Grad-CAM of one of the caller's dataset images by one of their models, as PNG with the same
+    ``X-Cam-*`` headers as ``POST /api/models/{id}/cam``. Drawn by the inference lane on first request,
+    then kept with the model."""
+
+    def source() -> Path:
+        dataset = get_owned(session, Dataset, dataset_id, user.id, "dataset")
+        if dataset.status != "ready" or not dataset.path:
+            raise StudioError(
+                409, f"dataset {dataset_id} is {dataset.status}, not ready", "dataset_not_ready"
+            )
+        record = next((i for i in load_canonical(dataset).images if i.id == image_id), None)
+        if record is None:
+            raise StudioError(404, f"image {image_id} not found in dataset {dataset_id}", "not_found")
+        return Path(dataset.path) / record.file_name
+
+    picture = await to_thread.run_sync(source)
+    checkpoint, mtime = await _weights(session, user, model_id, True, target_class)
+    cached = cam_cache_path(settings.data_dir, model_id, dataset_id, image_id, target_class, target_layer)
+    if not cached.with_suffix(".json").is_file():
+        name = await to_thread.run_sync(lambda: request_copy(settings, picture))
+        req = InferRequest(
+            op="cam",
+            model_id=model_id,
+            checkpoint=checkpoint,
+            checkpoint_mtime=mtime,
+            images=[name],
+            target_class=target_class,
+            target_layer=target_layer,
+        )
+        answer = (await _ask(settings, req))[0]
+        overlay = _answer_image(settings, answer).body
+        await to_thread.run_sync(lambda: keep_cam(cached, bytes(overlay), _cam_headers(answer)))
+    data, headers = await to_thread.run_sync(lambda: read_cam(cached))
+    return Response(
+        data, media_type="image/png", headers={**headers, "Cache-Control": "private, max-age=3600"}
+    )
 
 
 @router.get(

@@ -121,6 +121,46 @@ class ModelDashboard(BaseModel):
     )
     curves: dict[str, list[CurvePoint]] = Field(description="Validation metrics and training loss by step")
     worst_images: list[WorstImage]
+    explain_views: list[str] = Field(
+        default_factory=list,
+        description="What GET /api/models/{id}/evaluation/images lists for this model's evaluation (empty: "
+        "none kept): cell, false_positives, false_negatives, highest_loss",
+    )
+
+
+class EvaluationImage(BaseModel):
+    """One image behind a figure, with what the model made of it."""
+
+    image_id: int
+    source: str | None = Field(description="The file as it was uploaded, for people")
+    file_name: str | None = Field(description="Where the studio keeps it; None once the version is deleted")
+    true_class: str | None = Field(description="None: no object (a detector's background)")
+    predicted_class: str | None
+    score: float | None = Field(description="The model's confidence in what it predicted")
+    true_score: float | None = Field(description="... and in the true class")
+    loss: float | None
+    detail: dict[str, Any] | None = None
+    image_url: str | None = Field(description="The picture alone")
+    page_url: str | None = Field(description="The image's page in the browser, with its labels")
+    cam_true_url: str | None = Field(description="Grad-CAM for the true class (drawn on first request)")
+    cam_predicted_url: str | None = Field(description="Grad-CAM for the predicted class")
+
+
+class EvaluationImages(BaseModel):
+    """``GET /api/models/{id}/evaluation/images``: one page of the images behind a figure."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_id: int
+    evaluation: int = Field(description="The job that measured them (the training run or an evaluate job)")
+    evaluations: list[int] = Field(description="Every evaluation of this model that kept its images")
+    dataset_id: int | None
+    split: str | None
+    view: str
+    total: int = Field(description="Images in the view, over every page")
+    offset: int
+    limit: int
+    images: list[EvaluationImage]
 
 
 class BatchPrediction(BaseModel):

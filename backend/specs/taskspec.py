@@ -107,3 +107,6 @@ class TaskSpec:
     # The download layouts only this task's datasets take (VOC and COCO take any): ImageNet folders,
     # ICDAR 2015 files. ``backend.tasks.EXPORTS`` lists them all.
     exports: tuple[ExportFormat, ...] = ()
+    # What ``GET /api/models/{id}/evaluation/images`` lists for this task (names of
+    # ``backend.models.evaluation.View``): a matrix cell's images, a class's errors, the highest losses.
+    explain_views: tuple[str, ...] = ()

@@ -475,6 +475,7 @@ SPEC = TaskSpec(
     entries=ENTRIES,
     check=check_classification,
     exports=(IMAGENET,),
+    explain_views=("cell", "false_positives", "false_negatives", "highest_loss"),
     recipe=Recipe(
         batch_size=32,
         cpu_batch_size=32,

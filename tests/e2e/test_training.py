@@ -276,6 +276,22 @@ def test_train_watch_inspect_predict_export(
     page.wait_for_function(CHART_HAS_POINTS, arg="chart-val-metrics", timeout=10_000)
     shot("model-page")
 
+    # The images behind a figure: a count in the matrix opens them, each named as it was uploaded and
+    # explained by Grad-CAM of its true class.
+    cell = matrix.get_by_role("button").first
+    count = int(cell.inner_text())
+    said = re.match(r"true (.+), predicted (.+?): ", cell.get_attribute("aria-label") or "")
+    assert said, cell.get_attribute("aria-label")
+    cell.click()
+    panel = page.get_by_test_id("explain-panel")
+    expect(panel.get_by_test_id("explain-row")).to_have_count(min(count, 12))
+    for verdict in panel.get_by_test_id("explain-verdict").all_inner_texts():
+        assert verdict.startswith(f"true {said[1]} · predicted {said[2]}"), verdict
+    expect(panel.get_by_test_id("explain-name").first).to_have_text(re.compile(r"\.(png|jpg)$"))
+    panel.get_by_test_id("explain-cam-true").first.scroll_into_view_if_needed()
+    page.wait_for_function(IMG_LOADED, arg="explain-cam-true", timeout=WORKER_WAIT_MS)
+    shot("model-cell-images")
+
     # 6. Try it on a new image: top classes, the prediction drawn, a Grad-CAM map.
     try_it = page.get_by_test_id("try-it")
     try_it.get_by_label("Image to classify").set_input_files(str(_new_image(tmp_path / "new.png")))

@@ -1,6 +1,6 @@
 """The evaluate job: a trained model on one split of a dataset version with its classes, measured by its
 task's runtime; the metrics go to the job's result, its metric rows (``eval/...`` at step 0) and a JSON
-report artifact."""
+report artifact, and the images behind its figures (where the task keeps them) to ``evaluation_items``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from backend.db.tables import Artifact, TrainedModel
 from backend.files import atomic_write_bytes
 from backend.jobs.kinds import EvaluateConfig
 from backend.models.contract import ArtifactKind
+from backend.models.evaluation import store_items
 from backend.settings import get_settings
 from worker.context import JobContext
 from worker.engine.callbacks import scalar_metrics
@@ -39,6 +40,10 @@ def run_evaluate(ctx: JobContext) -> dict[str, Any]:
     loaded = load_model(checkpoint)
     ds = load_dataset(cfg.dataset_id, ctx.owner_id)
     results, extra = get_runtime(loaded.task).evaluate(ctx, loaded, ds, cfg.split)
+    items = extra.pop("items", None)
+    if items is not None:
+        ctx.check()
+        store_items(ctx.owner_id, cfg.model_id, ctx.job_id, ds.id, cfg.split, items)
     finite = {f"eval/{k}": v for k, v in scalar_metrics(results).items() if math.isfinite(v)}
     ctx.log_metrics(0, finite)
     report: dict[str, Any] = {

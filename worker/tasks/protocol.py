@@ -52,6 +52,8 @@ class Finished:
     summary: dict[str, Any] = field(default_factory=dict)  # into the model's metrics
     result: dict[str, Any] = field(default_factory=dict)  # into the job's result
     drawn: list[dict[str, Any]] = field(default_factory=list)  # rendered worst images to attach
+    # The images behind the val split's figures (``backend.models.evaluation.Item``), kept with the model.
+    items: list[Any] = field(default_factory=list)
 
 
 class TaskRuntime(Protocol):
@@ -71,7 +73,8 @@ class TaskRuntime(Protocol):
         self, ctx: JobContext, loaded: LoadedModel, ds: DatasetInfo, split: str
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The model measured on one split of a dataset version: its metrics, and what the evaluation
-        report adds (images counted, skipped)."""
+        report adds (images counted, skipped); under ``items``, if the task keeps them, the images behind
+        its figures (``backend.models.evaluation.Item``), which the job stores instead of reporting."""
         ...
 
     def predict_split(self, ctx: JobContext, cfg: PredictConfig, loaded: LoadedModel) -> dict[str, Any]:

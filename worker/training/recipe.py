@@ -44,7 +44,7 @@ from worker.engine.checkpoint import load_file, save_model_file, weights_from_fi
 from worker.engine.loop import Trainer
 from worker.optim import build_optimizer, build_scheduler
 from worker.tasks import get_runtime
-from worker.training.worst import attach_kept, attach_worst, keep_rendered
+from worker.training.worst import attach_items, attach_kept, attach_worst, keep_items, keep_rendered
 from worker.zoo import count_params, load_weights
 
 log = logging.getLogger(__name__)
@@ -449,6 +449,8 @@ def train(ctx: JobContext, config: TaskConfig) -> dict[str, Any]:
     finished = runtime.finish(ctx, plan, fitted, device)
     if finished.drawn:
         keep_rendered(ctx, finished.drawn)
+    if finished.items:
+        keep_items(ctx, ds.id, "val", finished.items)
     summary = run_summary(fitted, rt, plan.data, **finished.summary)
     model_id = record_model(
         ctx,
@@ -464,6 +466,8 @@ def train(ctx: JobContext, config: TaskConfig) -> dict[str, Any]:
     )
     if finished.drawn:
         attach_worst(ctx.owner_id, ctx.job_id, model_id, finished.drawn)
+    if finished.items:
+        attach_items(ctx, model_id)
     return run_result(fitted, rt, model_id, started, device, notes, **finished.result)
 
 

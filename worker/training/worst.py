@@ -15,10 +15,12 @@ from sqlalchemy import delete
 from backend.db.session import session_scope
 from backend.db.tables import Artifact
 from backend.models.contract import ArtifactKind
+from backend.models.evaluation import Item, store_items
 from worker.context import JobContext
 
 WORST_DIR = "worst"
 WORST_FILE = "worst.json"  # a job's drawn worst images, kept until they are attached to its model
+ITEMS_FILE = "evaluation_items.json"  # the images behind its val figures, likewise
 # name suffix → (artifact kind, what it shows)
 FILES = {
     "true_mask.png": ArtifactKind.mask,
@@ -77,6 +79,19 @@ def attach_worst(
     return summary
 
 
+def keep_items(ctx: JobContext, dataset_id: int, split: str, items: list[Item]) -> None:
+    """Note the evaluation's items in the job's folder, for :func:`attach_kept` like the drawn files."""
+    ctx.save_json(ITEMS_FILE, {"dataset_id": dataset_id, "split": split, "items": [i.row() for i in items]})
+
+
+def attach_items(ctx: JobContext, model_id: int) -> None:
+    """Store the items :func:`keep_items` noted against the model (replacing the job's earlier ones)."""
+    saved = ctx.load_json(ITEMS_FILE)
+    if saved:
+        items = [Item(**row) for row in saved["items"]]
+        store_items(ctx.owner_id, model_id, ctx.job_id, saved["dataset_id"], saved["split"], items)
+
+
 def keep_rendered(ctx: JobContext, rendered: list[dict[str, Any]]) -> None:
     """Note the drawn files in the job's folder: a job stopped after recording its model attaches them
     when it is delivered again (see :func:`attach_kept`)."""
@@ -84,7 +99,9 @@ def keep_rendered(ctx: JobContext, rendered: list[dict[str, Any]]) -> None:
 
 
 def attach_kept(ctx: JobContext, model_id: int) -> None:
-    """Attach the files :func:`keep_rendered` noted, if any (a re-delivered job whose model is ready)."""
+    """Attach the files :func:`keep_rendered` and the items :func:`keep_items` noted, if any (a
+    re-delivered job whose model is ready)."""
+    attach_items(ctx, model_id)
     saved = ctx.load_json(WORST_FILE)
     if saved:
         rendered = [{**w, "files": {k: Path(v) for k, v in w["files"].items()}} for w in saved]

@@ -367,6 +367,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/datasets/{dataset_id}/images/{image_id}/cam": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dataset Image Cam
+         * @description Grad-CAM of one of the caller's dataset images by one of their models, as PNG with the same
+         *     ``X-Cam-*`` headers as ``POST /api/models/{id}/cam``. Drawn by the inference lane on first request,
+         *     then kept with the model.
+         */
+        get: operations["dataset_image_cam_api_datasets__dataset_id__images__image_id__cam_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/{dataset_id}/images/{image_id}/neighbours": {
         parameters: {
             query?: never;
@@ -710,6 +732,30 @@ export interface paths {
          *     the worst validation images with their true and predicted masks.
          */
         get: operations["get_dashboard_api_models__model_id__dashboard_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{model_id}/evaluation/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Evaluation Images
+         * @description The images behind a figure of the model's evaluation, one page at a time: a confusion-matrix cell
+         *     (``view=cell&true=A&predicted=B``), a class's false positives or false negatives
+         *     (``view=false_positives&class_name=A``), or the highest-loss images (``view=highest_loss``). Each
+         *     names its file, the model's confidence and loss, and links to its page and to Grad-CAM for its true
+         *     and its predicted class.
+         */
+        get: operations["evaluation_images_api_models__model_id__evaluation_images_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1302,6 +1348,102 @@ export interface components {
             };
         };
         /**
+         * EvaluationImage
+         * @description One image behind a figure, with what the model made of it.
+         */
+        EvaluationImage: {
+            /**
+             * Cam Predicted Url
+             * @description Grad-CAM for the predicted class
+             */
+            cam_predicted_url: string | null;
+            /**
+             * Cam True Url
+             * @description Grad-CAM for the true class (drawn on first request)
+             */
+            cam_true_url: string | null;
+            /** Detail */
+            detail?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * File Name
+             * @description Where the studio keeps it; None once the version is deleted
+             */
+            file_name: string | null;
+            /** Image Id */
+            image_id: number;
+            /**
+             * Image Url
+             * @description The picture alone
+             */
+            image_url: string | null;
+            /** Loss */
+            loss: number | null;
+            /**
+             * Page Url
+             * @description The image's page in the browser, with its labels
+             */
+            page_url: string | null;
+            /** Predicted Class */
+            predicted_class: string | null;
+            /**
+             * Score
+             * @description The model's confidence in what it predicted
+             */
+            score: number | null;
+            /**
+             * Source
+             * @description The file as it was uploaded, for people
+             */
+            source: string | null;
+            /**
+             * True Class
+             * @description None: no object (a detector's background)
+             */
+            true_class: string | null;
+            /**
+             * True Score
+             * @description ... and in the true class
+             */
+            true_score: number | null;
+        };
+        /**
+         * EvaluationImages
+         * @description ``GET /api/models/{id}/evaluation/images``: one page of the images behind a figure.
+         */
+        EvaluationImages: {
+            /** Dataset Id */
+            dataset_id: number | null;
+            /**
+             * Evaluation
+             * @description The job that measured them (the training run or an evaluate job)
+             */
+            evaluation: number;
+            /**
+             * Evaluations
+             * @description Every evaluation of this model that kept its images
+             */
+            evaluations: number[];
+            /** Images */
+            images: components["schemas"]["EvaluationImage"][];
+            /** Limit */
+            limit: number;
+            /** Model Id */
+            model_id: number;
+            /** Offset */
+            offset: number;
+            /** Split */
+            split: string | null;
+            /**
+             * Total
+             * @description Images in the view, over every page
+             */
+            total: number;
+            /** View */
+            view: string;
+        };
+        /**
          * ExportOption
          * @description A layout this version downloads in, or why it cannot.
          */
@@ -1676,6 +1818,11 @@ export interface components {
             };
             /** Dataset Id */
             dataset_id: number | null;
+            /**
+             * Explain Views
+             * @description What GET /api/models/{id}/evaluation/images lists for this model's evaluation (empty: none kept): cell, false_positives, false_negatives, highest_loss
+             */
+            explain_views?: string[];
             /** Model Id */
             model_id: number;
             /** Per Class */
@@ -2163,6 +2310,12 @@ export interface components {
             /** Error Type */
             type: string;
         };
+        /**
+         * View
+         * @description Which images of an evaluation to list.
+         * @enum {string}
+         */
+        View: "cell" | "false_positives" | "false_negatives" | "highest_loss";
         /** WorkerOut */
         WorkerOut: {
             /** Busy */
@@ -2924,6 +3077,43 @@ export interface operations {
             };
         };
     };
+    dataset_image_cam_api_datasets__dataset_id__images__image_id__cam_get: {
+        parameters: {
+            query: {
+                /** @description The model to explain */
+                model_id: number;
+                target_class?: string | null;
+                target_layer?: string | null;
+            };
+            header?: never;
+            path: {
+                dataset_id: number;
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     image_neighbours_api_datasets__dataset_id__images__image_id__neighbours_get: {
         parameters: {
             query?: {
@@ -3557,6 +3747,49 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelDashboard"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    evaluation_images_api_models__model_id__evaluation_images_get: {
+        parameters: {
+            query?: {
+                view?: components["schemas"]["View"];
+                /** @description view=cell: the true class */
+                true?: string | null;
+                /** @description view=cell: the predicted class */
+                predicted?: string | null;
+                /** @description view=false_positives / false_negatives: the class */
+                class_name?: string | null;
+                /** @description The evaluation's job (default: the training run's) */
+                evaluation?: number | null;
+                offset?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                model_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationImages"];
                 };
             };
             /** @description Validation Error */

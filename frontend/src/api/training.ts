@@ -16,6 +16,8 @@ export type ValidatedConfig = Schemas["ValidatedConfig"];
 export type TrainedModel = Schemas["ModelOut"];
 export type ModelDetail = Schemas["ModelDetail"];
 export type ModelDashboard = Schemas["ModelDashboard"];
+export type EvaluationImages = Schemas["EvaluationImages"];
+export type EvaluationImage = Schemas["EvaluationImage"];
 export type Artifact = Schemas["ArtifactOut"];
 export type ModelImportStarted = Schemas["ModelImportStarted"];
 export type RunConfig = Record<string, unknown>;
@@ -34,7 +36,15 @@ export const trainingKeys = {
   models: ["models"] as const,
   model: (id: number) => ["models", id] as const,
   dashboard: (id: number) => ["models", id, "dashboard"] as const,
+  evaluationImages: (id: number, target: ExplainTarget, offset: number) =>
+    ["models", id, "evaluation-images", target, offset] as const,
 };
+
+/** Which images of a model's evaluation to list: a confusion-matrix cell, a class's errors, the losses. */
+export type ExplainTarget =
+  | { view: "cell"; true: string; predicted: string }
+  | { view: "false_positives" | "false_negatives"; class_name: string }
+  | { view: "highest_loss" };
 
 // ---------------------------------------------------------------- plain requests (bodies the typed client lacks)
 
@@ -393,6 +403,21 @@ export function useModelDashboard(id: number, enabled = true) {
     queryFn: async (): Promise<ModelDashboard> =>
       unwrap(await api.GET("/api/models/{model_id}/dashboard", { params: { path: { model_id: id } } })),
     enabled: enabled && Number.isInteger(id) && id > 0,
+  });
+}
+
+export const EVALUATION_PAGE = 12;
+
+export function useEvaluationImages(id: number, target: ExplainTarget | null, offset: number) {
+  return useQuery({
+    queryKey: trainingKeys.evaluationImages(id, target ?? { view: "highest_loss" }, offset),
+    queryFn: async (): Promise<EvaluationImages> =>
+      unwrap(
+        await api.GET("/api/models/{model_id}/evaluation/images", {
+          params: { path: { model_id: id }, query: { ...target!, offset, limit: EVALUATION_PAGE } },
+        }),
+      ),
+    enabled: target != null && Number.isInteger(id) && id > 0,
   });
 }
 

@@ -255,3 +255,97 @@ describe("ModelPage: what the task registry says", () => {
     await waitFor(() => expect(screen.getByTestId("model-task")).toHaveTextContent(/^object_detection$/));
   });
 });
+
+describe("ModelPage: the images behind a figure", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  function image(id: number, trueClass: string, predicted: string, score: number) {
+    return {
+      image_id: id,
+      source: `batch/img_${id}.jpg`,
+      file_name: `images/${id}.jpg`,
+      true_class: trueClass,
+      predicted_class: predicted,
+      score,
+      true_score: 1 - score,
+      loss: 1.5,
+      detail: null,
+      image_url: `/api/datasets/1/images/${id}/render?overlay=false`,
+      page_url: `/datasets/1/images/${id}`,
+      cam_true_url: `/api/datasets/1/images/${id}/cam?model_id=3&target_class=${trueClass}`,
+      cam_predicted_url: `/api/datasets/1/images/${id}/cam?model_id=3&target_class=${predicted}`,
+    };
+  }
+
+  it("opens a cell's images with Grad-CAM for the true and the predicted class, and a class's false negatives", async () => {
+    const { requests } = mockApi({
+      ...tasksRoute(),
+      "GET /api/models/3": () => jsonResponse(200, model),
+      "GET /api/models/3/dashboard": () =>
+        jsonResponse(
+          200,
+          board("classification", {
+            summary: { "accuracy/top1": 0.75 },
+            columns: ["precision", "recall", "f1", "support"],
+            per_class: [
+              { name: "cat", values: { precision: 1, recall: 0.5, f1: 0.66, support: 4 } },
+              { name: "dog", values: { precision: 0.66, recall: 1, f1: 0.8, support: 4 } },
+            ],
+            confusion_matrix: [
+              [2, 2],
+              [0, 4],
+            ],
+            confusion_labels: ["cat", "dog"],
+            explain_views: ["cell", "false_positives", "false_negatives", "highest_loss"],
+          }),
+        ),
+      "GET /api/models/3/evaluation/images": (request) => {
+        const q = new URL(request.url).searchParams;
+        const images = q.get("view") === "cell" ? [image(7, "cat", "dog", 0.9), image(8, "cat", "dog", 0.6)] : [image(7, "cat", "dog", 0.9)];
+        return jsonResponse(200, {
+          model_id: 3,
+          evaluation: 2,
+          evaluations: [2],
+          dataset_id: 1,
+          split: "val",
+          view: q.get("view"),
+          total: images.length,
+          offset: 0,
+          limit: 12,
+          images,
+        });
+      },
+    });
+    renderPage();
+    const cells = await screen.findAllByTestId("cm-cell");
+    // An empty cell has nothing to open.
+    expect(within(cells[2]!).queryByRole("button")).toBeNull();
+    await userEvent.click(within(cells[1]!).getByRole("button"));
+    const panel = await screen.findByTestId("explain-panel");
+    expect(within(panel).getByTestId("explain-title")).toHaveTextContent("True cat, predicted dog");
+    expect(await within(panel).findByTestId("explain-count")).toHaveTextContent("2 val images, most confident first");
+    const rows = within(panel).getAllByTestId("explain-row");
+    expect(within(rows[0]!).getByTestId("explain-name")).toHaveTextContent("batch/img_7.jpg");
+    expect(within(rows[0]!).getByTestId("explain-name")).toHaveAttribute("href", "/datasets/1/images/7");
+    expect(within(rows[0]!).getByTestId("explain-verdict")).toHaveTextContent("true cat · predicted dog (90.0%)");
+    expect(within(rows[0]!).getByTestId("explain-cam-true")).toHaveAttribute("src", expect.stringContaining("target_class=cat"));
+    expect(within(rows[0]!).getByTestId("explain-cam-predicted")).toHaveAttribute("src", expect.stringContaining("target_class=dog"));
+    expect(cells[1]).toHaveClass("cm__cell--selected");
+    const asked = new URL(requests.at(-1)!.url).searchParams;
+    expect([asked.get("view"), asked.get("true"), asked.get("predicted")]).toEqual(["cell", "cat", "dog"]);
+
+    // The class table counts each class's errors from the matrix and opens them.
+    const table = screen.getByTestId("per-class");
+    const [catFp, dogFp] = within(table).getAllByTestId("class-false-positives");
+    expect(catFp).toHaveTextContent("0 false pos.");
+    expect(catFp).toBeDisabled();
+    expect(dogFp).toHaveTextContent("2 false pos.");
+    await userEvent.click(within(table).getAllByTestId("class-false-negatives")[0]!);
+    expect(await within(screen.getByTestId("explain-panel")).findByTestId("explain-title")).toHaveTextContent(
+      "False negatives of cat: cat in truth, predicted as another class",
+    );
+    await waitFor(() => expect(new URL(requests.at(-1)!.url).searchParams.get("class_name")).toBe("cat"));
+    await userEvent.click(screen.getByRole("button", { name: "Close" }));
+    expect(screen.queryByTestId("explain-panel")).toBeNull();
+  });
+});

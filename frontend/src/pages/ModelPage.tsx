@@ -12,6 +12,7 @@ import {
   type AnswerShape,
   type CamAnswer,
   type ClassScore,
+  type ExplainTarget,
   type ExportFormat,
   type ModelDetail,
 } from "../api/training";
@@ -23,6 +24,7 @@ import { TASKS_LOADING, useTaskRegistry, type TaskInfo, type TaskRegistry } from
 import { statusTone } from "../datasets/format";
 import { formatDateTime } from "../time";
 import { ConfusionMatrix } from "../training/ConfusionMatrix";
+import { EvaluationImagesPanel } from "../training/EvaluationImages";
 import { CamGallery, ClassTable, classColumns, CurvesOverRun, PrCurves, SummaryTiles, WorstImages } from "../training/Dashboard";
 import { formatCount, formatFlops } from "../training/ModelCards";
 import { NotFoundPage } from "./NotFoundPage";
@@ -374,6 +376,13 @@ export function ModelPage() {
   const model = query.data;
   const board = useModelDashboard(id, model?.status === "ready");
   const registry = useTaskRegistry();
+  const [explain, setExplain] = useState<ExplainTarget | null>(null);
+  const panel = useRef<HTMLDivElement>(null);
+  const open = (target: ExplainTarget) => {
+    setExplain(target);
+    // Bring the list into view once it is drawn below the figures.
+    requestAnimationFrame(() => panel.current?.scrollIntoView?.({ behavior: "smooth", block: "start" }));
+  };
 
   if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
   if (query.isPending) return <Loading label="Loading model…" />;
@@ -390,6 +399,8 @@ export function ModelPage() {
   const files = model.artifacts.filter((a) => !a.name.startsWith("worst/"));
   const task = registry.get(model.task);
   const cam = camOffer(registry, task);
+  const views = new Set(board.data?.explain_views ?? []);
+  const matrixLabels = board.data?.confusion_labels?.length ? board.data.confusion_labels : model.class_names;
   return (
     <section className="page page--wide" data-testid="model-page">
       <p className="breadcrumb">
@@ -454,11 +465,31 @@ export function ModelPage() {
             {board.data.confusion_matrix?.length ? (
               <ConfusionMatrix
                 matrix={board.data.confusion_matrix}
-                classNames={board.data.confusion_labels?.length ? board.data.confusion_labels : model.class_names}
+                classNames={matrixLabels}
+                onOpen={views.has("cell") ? (i, j) => open({ view: "cell", true: matrixLabels[i]!, predicted: matrixLabels[j]! }) : undefined}
+                selected={explain?.view === "cell" ? [matrixLabels.indexOf(explain.true), matrixLabels.indexOf(explain.predicted)] : null}
               />
             ) : null}
-            {board.data.per_class.length ? <ClassTable board={board.data} task={task} /> : null}
+            {board.data.per_class.length ? (
+              <ClassTable
+                board={board.data}
+                task={task}
+                onErrors={views.has("false_positives") ? (view, name) => open({ view, class_name: name }) : undefined}
+              />
+            ) : null}
           </div>
+          {views.has("highest_loss") ? (
+            <p>
+              <button type="button" className="button" onClick={() => open({ view: "highest_loss" })} data-testid="explain-highest-loss">
+                Show the highest-loss images
+              </button>
+            </p>
+          ) : null}
+          {explain ? (
+            <div ref={panel}>
+              <EvaluationImagesPanel modelId={model.id} target={explain} onClose={() => setExplain(null)} />
+            </div>
+          ) : null}
         </div>
       ) : null}
 

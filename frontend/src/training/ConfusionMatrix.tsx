@@ -8,10 +8,14 @@ export function cellColour(share: number): string {
 interface ConfusionMatrixProps {
   matrix: number[][];
   classNames: string[];
+  /** Given: each cell with images is a button that opens them (true class i, predicted j). */
+  onOpen?: (i: number, j: number) => void;
+  /** The cell whose images are open. */
+  selected?: [number, number] | null;
 }
 
 /** Rows: true class; columns: predicted class. Counts in the cells, coloured by the row's share. */
-export function ConfusionMatrix({ matrix, classNames }: ConfusionMatrixProps) {
+export function ConfusionMatrix({ matrix, classNames, onOpen, selected }: ConfusionMatrixProps) {
   const n = matrix.length;
   const names = Array.from({ length: n }, (_, i) => classNames[i] ?? `class ${i}`);
   const rowTotals = matrix.map((r) => r.reduce((a, b) => a + b, 0));
@@ -42,16 +46,25 @@ export function ConfusionMatrix({ matrix, classNames }: ConfusionMatrixProps) {
               </span>
               {row.map((count, j) => {
                 const share = rowTotals[i] ? count / rowTotals[i]! : 0;
+                const title = `true ${names[i]}, predicted ${names[j]}: ${count} (${Math.round(share * 100)}% of the row)`;
+                const open = onOpen && count > 0;
+                const isSelected = selected?.[0] === i && selected?.[1] === j;
                 return (
                   <span
                     role="cell"
                     key={j}
-                    className={`cm__cell${i === j ? " cm__cell--diag" : ""}${share > 0.55 ? " cm__cell--dark" : ""}`}
+                    className={`cm__cell${i === j ? " cm__cell--diag" : ""}${share > 0.55 ? " cm__cell--dark" : ""}${isSelected ? " cm__cell--selected" : ""}`}
                     style={{ background: cellColour(share) }}
-                    title={`true ${names[i]}, predicted ${names[j]}: ${count} (${Math.round(share * 100)}% of the row)`}
+                    title={open ? `${title}: show these images` : title}
                     data-testid="cm-cell"
                   >
-                    {count}
+                    {open ? (
+                      <button type="button" className="cm__open" onClick={() => onOpen(i, j)} aria-pressed={isSelected} aria-label={`${title}: show these images`}>
+                        {count}
+                      </button>
+                    ) : (
+                      count
+                    )}
                   </span>
                 );
               })}
@@ -64,6 +77,7 @@ export function ConfusionMatrix({ matrix, classNames }: ConfusionMatrixProps) {
         <span className="cm__ramp" style={{ background: `linear-gradient(to right, ${cellColour(0)}, ${cellColour(1)})` }} />
         <span>100% of the row</span>
       </div>
+      {onOpen ? <p className="muted small">Click a count to see its images.</p> : null}
     </figure>
   );
 }

@@ -64,7 +64,34 @@ function Bar({ value }: { value: number | null | undefined }) {
 }
 
 /** The task's per-class table: a bar for each 0–1 figure, counts as numbers; names always as text. */
-export function ClassTable({ board, task }: { board: ModelDashboard; task?: TaskInfo }) {
+/** A class's errors in the confusion matrix: predicted as it but another class (its column off the
+ * diagonal), and of it but predicted as another (its row off the diagonal); null when the matrix lacks it. */
+export function classErrors(board: ModelDashboard, name: string): { falsePositives: number; falseNegatives: number } | null {
+  const cm = board.confusion_matrix;
+  const labels = board.confusion_labels?.length ? board.confusion_labels : board.per_class.map((r) => r.name);
+  const c = labels.indexOf(name);
+  if (!cm || c < 0 || c >= cm.length) return null;
+  let falsePositives = 0;
+  let falseNegatives = 0;
+  cm.forEach((row, i) => {
+    if (i !== c) falsePositives += row[c] ?? 0;
+  });
+  cm[c]!.forEach((v, j) => {
+    if (j !== c) falseNegatives += v;
+  });
+  return { falsePositives, falseNegatives };
+}
+
+export function ClassTable({
+  board,
+  task,
+  onErrors,
+}: {
+  board: ModelDashboard;
+  task?: TaskInfo;
+  /** Given: each class offers its false positives and negatives as lists of images. */
+  onErrors?: (view: "false_positives" | "false_negatives", name: string) => void;
+}) {
   const columns = classColumns(board, task);
   return (
     <div className="table-scroll">
@@ -77,6 +104,7 @@ export function ClassTable({ board, task }: { board: ModelDashboard; task?: Task
                 {metricLabel(c)}
               </th>
             ))}
+            {onErrors ? <th scope="col">Errors</th> : null}
           </tr>
         </thead>
         <tbody>
@@ -96,11 +124,50 @@ export function ClassTable({ board, task }: { board: ModelDashboard; task?: Task
                   </td>
                 ),
               )}
+              {onErrors ? <ErrorButtons board={board} name={row.name} onErrors={onErrors} /> : null}
             </tr>
           ))}
         </tbody>
       </table>
     </div>
+  );
+}
+
+function ErrorButtons({
+  board,
+  name,
+  onErrors,
+}: {
+  board: ModelDashboard;
+  name: string;
+  onErrors: (view: "false_positives" | "false_negatives", name: string) => void;
+}) {
+  const errors = classErrors(board, name);
+  const fp = errors?.falsePositives;
+  const fn = errors?.falseNegatives;
+  return (
+    <td className="per-class__errors">
+      <button
+        type="button"
+        className="button button--ghost button--small"
+        disabled={fp === 0}
+        title={`Images predicted as ${name} that are another class`}
+        onClick={() => onErrors("false_positives", name)}
+        data-testid="class-false-positives"
+      >
+        {fp == null ? "" : `${fp} `}false pos.
+      </button>{" "}
+      <button
+        type="button"
+        className="button button--ghost button--small"
+        disabled={fn === 0}
+        title={`Images of ${name} predicted as another class`}
+        onClick={() => onErrors("false_negatives", name)}
+        data-testid="class-false-negatives"
+      >
+        {fn == null ? "" : `${fn} `}false neg.
+      </button>
+    </td>
   );
 }
 

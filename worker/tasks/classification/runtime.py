@@ -18,7 +18,7 @@ from worker.losses import build_loss
 from worker.models import LoadedModel
 from worker.tasks.classification.metrics import ClassificationMetrics
 from worker.tasks.protocol import Finished, Plan
-from worker.training.recipe import DatasetInfo, Fitted
+from worker.training.recipe import TRAIN_SPAN, DatasetInfo, Fitted
 from worker.zoo import build_model
 
 if TYPE_CHECKING:
@@ -73,16 +73,32 @@ class ClassificationRuntime:
         )
 
     def finish(self, ctx: JobContext, plan: Plan, fitted: Fitted, device: torch.device) -> Finished:
+        from worker.tasks.classification.evaluate import classify_split
+
         data = plan.data
         skipped: Any = data.train.skipped + (data.val.skipped if data.val is not None else 0)
-        return Finished(summary={"skipped_images": skipped})
+        items = []
+        if data.val is not None:
+            ctx.progress(TRAIN_SPAN[1], "listing the validation images behind each figure", force=True)
+            plan.model.load_state_dict(fitted.weights)
+            # The val loader's batch size, so that each prediction is the one the kept metrics counted.
+            _, items = classify_split(
+                plan.model,
+                data.val,
+                plan.class_names,
+                device,
+                batch_size=data.val_loader.batch_size,
+                check=ctx.check,
+            )
+        return Finished(summary={"skipped_images": skipped}, items=items)
 
     def evaluate(
         self, ctx: JobContext, loaded: LoadedModel, ds: DatasetInfo, split: str
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         from worker.tasks.classification.evaluate import evaluate_classification
 
-        return evaluate_classification(ctx, loaded, ds, split)
+        results, report, items = evaluate_classification(ctx, loaded, ds, split)
+        return results, {**report, "items": items}
 
     def predict_split(self, ctx: JobContext, cfg: PredictConfig, loaded: LoadedModel) -> dict[str, Any]:
         from worker.tasks.classification.predict import predict_classification_split

@@ -1,0 +1,231 @@
+"""The images behind an evaluation's figures: each image's part in a cell (a classifier's image with its
+true and predicted class, its confidence and loss), written once when the evaluation runs (the training
+run's kept weights on its val split, or an evaluate job) and read by ``GET /api/models/{id}/evaluation/
+images``, so that opening a confusion-matrix cell, a class's false positives or the highest-loss images is
+a query, not a pass over the split."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from backend.datasets.service import image_summaries
+from backend.db.session import session_scope
+from backend.db.tables import Dataset, EvaluationItem, TrainedModel
+from backend.errors import StudioError
+from backend.models.schemas import EvaluationImage, EvaluationImages
+from backend.tasks import TASKS
+
+
+class View(StrEnum):
+    """Which images of an evaluation to list."""
+
+    cell = "cell"  # true class i predicted as j (``true`` and ``predicted``), most confident first
+    false_positives = "false_positives"  # predicted as ``class_name`` but another class, most confident first
+    false_negatives = "false_negatives"  # of ``class_name`` but predicted as another, most confident first
+    highest_loss = "highest_loss"  # every image, highest loss first
+
+
+@dataclass
+class Item:
+    """One image's part in an evaluation, as the worker measured it (class indices in the model's order)."""
+
+    image_id: int
+    true_index: int | None
+    pred_index: int | None
+    score: float | None = None
+    true_score: float | None = None
+    loss: float | None = None
+    detail: dict[str, Any] | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()
+        }
+
+
+def store_items(
+    owner_id: int, model_id: int, job_id: int, dataset_id: int, split: str, items: list[Item]
+) -> None:
+    """Replace the evaluation's items (a re-delivered job writes them again) in one transaction."""
+    with session_scope() as session:
+        session.execute(delete(EvaluationItem).where(EvaluationItem.job_id == job_id))
+        if not items:
+            return
+        session.execute(
+            insert(EvaluationItem),
+            [
+                {
+                    **item.row(),
+                    "owner_id": owner_id,
+                    "model_id": model_id,
+                    "job_id": job_id,
+                    "dataset_id": dataset_id,
+                    "split": split,
+                }
+                for item in items
+            ],
+        )
+
+
+def evaluations(session: Session, model: TrainedModel) -> list[int]:
+    """The evaluations of ``model`` that kept their images, the training run's first, then newest first."""
+    jobs = session.scalars(
+        select(EvaluationItem.job_id)
+        .where(EvaluationItem.model_id == model.id, EvaluationItem.owner_id == model.owner_id)
+        .group_by(EvaluationItem.job_id)
+        .order_by(EvaluationItem.job_id.desc())
+    ).all()
+    return sorted(jobs, key=lambda j: j != model.job_id)
+
+
+def views(task: str) -> list[str]:
+    spec = TASKS.get(task)
+    return list(spec.explain_views) if spec is not None else []
+
+
+def _class_index(model: TrainedModel, field: str, name: str | None) -> int:
+    names = list(model.class_names or [])
+    if name is None:
+        raise StudioError(
+            422, f"{field}: this view needs a class name", "invalid_field", extra={"field": field}
+        )
+    if name not in names:
+        raise StudioError(
+            422,
+            f"{field}: {name!r} is not a class of model {model.id}; its classes: {', '.join(names)}",
+            "invalid_field",
+            extra={"field": field},
+        )
+    return names.index(name)
+
+
+def list_images(
+    session: Session,
+    model: TrainedModel,
+    view: View,
+    *,
+    true: str | None = None,
+    predicted: str | None = None,
+    class_name: str | None = None,
+    evaluation: int | None = None,
+    offset: int = 0,
+    limit: int = 24,
+) -> EvaluationImages:
+    """One page of the images behind a figure of ``model``'s evaluation (default: its training run's)."""
+    allowed = views(model.task)
+    if view.value not in allowed:
+        raise StudioError(
+            422,
+            f"view: {view.value!r} is not offered for {model.task} models"
+            + (f"; choose one of {', '.join(allowed)}" if allowed else ""),
+            "invalid_field",
+            extra={"field": "view"},
+        )
+    kept = evaluations(session, model)
+    if evaluation is None:
+        if not kept:
+            raise StudioError(
+                404,
+                f"model {model.id} has no evaluation that kept its images: evaluate it again",
+                "not_found",
+            )
+        evaluation = kept[0]
+    elif evaluation not in kept:
+        raise StudioError(
+            404, f"evaluation: job {evaluation} kept no images of model {model.id}", "not_found"
+        )
+    q = select(EvaluationItem).where(EvaluationItem.job_id == evaluation, EvaluationItem.model_id == model.id)
+    if view is View.cell:
+        i, j = _class_index(model, "true", true), _class_index(model, "predicted", predicted)
+        q = q.where(EvaluationItem.true_index == i, EvaluationItem.pred_index == j)
+    elif view is View.false_positives:
+        c = _class_index(model, "class_name", class_name)
+        q = q.where(EvaluationItem.pred_index == c, EvaluationItem.true_index != c)
+    elif view is View.false_negatives:
+        c = _class_index(model, "class_name", class_name)
+        q = q.where(EvaluationItem.true_index == c, EvaluationItem.pred_index != c)
+    total = int(session.scalar(select(func.count()).select_from(q.subquery())) or 0)
+    if view is View.highest_loss:
+        q = q.order_by(EvaluationItem.loss.desc(), EvaluationItem.image_id)
+    else:
+        q = q.order_by(EvaluationItem.score.desc(), EvaluationItem.image_id)
+    rows = session.scalars(q.offset(offset).limit(limit)).all()
+    first = session.scalars(
+        select(EvaluationItem).where(EvaluationItem.job_id == evaluation).limit(1)
+    ).first()
+    dataset_id = first.dataset_id if first is not None else None
+    return EvaluationImages(
+        model_id=model.id,
+        evaluation=evaluation,
+        evaluations=kept,
+        dataset_id=dataset_id,
+        split=first.split if first is not None else None,
+        view=view.value,
+        total=total,
+        offset=offset,
+        limit=limit,
+        images=_described(session, model, dataset_id, rows),
+    )
+
+
+def _described(
+    session: Session, model: TrainedModel, dataset_id: int | None, rows: Any
+) -> list[EvaluationImage]:
+    dataset = (
+        session.scalars(
+            select(Dataset).where(Dataset.id == dataset_id, Dataset.owner_id == model.owner_id)
+        ).first()
+        if dataset_id is not None
+        else None
+    )
+    images = (
+        {s.id: s for s in image_summaries(dataset)}
+        if dataset is not None and dataset.status == "ready"
+        else {}
+    )
+    names = list(model.class_names or [])
+    spec = TASKS.get(model.task)
+    explained = spec is not None and spec.explain is None
+
+    def name(index: int | None) -> str | None:
+        return names[index] if index is not None and 0 <= index < len(names) else None
+
+    def cam(image_id: int, target: str | None) -> str | None:
+        if not explained or target is None or image_id not in images:
+            return None
+        query = urlencode({"model_id": model.id, "target_class": target})
+        return f"/api/datasets/{dataset_id}/images/{image_id}/cam?{query}"
+
+    out: list[EvaluationImage] = []
+    for row in rows:
+        summary = images.get(row.image_id)
+        true_name, pred_name = name(row.true_index), name(row.pred_index)
+        out.append(
+            EvaluationImage(
+                image_id=row.image_id,
+                source=summary.source if summary else None,
+                file_name=summary.file_name if summary else None,
+                true_class=true_name,
+                predicted_class=pred_name,
+                score=row.score,
+                true_score=row.true_score,
+                loss=row.loss,
+                detail=row.detail,
+                image_url=(
+                    f"/api/datasets/{dataset_id}/images/{row.image_id}/render?overlay=false&max_size=512"
+                    if summary
+                    else None
+                ),
+                page_url=f"/datasets/{dataset_id}/images/{row.image_id}" if summary else None,
+                cam_true_url=cam(row.image_id, true_name),
+                cam_predicted_url=cam(row.image_id, pred_name),
+            )
+        )
+    return out

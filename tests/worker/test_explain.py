@@ -1,0 +1,158 @@
+"""From a classifier's figures to the images behind them: every confusion-matrix cell lists exactly the
+images whose true and predicted classes are that cell's, a class's false positives and negatives are the
+off-diagonal of its column and row, the highest losses come first, an evaluate job keeps its own, and
+Grad-CAM of a listed image is drawn by the inference lane once, then read from where it was kept."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import func, select
+
+from backend.db.session import session_scope
+from backend.db.tables import EvaluationItem, TrainedModel
+from tests.conftest import Stack, WorkerProcess
+from tests.helpers import run_to_end, sign_up
+from tests.worker.test_train_classification import SHAPES, import_shapes, train_config
+
+StartWorker = Callable[..., WorkerProcess]
+
+
+def _all(client: TestClient, model_id: int, **params: Any) -> dict[str, Any]:
+    """Every page of a view, joined; checks the pages agree on the total and do not overlap."""
+    images: list[dict[str, Any]] = []
+    first: dict[str, Any] | None = None
+    while True:
+        r = client.get(
+            f"/api/models/{model_id}/evaluation/images", params={**params, "offset": len(images), "limit": 7}
+        )
+        assert r.status_code == 200, r.text
+        page = r.json()
+        first = first or page
+        assert page["total"] == first["total"]
+        images += page["images"]
+        if not page["images"] or len(images) >= page["total"]:
+            break
+    assert len(images) == first["total"] and len({i["image_id"] for i in images}) == len(images)
+    return {**first, "images": images}
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_every_figure_of_a_classifier_opens_the_images_behind_it(
+    sqlite_stack: Stack, client: TestClient, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    sign_up(client)
+    me = int(client.get("/api/auth/me").json()["id"])
+    dataset_id = import_shapes(me, tmp_path, per_class=20)
+    # One short epoch: a model that still confuses some shapes, so the off-diagonal cells hold images.
+    job = run_to_end(me, "train", train_config(dataset_id, schedule={"epochs": 1, "lr": 1e-3}))
+    model_id = job["result"]["model_id"]
+    board = client.get(f"/api/models/{model_id}/dashboard").json()
+    assert board["explain_views"] == ["cell", "false_positives", "false_negatives", "highest_loss"]
+    matrix = board["confusion_matrix"]
+    labels = board["confusion_labels"] or SHAPES
+    print("confusion matrix of the short run:", matrix)
+    assert any(matrix[i][j] for i in range(3) for j in range(3) if i != j), "no mistakes to list"
+
+    every: dict[int, tuple[str, str]] = {}
+    for i, true in enumerate(labels):
+        for j, predicted in enumerate(labels):
+            cell = _all(client, model_id, view="cell", true=true, predicted=predicted)
+            assert cell["total"] == matrix[i][j], (true, predicted, cell["total"], matrix)
+            assert cell["evaluation"] == job["id"] and cell["split"] == "val"
+            scores = [im["score"] for im in cell["images"]]
+            assert scores == sorted(scores, reverse=True)  # most confident first
+            for im in cell["images"]:
+                assert (im["true_class"], im["predicted_class"]) == (true, predicted)
+                assert im["source"] and im["page_url"] == f"/datasets/{dataset_id}/images/{im['image_id']}"
+                every[im["image_id"]] = (true, predicted)
+    assert len(every) == sum(map(sum, matrix))  # each val image in exactly one cell
+
+    for c, name in enumerate(labels):
+        fp = _all(client, model_id, view="false_positives", class_name=name)
+        fn = _all(client, model_id, view="false_negatives", class_name=name)
+        assert fp["total"] == sum(matrix[i][c] for i in range(len(labels)) if i != c)
+        assert fn["total"] == sum(matrix[c][j] for j in range(len(labels)) if j != c)
+        assert all(every[im["image_id"]] == (im["true_class"], name) for im in fp["images"])
+        assert all(im["true_class"] != name for im in fp["images"])
+        assert all(im["true_class"] == name != im["predicted_class"] for im in fn["images"])
+
+    ranked = _all(client, model_id, view="highest_loss")
+    losses = [im["loss"] for im in ranked["images"]]
+    assert len(losses) == len(every) and losses == sorted(losses, reverse=True)
+    # The loss is the cross-entropy of the true class's probability.
+    import math
+
+    for im in ranked["images"]:
+        assert im["loss"] == pytest.approx(-math.log(im["true_score"]), rel=1e-4, abs=1e-5)
+
+    # Bad input names the field; another user's model is not there.
+    r = client.get(
+        f"/api/models/{model_id}/evaluation/images", params={"true": "hexagon", "predicted": "circle"}
+    )
+    assert r.status_code == 422 and "true: 'hexagon' is not a class" in r.json()["detail"], r.text
+    r = client.get(f"/api/models/{model_id}/evaluation/images", params={"view": "false_positives"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("class_name:"), r.text
+    r = client.get(f"/api/models/{model_id}/evaluation/images", params={"view": "nowhere"})
+    assert r.status_code == 422, r.text
+    r = client.get(
+        f"/api/models/{model_id}/evaluation/images", params={"view": "highest_loss", "evaluation": 999}
+    )
+    assert r.status_code == 404 and "job 999" in r.json()["detail"], r.text
+
+    # An evaluate job keeps its own images, listed under its id; the training run's stay the default.
+    evaluated = run_to_end(me, "evaluate", {"model_id": model_id, "dataset_id": dataset_id, "split": "train"})
+    assert "items" not in evaluated["result"]
+    train_matrix = evaluated["result"]["metrics"]["confusion_matrix"]
+    mine = _all(client, model_id, view="highest_loss", evaluation=evaluated["id"])
+    assert mine["split"] == "train" and mine["total"] == sum(map(sum, train_matrix))
+    assert mine["evaluations"] == [job["id"], evaluated["id"]]
+    assert _all(client, model_id, view="highest_loss")["evaluation"] == job["id"]
+    with session_scope() as s:
+        before = s.scalar(select(func.count()).select_from(EvaluationItem))
+
+    # Grad-CAM of a listed image, for its true and its predicted class.
+    worst = ranked["images"][0]
+    assert worst["cam_true_url"] and worst["cam_predicted_url"]
+    assert "target_class=" in worst["cam_true_url"] and f"model_id={model_id}" in worst["cam_true_url"]
+    worker = start_worker(sqlite_stack, "inference", pool="threads")
+    r = client.get(worst["cam_true_url"])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png", r.text + worker.output()[-3000:]
+    assert r.headers["x-cam-target-class"] == worst["true_class"]
+    image_id = worst["image_id"]
+    original = client.get(f"/api/datasets/{dataset_id}/images/{image_id}/render?overlay=false")
+    assert Image.open(io.BytesIO(r.content)).size == Image.open(io.BytesIO(original.content)).size
+    # Kept: answered again with the lane gone.
+    worker.stop()
+    again = client.get(worst["cam_true_url"])
+    assert again.status_code == 200 and again.content == r.content
+    assert again.headers["x-cam-target-class"] == worst["true_class"]
+
+    cam = f"/api/datasets/{dataset_id}/images/{image_id}/cam"
+    r = client.get(cam, params={"model_id": model_id, "target_class": "hexagon"})
+    assert r.status_code == 422 and "hexagon" in r.json()["detail"], r.text
+    r = client.get(f"/api/datasets/{dataset_id}/images/99999/cam", params={"model_id": model_id})
+    assert r.status_code == 404 and "image 99999" in r.json()["detail"], r.text
+    r = client.get(cam, params={"model_id": model_id, "target_layer": "no such layer"})
+    assert r.status_code == 422, r.text
+
+    other = TestClient(client.app)
+    sign_up(other)
+    for url in (f"/api/models/{model_id}/evaluation/images?view=highest_loss", worst["cam_true_url"]):
+        r = other.get(url)
+        assert r.status_code == 404, (url, r.text)
+
+    # Deleting the model drops its items.
+    assert client.delete(f"/api/models/{model_id}").status_code == 204
+    with session_scope() as s:
+        assert s.get(TrainedModel, model_id) is None
+        left = s.scalar(
+            select(func.count()).select_from(EvaluationItem).where(EvaluationItem.model_id == model_id)
+        )
+    assert before > 0 and left == 0
