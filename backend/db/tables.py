@@ -239,10 +239,12 @@ class EvaluationItem(Base):
     """One image's part in one cell of an evaluation's figures (a classifier's image: its true and
     predicted class), kept when the evaluation runs so that opening a cell, a class's errors or the
     highest-loss images is a read. ``job_id`` is the evaluation: the training run (its kept weights on the
-    val split) or an evaluate job; ``None`` in a class index is the background (no object)."""
+    val split) or an evaluate job; ``None`` in a class index is the background (no object). ``kind`` says
+    what a row counts (``backend.models.evaluation.Kind``): an image (classification), the pixels of one
+    cell in one image, or one class in one image (segmentation)."""
 
     __tablename__ = "evaluation_items"
-    __table_args__ = (Index("ix_evaluation_items_cell", "job_id", "true_index", "pred_index"),)
+    __table_args__ = (Index("ix_evaluation_items_cell", "job_id", "kind", "true_index", "pred_index"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -250,11 +252,13 @@ class EvaluationItem(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     split: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20), default="image")
     image_id: Mapped[int] = mapped_column(Integer)
     true_index: Mapped[int | None] = mapped_column(Integer)
     pred_index: Mapped[int | None] = mapped_column(Integer)
-    score: Mapped[float | None] = mapped_column(Float)  # the model's confidence in what it predicted
-    true_score: Mapped[float | None] = mapped_column(Float)  # ... and in the true class
+    # image: the model's confidence in what it predicted; pixels: how many; class: the class's IoU
+    score: Mapped[float | None] = mapped_column(Float)
+    true_score: Mapped[float | None] = mapped_column(Float)  # image: the confidence in the true class
     loss: Mapped[float | None] = mapped_column(Float)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 

@@ -1,5 +1,6 @@
 """The images behind an evaluation's figures: each image's part in a cell (a classifier's image with its
-true and predicted class, its confidence and loss), written once when the evaluation runs (the training
+true and predicted class, its confidence and loss; a segmenter's pixels of one class painted as another,
+and each class's IoU in each image), written once when the evaluation runs (the training
 run's kept weights on its val split, or an evaluate job) and read by ``GET /api/models/{id}/evaluation/
 images``, so that opening a confusion-matrix cell, a class's false positives or the highest-loss images is
 a query, not a pass over the split."""
@@ -26,10 +27,29 @@ from backend.tasks import TASKS
 class View(StrEnum):
     """Which images of an evaluation to list."""
 
-    cell = "cell"  # true class i predicted as j (``true`` and ``predicted``), most confident first
+    cell = "cell"  # true class i predicted as j (``true``, ``predicted``): most confident, largest first
     false_positives = "false_positives"  # predicted as ``class_name`` but another class, most confident first
     false_negatives = "false_negatives"  # of ``class_name`` but predicted as another, most confident first
     highest_loss = "highest_loss"  # every image, highest loss first
+    lowest_iou = "lowest_iou"  # the images of ``class_name`` (in truth or predicted), its lowest IoU first
+
+
+class Kind(StrEnum):
+    """What one stored row counts."""
+
+    image = "image"  # classification: an image with its true and predicted class (score: confidence)
+    pixels = "pixels"  # segmentation: an image's pixels of class i painted as j (score: how many)
+    klass = "class"  # segmentation: one class in one image (score: its IoU; detail: tp, fp, fn pixels)
+
+
+VIEW_KINDS: dict[View, tuple[Kind, ...]] = {
+    View.cell: (Kind.image, Kind.pixels),
+    View.false_positives: (Kind.image,),
+    View.false_negatives: (Kind.image,),
+    View.highest_loss: (Kind.image,),
+    View.lowest_iou: (Kind.klass,),
+}
+SCORE_IS = {Kind.image: "confidence", Kind.pixels: "pixels", Kind.klass: "IoU"}
 
 
 @dataclass
@@ -40,6 +60,7 @@ class Item:
     true_index: int | None
     pred_index: int | None
     score: float | None = None
+    kind: str = Kind.image.value
     true_score: float | None = None
     loss: float | None = None
     detail: dict[str, Any] | None = None
@@ -90,7 +111,7 @@ def views(task: str) -> list[str]:
     return list(spec.explain_views) if spec is not None else []
 
 
-def _class_index(model: TrainedModel, field: str, name: str | None) -> int:
+def class_index(model: TrainedModel, field: str, name: str | None) -> int:
     names = list(model.class_names or [])
     if name is None:
         raise StudioError(
@@ -141,19 +162,27 @@ def list_images(
         raise StudioError(
             404, f"evaluation: job {evaluation} kept no images of model {model.id}", "not_found"
         )
-    q = select(EvaluationItem).where(EvaluationItem.job_id == evaluation, EvaluationItem.model_id == model.id)
+    q = select(EvaluationItem).where(
+        EvaluationItem.job_id == evaluation,
+        EvaluationItem.model_id == model.id,
+        EvaluationItem.kind.in_([k.value for k in VIEW_KINDS[view]]),
+    )
     if view is View.cell:
-        i, j = _class_index(model, "true", true), _class_index(model, "predicted", predicted)
+        i, j = class_index(model, "true", true), class_index(model, "predicted", predicted)
         q = q.where(EvaluationItem.true_index == i, EvaluationItem.pred_index == j)
     elif view is View.false_positives:
-        c = _class_index(model, "class_name", class_name)
+        c = class_index(model, "class_name", class_name)
         q = q.where(EvaluationItem.pred_index == c, EvaluationItem.true_index != c)
-    elif view is View.false_negatives:
-        c = _class_index(model, "class_name", class_name)
-        q = q.where(EvaluationItem.true_index == c, EvaluationItem.pred_index != c)
+    elif view in (View.false_negatives, View.lowest_iou):
+        c = class_index(model, "class_name", class_name)
+        q = q.where(EvaluationItem.true_index == c)
+        if view is View.false_negatives:
+            q = q.where(EvaluationItem.pred_index != c)
     total = int(session.scalar(select(func.count()).select_from(q.subquery())) or 0)
     if view is View.highest_loss:
         q = q.order_by(EvaluationItem.loss.desc(), EvaluationItem.image_id)
+    elif view is View.lowest_iou:
+        q = q.order_by(EvaluationItem.score.is_(None), EvaluationItem.score, EvaluationItem.image_id)
     else:
         q = q.order_by(EvaluationItem.score.desc(), EvaluationItem.image_id)
     rows = session.scalars(q.offset(offset).limit(limit)).all()
@@ -161,6 +190,12 @@ def list_images(
         select(EvaluationItem).where(EvaluationItem.job_id == evaluation).limit(1)
     ).first()
     dataset_id = first.dataset_id if first is not None else None
+    here = set(
+        session.scalars(
+            select(EvaluationItem.kind).where(EvaluationItem.job_id == evaluation).distinct()
+        ).all()
+    )
+    kind = next((k for k in VIEW_KINDS[view] if k.value in here), VIEW_KINDS[view][0])
     return EvaluationImages(
         model_id=model.id,
         evaluation=evaluation,
@@ -168,6 +203,7 @@ def list_images(
         dataset_id=dataset_id,
         split=first.split if first is not None else None,
         view=view.value,
+        score_is=SCORE_IS[kind],
         total=total,
         offset=offset,
         limit=limit,
@@ -203,6 +239,17 @@ def _described(
         query = urlencode({"model_id": model.id, "target_class": target})
         return f"/api/datasets/{dataset_id}/images/{image_id}/cam?{query}"
 
+    def errors(row: EvaluationItem, true_name: str | None, pred_name: str | None) -> str | None:
+        if row.image_id not in images or true_name is None:
+            return None
+        if row.kind == Kind.pixels.value and pred_name is not None:
+            query = urlencode({"model_id": model.id, "true": true_name, "predicted": pred_name})
+        elif row.kind == Kind.klass.value:
+            query = urlencode({"model_id": model.id, "class_name": true_name})
+        else:
+            return None
+        return f"/api/datasets/{dataset_id}/images/{row.image_id}/errors?{query}"
+
     out: list[EvaluationImage] = []
     for row in rows:
         summary = images.get(row.image_id)
@@ -226,6 +273,7 @@ def _described(
                 page_url=f"/datasets/{dataset_id}/images/{row.image_id}" if summary else None,
                 cam_true_url=cam(row.image_id, true_name),
                 cam_predicted_url=cam(row.image_id, pred_name),
+                errors_url=errors(row, true_name, pred_name),
             )
         )
     return out

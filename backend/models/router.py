@@ -3,6 +3,7 @@ answered by the inference lane, exports; ``/api/artifacts``: the files jobs prod
 
 from __future__ import annotations
 
+import io
 import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,9 +12,11 @@ from urllib.parse import quote
 from anyio import to_thread
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse
+from PIL import Image
 from pydantic import ValidationError
 
 from backend.auth.scope import get_owned, owned
+from backend.datasets.canonical import CanonicalDataset
 from backend.datasets.service import load_canonical
 from backend.datasets.upload import receive_upload
 from backend.db.tables import Artifact, Dataset, Job, TrainedModel, User
@@ -23,7 +26,6 @@ from backend.forms import multipart_body
 from backend.jobs.inference import infer, raise_for
 from backend.jobs.service import validation_error
 from backend.models import service
-from backend.models.cam_cache import cam_cache_path, keep_cam, read_cam, request_copy
 from backend.models.checks import check_cam_request
 from backend.models.contract import (
     EXPORT_SUFFIXES,
@@ -33,7 +35,9 @@ from backend.models.contract import (
     requests_dir,
 )
 from backend.models.dashboard import model_dashboard
-from backend.models.evaluation import View, list_images
+from backend.models.error_map import draw_errors, predicted_mask, truth_in_model_classes
+from backend.models.evaluation import View, class_index, list_images, views
+from backend.models.kept import keep_drawn, kept_path, read_drawn, request_copy
 from backend.models.schemas import (
     ArtifactOut,
     BatchPrediction,
@@ -338,22 +342,10 @@ async def dataset_image_cam(
     """Grad-CAM of one of the caller's dataset images by one of their models, as PNG with the same
     ``X-Cam-*`` headers as ``POST /api/models/{id}/cam``. Drawn by the inference lane on first request,
     then kept with the model."""
-
-    def source() -> Path:
-        dataset = get_owned(session, Dataset, dataset_id, user.id, "dataset")
-        if dataset.status != "ready" or not dataset.path:
-            raise StudioError(
-                409, f"dataset {dataset_id} is {dataset.status}, not ready", "dataset_not_ready"
-            )
-        record = next((i for i in load_canonical(dataset).images if i.id == image_id), None)
-        if record is None:
-            raise StudioError(404, f"image {image_id} not found in dataset {dataset_id}", "not_found")
-        return Path(dataset.path) / record.file_name
-
-    picture = await to_thread.run_sync(source)
+    picture, _ = await to_thread.run_sync(lambda: _dataset_picture(session, user, dataset_id, image_id))
     checkpoint, mtime = await _weights(session, user, model_id, True, target_class)
-    cached = cam_cache_path(settings.data_dir, model_id, dataset_id, image_id, target_class, target_layer)
-    if not cached.with_suffix(".json").is_file():
+    kept = kept_path(settings.data_dir, model_id, dataset_id, image_id, "cam", target_class, target_layer)
+    if not kept.with_suffix(".json").is_file():
         name = await to_thread.run_sync(lambda: request_copy(settings, picture))
         req = InferRequest(
             op="cam",
@@ -366,11 +358,107 @@ async def dataset_image_cam(
         )
         answer = (await _ask(settings, req))[0]
         overlay = _answer_image(settings, answer).body
-        await to_thread.run_sync(lambda: keep_cam(cached, bytes(overlay), _cam_headers(answer)))
-    data, headers = await to_thread.run_sync(lambda: read_cam(cached))
-    return Response(
-        data, media_type="image/png", headers={**headers, "Cache-Control": "private, max-age=3600"}
+        await to_thread.run_sync(lambda: keep_drawn(kept, bytes(overlay), _cam_headers(answer)))
+    return await _kept_response(kept)
+
+
+@artifacts_router.get(
+    "/datasets/{dataset_id}/images/{image_id}/errors",
+    response_class=Response,
+    responses={200: PNG},
+    tags=["models"],
+)
+async def dataset_image_errors(
+    dataset_id: int,
+    image_id: int,
+    model_id: Annotated[int, Query(ge=1, le=MAX_ID, description="A segmentation model")],
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    class_name: Annotated[
+        str | None, Query(max_length=200, description="Paint this class's false negatives and positives")
+    ] = None,
+    true: Annotated[str | None, Query(max_length=200, description="With predicted: a matrix cell")] = None,
+    predicted: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """A segmenter's wrong pixels on one of the caller's dataset images, as PNG: for ``class_name``, the
+    pixels of the class it missed (orange) and those it painted with the class wrongly (blue); for
+    ``true`` and ``predicted``, the pixels of one class painted as the other (purple). The counts are in
+    ``X-Errors-False-Negative-Pixels``, ``X-Errors-False-Positive-Pixels`` and ``X-Errors-Cell-Pixels``.
+    Drawn from the inference lane's mask on first request, then kept with the model."""
+    picture, canonical = await to_thread.run_sync(
+        lambda: _dataset_picture(session, user, dataset_id, image_id)
     )
+
+    def which() -> tuple[list[str], int | None, tuple[int, int] | None]:
+        model = service.ready_model(session, user, model_id)
+        if "lowest_iou" not in views(model.task):
+            raise StudioError(
+                422,
+                f"model_id: model {model_id} is a {model.task} model; error maps are drawn for models "
+                "that paint every pixel",
+                "invalid_field",
+                extra={"field": "model_id"},
+            )
+        names = list(model.class_names)
+        if class_name is not None:
+            return names, class_index(model, "class_name", class_name), None
+        if true is None or predicted is None:
+            raise StudioError(
+                422,
+                "class_name: name a class, or a cell with true and predicted",
+                "invalid_field",
+                extra={"field": "class_name"},
+            )
+        return names, None, (class_index(model, "true", true), class_index(model, "predicted", predicted))
+
+    names, index, cell = await to_thread.run_sync(which)
+    checkpoint, mtime = await _weights(session, user, model_id)
+    kept = kept_path(settings.data_dir, model_id, dataset_id, image_id, "errors", class_name, true, predicted)
+    if not kept.with_suffix(".json").is_file():
+        name = await to_thread.run_sync(lambda: request_copy(settings, picture))
+        req = InferRequest(
+            op="predict",
+            model_id=model_id,
+            checkpoint=checkpoint,
+            checkpoint_mtime=mtime,
+            images=[name],
+            top_k=1,
+        )
+        answer = (await _ask(settings, req))[0]
+
+        def draw() -> None:
+            pred = predicted_mask(str(answer["mask_png"]))
+            truth = truth_in_model_classes(canonical, image_id, names)
+            with Image.open(picture) as opened:
+                drawn, counts = draw_errors(opened, truth, pred, class_index=index, cell=cell)
+            buf = io.BytesIO()
+            drawn.save(buf, format="PNG")
+            headers = {f"X-Errors-{k.replace('_', '-').title()}": str(v) for k, v in counts.items()}
+            keep_drawn(kept, buf.getvalue(), headers)
+
+        await to_thread.run_sync(draw)
+    return await _kept_response(kept)
+
+
+def _dataset_picture(
+    session: SessionDep, user: User, dataset_id: int, image_id: int
+) -> tuple[Path, CanonicalDataset]:
+    """The file of one image of the caller's ready dataset, and the dataset: 404 for another user's."""
+    dataset = get_owned(session, Dataset, dataset_id, user.id, "dataset")
+    if dataset.status != "ready" or not dataset.path:
+        raise StudioError(409, f"dataset {dataset_id} is {dataset.status}, not ready", "dataset_not_ready")
+    canonical = load_canonical(dataset)
+    record = next((i for i in canonical.images if i.id == image_id), None)
+    if record is None:
+        raise StudioError(404, f"image {image_id} not found in dataset {dataset_id}", "not_found")
+    return Path(dataset.path) / record.file_name, canonical
+
+
+async def _kept_response(kept: Path) -> Response:
+    data, headers = await to_thread.run_sync(lambda: read_drawn(kept))
+    headers["Cache-Control"] = "private, max-age=3600"
+    return Response(data, media_type="image/png", headers=headers)
 
 
 @router.get(

@@ -136,14 +136,22 @@ class EvaluationImage(BaseModel):
     file_name: str | None = Field(description="Where the studio keeps it; None once the version is deleted")
     true_class: str | None = Field(description="None: no object (a detector's background)")
     predicted_class: str | None
-    score: float | None = Field(description="The model's confidence in what it predicted")
-    true_score: float | None = Field(description="... and in the true class")
+    score: float | None = Field(
+        description="What the list's score_is says: the model's confidence in what it predicted (a "
+        "classifier), the pixels of the true class painted as the predicted one, or the class's IoU"
+    )
+    true_score: float | None = Field(description="A classifier's confidence in the true class")
     loss: float | None
     detail: dict[str, Any] | None = None
     image_url: str | None = Field(description="The picture alone")
     page_url: str | None = Field(description="The image's page in the browser, with its labels")
     cam_true_url: str | None = Field(description="Grad-CAM for the true class (drawn on first request)")
     cam_predicted_url: str | None = Field(description="Grad-CAM for the predicted class")
+    errors_url: str | None = Field(
+        default=None,
+        description="Segmentation: the picture with the wrong pixels painted (false negatives orange, false "
+        "positives blue; a cell's pixels purple)",
+    )
 
 
 class EvaluationImages(BaseModel):
@@ -157,6 +165,7 @@ class EvaluationImages(BaseModel):
     dataset_id: int | None
     split: str | None
     view: str
+    score_is: str = Field(description="What each image's score is: confidence, pixels or IoU")
     total: int = Field(description="Images in the view, over every page")
     offset: int
     limit: int

@@ -418,6 +418,7 @@ SPEC = TaskSpec(
     background=True,
     stats_classes=21,  # Pascal VOC: background + 20 classes
     drawn="Predicted mask",
+    explain_views=("cell", "lowest_iou"),
     recipe=Recipe(
         batch_size=8, cpu_batch_size=8, epochs=20, cpu_input_size=128, cpu_pick="unet_light", gpu_pick="unet"
     ),

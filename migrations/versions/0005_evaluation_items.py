@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("job_id", BIG_ID, nullable=False),
         sa.Column("dataset_id", BIG_ID, nullable=False),
         sa.Column("split", sa.String(length=20), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("image_id", sa.Integer(), nullable=False),
         sa.Column("true_index", sa.Integer(), nullable=True),
         sa.Column("pred_index", sa.Integer(), nullable=True),
@@ -43,7 +44,7 @@ def upgrade() -> None:
     op.create_index("ix_evaluation_items_owner_id", "evaluation_items", ["owner_id"], unique=False)
     op.create_index("ix_evaluation_items_model_id", "evaluation_items", ["model_id"], unique=False)
     op.create_index(
-        "ix_evaluation_items_cell", "evaluation_items", ["job_id", "true_index", "pred_index"], unique=False
+        "ix_evaluation_items_cell", "evaluation_items", ["job_id", "kind", "true_index", "pred_index"], unique=False
     )
 
 

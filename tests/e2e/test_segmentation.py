@@ -91,7 +91,7 @@ def test_segment_train_dashboard_gallery_predict_export(
     expect(rows).to_have_count(len(OUTPUTS))
     expect(rows.locator(".per-class__name")).to_have_text(OUTPUTS)
     expect(page.get_by_test_id("per-class").get_by_role("columnheader")).to_have_text(
-        ["Class", "IoU", "Dice", "accuracy", "pixels"]
+        ["Class", "IoU", "Dice", "accuracy", "pixels", "Images"]
     )
     page.wait_for_function(CHART_HAS_POINTS, arg="chart-val-metrics", timeout=10_000)
     worst = page.get_by_test_id("worst-row")
@@ -102,6 +102,16 @@ def test_segment_train_dashboard_gallery_predict_export(
     page.get_by_test_id("worst-row").last.scroll_into_view_if_needed()
     page.wait_for_function(ALL_LOADED, arg="worst-images", timeout=10_000)
     shot("segmentation-dashboard")
+
+    # The images behind a class: its pictures where its IoU is lowest, the wrong pixels painted on each.
+    rows.nth(1).get_by_test_id("class-lowest-iou").click()
+    panel = page.get_by_test_id("explain-panel")
+    expect(panel.get_by_test_id("explain-title")).to_have_text(f"Images of {OUTPUTS[1]}, lowest IoU first")
+    expect(panel.get_by_test_id("explain-verdict").first).to_contain_text(re.compile(r"IoU \d\.\d{3}"))
+    expect(panel.get_by_test_id("explain-name").first).to_have_text(re.compile(r"^img_\d+\.\w+$"))
+    panel.get_by_test_id("explain-errors").first.scroll_into_view_if_needed()
+    page.wait_for_function(IMG_LOADED, arg="explain-errors", timeout=WORKER_WAIT_MS)
+    shot("segmentation-class-images")
 
     # 5. A Grad-CAM gallery of the test split, filled in by a cam job.
     gallery = page.get_by_test_id("cam-gallery")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -156,3 +157,76 @@ def test_every_figure_of_a_classifier_opens_the_images_behind_it(
             select(func.count()).select_from(EvaluationItem).where(EvaluationItem.model_id == model_id)
         )
     assert before > 0 and left == 0
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_segmenters_cells_and_classes_open_their_images_and_error_maps(
+    sqlite_stack: Stack, client: TestClient, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    from tests.worker.test_segmentation_train import import_labelme_shapes, seg_config
+
+    sign_up(client)
+    me = int(client.get("/api/auth/me").json()["id"])
+    dataset_id = import_labelme_shapes(me, tmp_path, n_images=16)
+    config = seg_config(dataset_id, schedule={"epochs": 2}, runtime={"eval_interval": 1})
+    job = run_to_end(me, "train", config)
+    model_id = job["result"]["model_id"]
+    board = client.get(f"/api/models/{model_id}/dashboard").json()
+    assert board["explain_views"] == ["cell", "lowest_iou"]
+    matrix = board["confusion_matrix"]
+    labels = board["confusion_labels"] or [row["name"] for row in board["per_class"]]
+    n = len(matrix)
+
+    # A cell lists the images where class i was painted as j, largest area first; the areas add up to it.
+    for i in range(n):
+        for j in range(n):
+            cell = _all(client, model_id, view="cell", true=labels[i], predicted=labels[j])
+            assert cell["score_is"] == "pixels"
+            areas = [im["score"] for im in cell["images"]]
+            assert areas == sorted(areas, reverse=True)
+            assert sum(areas) == matrix[i][j], (labels[i], labels[j])
+            assert all(im["errors_url"] and "true=" in im["errors_url"] for im in cell["images"])
+
+    # A class lists its images by their IoU there, lowest first; their pixels are its row and column.
+    worst: dict[str, Any] = {}
+    for c, name in enumerate(labels):
+        listed = _all(client, model_id, view="lowest_iou", class_name=name)
+        assert listed["score_is"] == "IoU"
+        ious = [im["score"] for im in listed["images"]]
+        assert ious == sorted(ious)
+        assert sum(im["detail"]["fn"] for im in listed["images"]) == sum(matrix[c]) - matrix[c][c]
+        assert sum(im["detail"]["fp"] for im in listed["images"]) == sum(r[c] for r in matrix) - matrix[c][c]
+        assert sum(im["detail"]["tp"] for im in listed["images"]) == matrix[c][c]
+        if listed["images"] and name != "_background_":
+            worst[name] = listed["images"][0]
+    assert worst
+
+    # The error map, drawn from the inference lane's mask, counts the same pixels the evaluation did.
+    worker = start_worker(sqlite_stack, "inference", pool="threads")
+    name, image = next(iter(worst.items()))
+    r = client.get(image["errors_url"])
+    assert r.status_code == 200, r.text + worker.output()[-3000:]
+    assert int(r.headers["x-errors-false-negative-pixels"]) == image["detail"]["fn"]
+    assert int(r.headers["x-errors-false-positive-pixels"]) == image["detail"]["fp"]
+    drawn = Image.open(io.BytesIO(r.content))
+    original = client.get(f"/api/datasets/{dataset_id}/images/{image['image_id']}/render?overlay=false")
+    assert drawn.size == Image.open(io.BytesIO(original.content)).size
+    painted = np.asarray(drawn.convert("RGB")).reshape(-1, 3)
+    from backend.models.error_map import FALSE_NEGATIVE, FALSE_POSITIVE
+
+    assert int((painted == FALSE_NEGATIVE).all(1).sum()) == image["detail"]["fn"]
+    assert int((painted == FALSE_POSITIVE).all(1).sum()) == image["detail"]["fp"]
+    cell = _all(client, model_id, view="cell", true=name, predicted=name)["images"][0]
+    r = client.get(cell["errors_url"])
+    assert r.status_code == 200 and int(r.headers["x-errors-cell-pixels"]) == cell["score"], r.text
+    # Grad-CAM of the class on that image (pytorch-grad-cam's SemanticSegmentationTarget).
+    r = client.get(image["cam_true_url"])
+    assert r.status_code == 200 and r.headers["x-cam-target-class"] == name, r.text
+
+    errors = f"/api/datasets/{dataset_id}/images/{image['image_id']}/errors"
+    r = client.get(errors, params={"model_id": model_id})
+    assert r.status_code == 422 and r.json()["detail"].startswith("class_name:"), r.text
+    r = client.get(errors, params={"model_id": model_id, "class_name": "hexagon"})
+    assert r.status_code == 422 and "hexagon" in r.json()["detail"], r.text
+    r = client.get(f"/api/models/{model_id}/evaluation/images", params={"view": "highest_loss"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("view:"), r.text

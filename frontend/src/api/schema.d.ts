@@ -389,6 +389,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/datasets/{dataset_id}/images/{image_id}/errors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dataset Image Errors
+         * @description A segmenter's wrong pixels on one of the caller's dataset images, as PNG: for ``class_name``, the
+         *     pixels of the class it missed (orange) and those it painted with the class wrongly (blue); for
+         *     ``true`` and ``predicted``, the pixels of one class painted as the other (purple). The counts are in
+         *     ``X-Errors-False-Negative-Pixels``, ``X-Errors-False-Positive-Pixels`` and ``X-Errors-Cell-Pixels``.
+         *     Drawn from the inference lane's mask on first request, then kept with the model.
+         */
+        get: operations["dataset_image_errors_api_datasets__dataset_id__images__image_id__errors_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/{dataset_id}/images/{image_id}/neighbours": {
         parameters: {
             query?: never;
@@ -1367,6 +1391,11 @@ export interface components {
                 [key: string]: unknown;
             } | null;
             /**
+             * Errors Url
+             * @description Segmentation: the picture with the wrong pixels painted (false negatives orange, false positives blue; a cell's pixels purple)
+             */
+            errors_url?: string | null;
+            /**
              * File Name
              * @description Where the studio keeps it; None once the version is deleted
              */
@@ -1389,7 +1418,7 @@ export interface components {
             predicted_class: string | null;
             /**
              * Score
-             * @description The model's confidence in what it predicted
+             * @description What the list's score_is says: the model's confidence in what it predicted (a classifier), the pixels of the true class painted as the predicted one, or the class's IoU
              */
             score: number | null;
             /**
@@ -1404,7 +1433,7 @@ export interface components {
             true_class: string | null;
             /**
              * True Score
-             * @description ... and in the true class
+             * @description A classifier's confidence in the true class
              */
             true_score: number | null;
         };
@@ -1433,6 +1462,11 @@ export interface components {
             model_id: number;
             /** Offset */
             offset: number;
+            /**
+             * Score Is
+             * @description What each image's score is: confidence, pixels or IoU
+             */
+            score_is: string;
             /** Split */
             split: string | null;
             /**
@@ -2315,7 +2349,7 @@ export interface components {
          * @description Which images of an evaluation to list.
          * @enum {string}
          */
-        View: "cell" | "false_positives" | "false_negatives" | "highest_loss";
+        View: "cell" | "false_positives" | "false_negatives" | "highest_loss" | "lowest_iou";
         /** WorkerOut */
         WorkerOut: {
             /** Busy */
@@ -3084,6 +3118,46 @@ export interface operations {
                 model_id: number;
                 target_class?: string | null;
                 target_layer?: string | null;
+            };
+            header?: never;
+            path: {
+                dataset_id: number;
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    dataset_image_errors_api_datasets__dataset_id__images__image_id__errors_get: {
+        parameters: {
+            query: {
+                /** @description A segmentation model */
+                model_id: number;
+                /** @description Paint this class's false negatives and positives */
+                class_name?: string | null;
+                /** @description With predicted: a matrix cell */
+                true?: string | null;
+                predicted?: string | null;
             };
             header?: never;
             path: {

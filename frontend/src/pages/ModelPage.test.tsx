@@ -309,6 +309,7 @@ describe("ModelPage: the images behind a figure", () => {
           dataset_id: 1,
           split: "val",
           view: q.get("view"),
+          score_is: "confidence",
           total: images.length,
           offset: 0,
           limit: 12,

@@ -474,7 +474,9 @@ export function ModelPage() {
               <ClassTable
                 board={board.data}
                 task={task}
-                onErrors={views.has("false_positives") ? (view, name) => open({ view, class_name: name }) : undefined}
+                onErrors={
+                  views.has("false_positives") || views.has("lowest_iou") ? (view, name) => open({ view, class_name: name }) : undefined
+                }
               />
             ) : null}
           </div>

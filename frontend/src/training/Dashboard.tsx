@@ -82,6 +82,8 @@ export function classErrors(board: ModelDashboard, name: string): { falsePositiv
   return { falsePositives, falseNegatives };
 }
 
+export type ClassView = "false_positives" | "false_negatives" | "lowest_iou";
+
 export function ClassTable({
   board,
   task,
@@ -89,8 +91,8 @@ export function ClassTable({
 }: {
   board: ModelDashboard;
   task?: TaskInfo;
-  /** Given: each class offers its false positives and negatives as lists of images. */
-  onErrors?: (view: "false_positives" | "false_negatives", name: string) => void;
+  /** Given: each class offers the lists of images its evaluation kept (errors, lowest IoU). */
+  onErrors?: (view: ClassView, name: string) => void;
 }) {
   const columns = classColumns(board, task);
   return (
@@ -104,7 +106,7 @@ export function ClassTable({
                 {metricLabel(c)}
               </th>
             ))}
-            {onErrors ? <th scope="col">Errors</th> : null}
+            {onErrors ? <th scope="col">Images</th> : null}
           </tr>
         </thead>
         <tbody>
@@ -140,33 +142,49 @@ function ErrorButtons({
 }: {
   board: ModelDashboard;
   name: string;
-  onErrors: (view: "false_positives" | "false_negatives", name: string) => void;
+  onErrors: (view: ClassView, name: string) => void;
 }) {
+  const views = new Set(board.explain_views ?? []);
   const errors = classErrors(board, name);
   const fp = errors?.falsePositives;
   const fn = errors?.falseNegatives;
   return (
     <td className="per-class__errors">
-      <button
-        type="button"
-        className="button button--ghost button--small"
-        disabled={fp === 0}
-        title={`Images predicted as ${name} that are another class`}
-        onClick={() => onErrors("false_positives", name)}
-        data-testid="class-false-positives"
-      >
-        {fp == null ? "" : `${fp} `}false pos.
-      </button>{" "}
-      <button
-        type="button"
-        className="button button--ghost button--small"
-        disabled={fn === 0}
-        title={`Images of ${name} predicted as another class`}
-        onClick={() => onErrors("false_negatives", name)}
-        data-testid="class-false-negatives"
-      >
-        {fn == null ? "" : `${fn} `}false neg.
-      </button>
+      {views.has("false_positives") ? (
+        <button
+          type="button"
+          className="button button--ghost button--small"
+          disabled={fp === 0}
+          title={`Images predicted as ${name} that are another class`}
+          onClick={() => onErrors("false_positives", name)}
+          data-testid="class-false-positives"
+        >
+          {fp == null ? "" : `${fp} `}false pos.
+        </button>
+      ) : null}{" "}
+      {views.has("false_negatives") ? (
+        <button
+          type="button"
+          className="button button--ghost button--small"
+          disabled={fn === 0}
+          title={`Images of ${name} predicted as another class`}
+          onClick={() => onErrors("false_negatives", name)}
+          data-testid="class-false-negatives"
+        >
+          {fn == null ? "" : `${fn} `}false neg.
+        </button>
+      ) : null}
+      {views.has("lowest_iou") ? (
+        <button
+          type="button"
+          className="button button--ghost button--small"
+          title={`The images holding ${name}, where its IoU is lowest first, with their wrong pixels`}
+          onClick={() => onErrors("lowest_iou", name)}
+          data-testid="class-lowest-iou"
+        >
+          lowest IoU
+        </button>
+      ) : null}
     </td>
   );
 }

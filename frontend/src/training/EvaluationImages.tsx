@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useState, type ReactNode } from "react";
 import { Link } from "react-router";
 import { errorMessage } from "../api/errors";
 import {
@@ -20,38 +20,69 @@ export function targetTitle(target: ExplainTarget): string {
       return `False positives of ${target.class_name}: predicted ${target.class_name}, another class in truth`;
     case "false_negatives":
       return `False negatives of ${target.class_name}: ${target.class_name} in truth, predicted as another class`;
+    case "lowest_iou":
+      return `Images of ${target.class_name}, lowest IoU first`;
     case "highest_loss":
       return "Highest-loss images";
   }
 }
 
-function order(target: ExplainTarget): string {
-  return target.view === "highest_loss" ? "highest loss first" : "most confident first";
+function order(target: ExplainTarget, scoreIs: string): string {
+  if (target.view === "highest_loss") return "highest loss first";
+  if (target.view === "lowest_iou") return "lowest IoU first";
+  return scoreIs === "pixels" ? "largest area first" : "most confident first";
+}
+
+function pixels(n: number | null | undefined): string {
+  return n == null ? "—" : `${Math.round(n).toLocaleString("en")} px`;
+}
+
+function verdict(image: EvaluationImage, scoreIs: string): string {
+  if (scoreIs === "IoU") {
+    const d = (image.detail ?? {}) as { fp?: number; fn?: number };
+    return `${image.true_class}: IoU ${image.score == null ? "—" : image.score.toFixed(3)} · ${pixels(d.fn)} missed · ${pixels(d.fp)} wrongly painted`;
+  }
+  if (scoreIs === "pixels") return `true ${image.true_class} · predicted ${image.predicted_class} (${pixels(image.score)})`;
+  return `true ${image.true_class ?? "—"} · predicted ${image.predicted_class ?? "—"} (${percent(image.score)})`;
 }
 
 function percent(value: number | null | undefined): string {
   return value == null ? "—" : `${(value * 100).toFixed(1)}%`;
 }
 
-function CamImage({ url, label, testId }: { url: string; label: string; testId: string }) {
-  const [failed, setFailed] = useState(false);
+/** A picture the studio draws on request (Grad-CAM, an error map): says so while it is being drawn, and
+ * why it is missing when the lane did not answer. */
+function DrawnImage({ url, alt, caption, what, testId }: { url: string; alt: string; caption: ReactNode; what: string; testId: string }) {
+  const [state, setState] = useState<"drawing" | "done" | "failed">("drawing");
   return (
     <figure className="explain__cam">
-      {failed ? (
+      {state === "failed" ? (
         <span className="explain__missing muted small" role="note">
-          Grad-CAM did not come back: is the inference lane running? <Link to="/health">Health</Link>
+          The {what} did not come back: is the inference lane running? <Link to="/health">Health</Link>
         </span>
       ) : (
-        <img src={url} alt={`Grad-CAM for ${label}`} loading="lazy" data-testid={testId} onError={() => setFailed(true)} />
+        <span className="explain__frame">
+          {state === "drawing" ? (
+            <span className="explain__drawing muted small" aria-live="polite">
+              drawing the {what}…
+            </span>
+          ) : null}
+          <img src={url} alt={alt} loading="lazy" data-testid={testId} onLoad={() => setState("done")} onError={() => setState("failed")} />
+        </span>
       )}
-      <figcaption className="small">Grad-CAM: {label}</figcaption>
+      <figcaption className="small">{caption}</figcaption>
     </figure>
   );
 }
 
-function Row({ image }: { image: EvaluationImage }) {
+function CamImage({ url, label, testId }: { url: string; label: string; testId: string }) {
+  return <DrawnImage url={url} alt={`Grad-CAM for ${label}`} caption={`Grad-CAM: ${label}`} what="Grad-CAM" testId={testId} />;
+}
+
+function Row({ image, scoreIs }: { image: EvaluationImage; scoreIs: string }) {
   const name = image.source ?? image.file_name ?? `image ${image.image_id}`;
   const wrong = image.true_class !== image.predicted_class;
+  const bad = scoreIs === "IoU" ? (image.score ?? 0) < 0.5 : wrong;
   return (
     <li className="explain__row" data-testid="explain-row" data-image-id={image.image_id}>
       <div className="worst__caption">
@@ -64,21 +95,42 @@ function Row({ image }: { image: EvaluationImage }) {
             {name}
           </span>
         )}
-        <span className={wrong ? "worst__score" : "muted small"} data-testid="explain-verdict">
-          true {image.true_class ?? "—"} · predicted {image.predicted_class ?? "—"} ({percent(image.score)})
+        <span className={bad ? "worst__score" : "muted small"} data-testid="explain-verdict">
+          {verdict(image, scoreIs)}
         </span>
-        <span className="muted small">
-          {wrong && image.true_score != null ? `${image.true_class} scored ${percent(image.true_score)} · ` : ""}loss{" "}
-          {image.loss == null ? "—" : image.loss.toFixed(3)}
-        </span>
+        {scoreIs === "confidence" ? (
+          <span className="muted small">
+            {wrong && image.true_score != null ? `${image.true_class} scored ${percent(image.true_score)} · ` : ""}loss{" "}
+            {image.loss == null ? "—" : image.loss.toFixed(3)}
+          </span>
+        ) : null}
       </div>
       <div className="worst__images">
         <figure className="explain__cam">
           {image.image_url ? <img src={image.image_url} alt={name} loading="lazy" /> : <span className="muted">dataset deleted</span>}
           <figcaption className="small">the picture</figcaption>
         </figure>
+        {image.errors_url ? (
+          <DrawnImage
+            url={image.errors_url}
+            alt={`Wrong pixels of ${name}`}
+            what="error map"
+            testId="explain-errors"
+            caption={
+              scoreIs === "IoU" ? (
+                <>
+                  <span className="swatch swatch--fn" /> missed <span className="swatch swatch--fp" /> wrongly painted
+                </>
+              ) : (
+                <>
+                  <span className="swatch swatch--cell" /> {image.true_class} painted as {image.predicted_class}
+                </>
+              )
+            }
+          />
+        ) : null}
         {image.cam_true_url ? (
-          <CamImage url={image.cam_true_url} label={`${image.true_class} (true)`} testId="explain-cam-true" />
+          <CamImage url={image.cam_true_url} label={wrong ? `${image.true_class} (true)` : `${image.true_class}`} testId="explain-cam-true" />
         ) : null}
         {image.cam_predicted_url && wrong ? (
           <CamImage url={image.cam_predicted_url} label={`${image.predicted_class} (predicted)`} testId="explain-cam-predicted" />
@@ -124,11 +176,11 @@ export function EvaluationImagesPanel({
           <p className="muted small" data-testid="explain-count">
             {data.total === 0
               ? `No ${data.split ?? ""} image is here.`
-              : `${data.total} ${data.split ?? ""} image${data.total === 1 ? "" : "s"}, ${order(target)}; showing ${offset + 1}–${Math.min(offset + data.images.length, data.total)}. Grad-CAM is drawn the first time it is shown.`}
+              : `${data.total} ${data.split ?? ""} image${data.total === 1 ? "" : "s"}, ${order(target, data.score_is)}; showing ${offset + 1}–${Math.min(offset + data.images.length, data.total)}. Grad-CAM is drawn the first time it is shown.`}
           </p>
           <ul className="worst">
             {data.images.map((image) => (
-              <Row key={image.image_id} image={image} />
+              <Row key={image.image_id} image={image} scoreIs={data.score_is} />
             ))}
           </ul>
           {data.total > EVALUATION_PAGE ? (

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from backend.models.evaluation import Item, Kind
+
 IGNORE_INDEX = 255
 WORST_IMAGES = 10
 
@@ -47,28 +49,52 @@ def _nanmean(values: torch.Tensor) -> float:
     return mean
 
 
+def image_items(image_id: int, cm: torch.Tensor) -> list[Item]:
+    """One image's rows of the evaluation: the pixels of each cell of its confusion matrix (true class i
+    painted as j), and each class it holds or was painted with, with its IoU and pixel counts there."""
+    items = [
+        Item(image_id, i, j, float(cm[i, j]), kind=Kind.pixels.value) for i, j in (cm > 0).nonzero().tolist()
+    ]
+    tp, truth, painted = cm.diagonal(), cm.sum(1), cm.sum(0)
+    for c in range(cm.shape[0]):
+        t, fn, fp = int(tp[c]), int(truth[c] - tp[c]), int(painted[c] - tp[c])
+        if t + fn + fp:
+            detail = {"tp": t, "fp": fp, "fn": fn}
+            items.append(Item(image_id, c, c, t / (t + fn + fp), kind=Kind.klass.value, detail=detail))
+    return items
+
+
 class SegmentationMetrics:
     """``update(logits, target)`` per batch (logits ``(N, C, H, W)``, target ``(N, H, W)``), ``compute()``
     at the end. ``image_ids`` (the loader's order) names the worst images by their own mIoU."""
 
     def __init__(
-        self, class_names: list[str], device: torch.device | str = "cpu", image_ids: list[int] | None = None
+        self,
+        class_names: list[str],
+        device: torch.device | str = "cpu",
+        image_ids: list[int] | None = None,
+        keep_items: bool = False,
     ) -> None:
         self.class_names = list(class_names)
         self.n = len(class_names)
         self.device = torch.device(device)
         self.image_ids = image_ids
+        self.keep_items = keep_items  # ``items``: each image's part in each cell and class
         self.reset()
 
     def reset(self) -> None:
         self.cm = torch.zeros(self.n, self.n, dtype=torch.int64, device=self.device)
         self.per_image: list[float] = []
+        self.items: list[Item] = []
 
     def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
         pred = logits.argmax(1)
         for p, t in zip(pred, target, strict=True):
             cm = confusion_matrix(p, t, self.n)
             self.cm += cm
+            if self.keep_items:
+                at = len(self.per_image)
+                self.items += image_items(self.image_ids[at] if self.image_ids else at, cm.cpu())
             self.per_image.append(_nanmean(scores(cm)["iou"]))
 
     def compute(self) -> dict[str, Any]:

@@ -117,15 +117,31 @@ class SegmentationRuntime:
                 device,
             )
         kept = [{"image_id": w["image_id"], "iou": w["iou"]} for w in worst]
-        return Finished(summary={"worst_images": kept}, result={"worst_images": kept}, drawn=worst)
+        items = []
+        if data.val is not None:
+            from worker.tasks.segmentation.evaluate import measure_split
+
+            ctx.progress(TRAIN_SPAN[1], "listing the validation images behind each figure", force=True)
+            plan.model.load_state_dict(fitted.weights)
+            _, items = measure_split(
+                plan.model,
+                data.val,
+                plan.class_names,
+                inference_settings(plan.config),
+                device=device,
+                check=ctx.check,
+            )
+        return Finished(
+            summary={"worst_images": kept}, result={"worst_images": kept}, drawn=worst, items=items
+        )
 
     def evaluate(
         self, ctx: JobContext, loaded: LoadedModel, ds: DatasetInfo, split: str
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         from worker.tasks.segmentation.evaluate import evaluate_segmentation
 
-        results, images = evaluate_segmentation(ctx, loaded, ds, split)
-        return results, {"images": images}
+        results, images, items = evaluate_segmentation(ctx, loaded, ds, split)
+        return results, {"images": images, "items": items}
 
     def predict_split(self, ctx: JobContext, cfg: PredictConfig, loaded: LoadedModel) -> dict[str, Any]:
         from worker.jobs.common import owned_dataset

@@ -1,7 +1,8 @@
-"""Grad-CAM of a dataset's own images, kept with the model: drawn once by the inference lane, read after.
+"""Pictures drawn for a model from a dataset's own images (Grad-CAM, a segmenter's error map), kept with the
+model: drawn once through the inference lane, read after.
 
-A model's weights never change under its id, so a kept map is valid until the model is deleted (its folder
-goes with it)."""
+A model's weights never change under its id, so a kept picture is valid until the model is deleted (its
+folder goes with it)."""
 
 from __future__ import annotations
 
@@ -18,17 +19,11 @@ from backend.models.contract import model_dir, requests_dir
 from backend.settings import Settings
 
 
-def cam_cache_path(
-    data_dir: Path,
-    model_id: int,
-    dataset_id: int,
-    image_id: int,
-    target_class: str | None,
-    target_layer: str | None,
-) -> Path:
-    """Where the map of one image for one (class, layer) is kept: ``.png`` and its headers in ``.json``."""
-    key = hashlib.sha256(json.dumps([target_class, target_layer]).encode()).hexdigest()[:16]
-    return model_dir(data_dir, model_id) / "cams" / f"{dataset_id}-{image_id}-{key}.png"
+def kept_path(data_dir: Path, model_id: int, dataset_id: int, image_id: int, *what: str | None) -> Path:
+    """Where one picture of one image is kept (``what``: its kind and options): ``.png`` and its headers
+    in ``.json``."""
+    key = hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]
+    return model_dir(data_dir, model_id) / "drawn" / f"{dataset_id}-{image_id}-{key}.png"
 
 
 def request_copy(settings: Settings, picture: Path) -> str:
@@ -40,12 +35,12 @@ def request_copy(settings: Settings, picture: Path) -> str:
     return stored[0]
 
 
-def keep_cam(path: Path, png: bytes, headers: dict[str, str]) -> None:
-    """The map first, its headers last: a ``.json`` on disk means the pair is whole."""
+def keep_drawn(path: Path, png: bytes, headers: dict[str, str]) -> None:
+    """The picture first, its headers last: a ``.json`` on disk means the pair is whole."""
     atomic_write_bytes(path, png, durable=False)
     atomic_write_bytes(path.with_suffix(".json"), json.dumps(headers).encode(), durable=False)
 
 
-def read_cam(path: Path) -> tuple[bytes, dict[str, str]]:
+def read_drawn(path: Path) -> tuple[bytes, dict[str, str]]:
     headers = json.loads(path.with_suffix(".json").read_text())
     return path.read_bytes(), {str(k): str(v) for k, v in headers.items()}
