@@ -161,7 +161,7 @@ def test_dashboard_arranges_a_detectors_figures(client: TestClient, owner: int) 
     model_id = make_model(
         owner, task="object_detection", architecture="fasterrcnn_mobilenet_v3_light", classes=("box", "disc")
     )
-    curve = {"recall": [0.0, 0.5, 1.0], "precision": [1.0, 0.9, 0.4]}
+    curve = {"recall": [0.0, 0.5, 1.0], "precision": [1.0, 0.9, 0.4], "score": [0.98, 0.7, 0.06]}
     best = {
         "bbox/mAP": 0.61,
         "bbox/mAP_50": 0.9,

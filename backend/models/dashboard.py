@@ -90,7 +90,11 @@ def _pr_curves(best: dict[str, Any]) -> dict[str, dict[str, PRCurve]]:
         if not isinstance(curves, dict):
             continue
         out[kind] = {
-            name: PRCurve(recall=list(c.get("recall", [])), precision=list(c.get("precision", [])))
+            name: PRCurve(
+                recall=list(c.get("recall", [])),
+                precision=list(c.get("precision", [])),
+                score=list(c.get("score", [])),
+            )
             for name, c in curves.items()
             if isinstance(c, dict)
         }

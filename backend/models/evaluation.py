@@ -32,6 +32,7 @@ class View(StrEnum):
     false_negatives = "false_negatives"  # of ``class_name`` but predicted as another, most confident first
     highest_loss = "highest_loss"  # every image, highest loss first
     lowest_iou = "lowest_iou"  # the images of ``class_name`` (in truth or predicted), its lowest IoU first
+    detections = "detections"  # a detector's boxes of ``class_name`` scoring ``min_score`` or more
 
 
 class Kind(StrEnum):
@@ -40,16 +41,27 @@ class Kind(StrEnum):
     image = "image"  # classification: an image with its true and predicted class (score: confidence)
     pixels = "pixels"  # segmentation: an image's pixels of class i painted as j (score: how many)
     klass = "class"  # segmentation: one class in one image (score: its IoU; detail: tp, fp, fn pixels)
+    detection = "detection"  # a detector's box (score: its own; true: the object it found, None: nothing)
+    missed = "missed"  # an object (score: that of the detection that found it; None: none did)
 
 
 VIEW_KINDS: dict[View, tuple[Kind, ...]] = {
-    View.cell: (Kind.image, Kind.pixels),
+    View.cell: (Kind.image, Kind.pixels, Kind.detection, Kind.missed),
     View.false_positives: (Kind.image,),
     View.false_negatives: (Kind.image,),
     View.highest_loss: (Kind.image,),
     View.lowest_iou: (Kind.klass,),
+    View.detections: (Kind.detection,),
 }
-SCORE_IS = {Kind.image: "confidence", Kind.pixels: "pixels", Kind.klass: "IoU"}
+SCORE_IS = {
+    Kind.image: "confidence",
+    Kind.pixels: "pixels",
+    Kind.klass: "IoU",
+    Kind.detection: "score",
+    Kind.missed: "found at score",
+}
+BACKGROUND = "background"  # a detector's matrix: the row of false detections, the column of missed objects
+DEFAULT_SCORE_THRESHOLD = 0.5
 
 
 @dataclass
@@ -112,19 +124,38 @@ def views(task: str) -> list[str]:
 
 
 def class_index(model: TrainedModel, field: str, name: str | None) -> int:
+    """The model's index of class ``name``; a 422 naming ``field`` when it has none."""
+    found = cell_class(model, field, name)
+    assert found is not None  # noqa: S101 - None only where the background is asked for
+    return found
+
+
+def cell_class(model: TrainedModel, field: str, name: str | None, background: bool = False) -> int | None:
+    """:func:`class_index`, and with ``background`` the matrix's ``background`` row and column (no
+    object) as ``None``."""
     names = list(model.class_names or [])
     if name is None:
         raise StudioError(
             422, f"{field}: this view needs a class name", "invalid_field", extra={"field": field}
         )
-    if name not in names:
-        raise StudioError(
-            422,
-            f"{field}: {name!r} is not a class of model {model.id}; its classes: {', '.join(names)}",
-            "invalid_field",
-            extra={"field": field},
-        )
-    return names.index(name)
+    if name in names:
+        return names.index(name)
+    if background and name == BACKGROUND:
+        return None
+    choices = ", ".join([*names, BACKGROUND] if background else names)
+    raise StudioError(
+        422,
+        f"{field}: {name!r} is not a class of model {model.id}; its classes: {choices}",
+        "invalid_field",
+        extra={"field": field},
+    )
+
+
+def score_threshold(model: TrainedModel) -> float:
+    """The score a detector's box needs to count as predicted (its run's evaluation setting)."""
+    found = (model.config or {}).get("evaluation", {})
+    value = found.get("score_threshold") if isinstance(found, dict) else None
+    return float(value) if isinstance(value, int | float) else DEFAULT_SCORE_THRESHOLD
 
 
 def list_images(
@@ -136,6 +167,7 @@ def list_images(
     predicted: str | None = None,
     class_name: str | None = None,
     evaluation: int | None = None,
+    min_score: float | None = None,
     offset: int = 0,
     limit: int = 24,
 ) -> EvaluationImages:
@@ -162,40 +194,59 @@ def list_images(
         raise StudioError(
             404, f"evaluation: job {evaluation} kept no images of model {model.id}", "not_found"
         )
-    q = select(EvaluationItem).where(
-        EvaluationItem.job_id == evaluation,
-        EvaluationItem.model_id == model.id,
-        EvaluationItem.kind.in_([k.value for k in VIEW_KINDS[view]]),
-    )
-    if view is View.cell:
-        i, j = class_index(model, "true", true), class_index(model, "predicted", predicted)
-        q = q.where(EvaluationItem.true_index == i, EvaluationItem.pred_index == j)
-    elif view is View.false_positives:
-        c = class_index(model, "class_name", class_name)
-        q = q.where(EvaluationItem.pred_index == c, EvaluationItem.true_index != c)
-    elif view in (View.false_negatives, View.lowest_iou):
-        c = class_index(model, "class_name", class_name)
-        q = q.where(EvaluationItem.true_index == c)
-        if view is View.false_negatives:
-            q = q.where(EvaluationItem.pred_index != c)
-    total = int(session.scalar(select(func.count()).select_from(q.subquery())) or 0)
-    if view is View.highest_loss:
-        q = q.order_by(EvaluationItem.loss.desc(), EvaluationItem.image_id)
-    elif view is View.lowest_iou:
-        q = q.order_by(EvaluationItem.score.is_(None), EvaluationItem.score, EvaluationItem.image_id)
-    else:
-        q = q.order_by(EvaluationItem.score.desc(), EvaluationItem.image_id)
-    rows = session.scalars(q.offset(offset).limit(limit)).all()
-    first = session.scalars(
-        select(EvaluationItem).where(EvaluationItem.job_id == evaluation).limit(1)
-    ).first()
-    dataset_id = first.dataset_id if first is not None else None
     here = set(
         session.scalars(
             select(EvaluationItem.kind).where(EvaluationItem.job_id == evaluation).distinct()
         ).all()
     )
-    kind = next((k for k in VIEW_KINDS[view] if k.value in here), VIEW_KINDS[view][0])
+    objects = Kind.detection.value in here or Kind.missed.value in here
+    threshold = score_threshold(model) if min_score is None else min_score
+    item = EvaluationItem
+    q = select(item).where(item.job_id == evaluation, item.model_id == model.id)
+    kinds = [k.value for k in VIEW_KINDS[view]]
+    order: list[Any] = [item.score.desc()]
+    if view is View.cell:
+        i = cell_class(model, "true", true, background=objects)
+        j = cell_class(model, "predicted", predicted, background=objects)
+        if objects and j is None:  # objects no detection at the threshold found: none found first
+            if i is None:
+                raise StudioError(
+                    422,
+                    "predicted: the background cell holds nothing",
+                    "invalid_field",
+                    extra={"field": "true"},
+                )
+            kinds = [Kind.missed.value]
+            q = q.where(item.true_index == i, item.score.is_(None) | (item.score < threshold))
+            order = [item.score.is_(None).desc(), item.score]
+        else:
+            if objects:
+                kinds = [Kind.detection.value]
+                q = q.where(item.score >= threshold)
+            q = q.where(
+                item.true_index.is_(None) if i is None else item.true_index == i, item.pred_index == j
+            )
+    elif view is View.false_positives:
+        c = class_index(model, "class_name", class_name)
+        q = q.where(item.pred_index == c, item.true_index != c)
+    elif view in (View.false_negatives, View.lowest_iou):
+        c = class_index(model, "class_name", class_name)
+        q = q.where(item.true_index == c)
+        if view is View.false_negatives:
+            q = q.where(item.pred_index != c)
+        else:
+            order = [item.score.is_(None), item.score]
+    elif view is View.detections:
+        c = class_index(model, "class_name", class_name)
+        q = q.where(item.pred_index == c, item.score >= threshold)
+    elif view is View.highest_loss:
+        order = [item.loss.desc()]
+    q = q.where(item.kind.in_(kinds))
+    total = int(session.scalar(select(func.count()).select_from(q.subquery())) or 0)
+    rows = session.scalars(q.order_by(*order, item.image_id, item.id).offset(offset).limit(limit)).all()
+    first = session.scalars(select(item).where(item.job_id == evaluation).limit(1)).first()
+    dataset_id = first.dataset_id if first is not None else None
+    kind = next((Kind(k) for k in kinds if k in here), Kind(kinds[0]))
     return EvaluationImages(
         model_id=model.id,
         evaluation=evaluation,
@@ -204,6 +255,7 @@ def list_images(
         split=first.split if first is not None else None,
         view=view.value,
         score_is=SCORE_IS[kind],
+        score_threshold=threshold if objects else None,
         total=total,
         offset=offset,
         limit=limit,
@@ -256,7 +308,10 @@ def _described(
         true_name, pred_name = name(row.true_index), name(row.pred_index)
         out.append(
             EvaluationImage(
+                item_id=row.id,
                 image_id=row.image_id,
+                width=summary.width if summary else None,
+                height=summary.height if summary else None,
                 source=summary.source if summary else None,
                 file_name=summary.file_name if summary else None,
                 true_class=true_name,

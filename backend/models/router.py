@@ -301,14 +301,20 @@ def evaluation_images(
     evaluation: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="The evaluation's job (default: the training run's)")
     ] = None,
+    min_score: Annotated[
+        float | None,
+        Query(ge=0, le=1, description="A detector's: the score a box needs (default: its run's threshold)"),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 24,
 ) -> EvaluationImages:
     """The images behind a figure of the model's evaluation, one page at a time: a confusion-matrix cell
     (``view=cell&true=A&predicted=B``), a class's false positives or false negatives
-    (``view=false_positives&class_name=A``), or the highest-loss images (``view=highest_loss``). Each
-    names its file, the model's confidence and loss, and links to its page and to Grad-CAM for its true
-    and its predicted class."""
+    (``view=false_positives&class_name=A``), the highest-loss images (``view=highest_loss``), a
+    segmenter's images of a class by IoU (``view=lowest_iou``), a detector's boxes of a class above a
+    score (``view=detections&class_name=A&min_score=0.3``; a matrix cell's ``background`` is nothing
+    there, or an object missed). Each names its file and what the model made of it, and links to its
+    page, to Grad-CAM for its true and predicted class and to a segmenter's error map."""
     model = get_owned(session, TrainedModel, model_id, user.id, "model")
     return list_images(
         session,
@@ -318,6 +324,7 @@ def evaluation_images(
         predicted=predicted,
         class_name=class_name,
         evaluation=evaluation,
+        min_score=min_score,
         offset=offset,
         limit=limit,
     )

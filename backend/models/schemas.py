@@ -99,6 +99,9 @@ class WorstImage(BaseModel):
 class PRCurve(BaseModel):
     recall: list[float]
     precision: list[float]
+    score: list[float] = Field(
+        default_factory=list, description="At each point: the lowest score a box needs to be counted"
+    )
 
 
 class ModelDashboard(BaseModel):
@@ -129,12 +132,15 @@ class ModelDashboard(BaseModel):
 
 
 class EvaluationImage(BaseModel):
-    """One image behind a figure, with what the model made of it."""
+    """One image behind a figure (for a detector: one box or object on it), with what the model made of it."""
 
+    item_id: int = Field(description="This row of the evaluation (an image may have several: its objects)")
     image_id: int
+    width: int | None = Field(default=None, description="The picture's size, for the boxes in detail")
+    height: int | None = None
     source: str | None = Field(description="The file as it was uploaded, for people")
     file_name: str | None = Field(description="Where the studio keeps it; None once the version is deleted")
-    true_class: str | None = Field(description="None: no object (a detector's background)")
+    true_class: str | None = Field(description="None: nothing there (a detector's false detection)")
     predicted_class: str | None
     score: float | None = Field(
         description="What the list's score_is says: the model's confidence in what it predicted (a "
@@ -142,7 +148,11 @@ class EvaluationImage(BaseModel):
     )
     true_score: float | None = Field(description="A classifier's confidence in the true class")
     loss: float | None
-    detail: dict[str, Any] | None = None
+    detail: dict[str, Any] | None = Field(
+        default=None,
+        description="Segmentation: tp, fp, fn pixels; detection: box and true_box (x1, y1, x2, y2 in the "
+        "picture's pixels) and their iou",
+    )
     image_url: str | None = Field(description="The picture alone")
     page_url: str | None = Field(description="The image's page in the browser, with its labels")
     cam_true_url: str | None = Field(description="Grad-CAM for the true class (drawn on first request)")
@@ -165,7 +175,13 @@ class EvaluationImages(BaseModel):
     dataset_id: int | None
     split: str | None
     view: str
-    score_is: str = Field(description="What each image's score is: confidence, pixels or IoU")
+    score_is: str = Field(
+        description="What each image's score is: confidence, pixels, IoU, score (a detection's) or "
+        "'found at score' (an object's: the score of the detection that found it)"
+    )
+    score_threshold: float | None = Field(
+        default=None, description="A detector's: the score a box needs to count as predicted in this list"
+    )
     total: int = Field(description="Images in the view, over every page")
     offset: int
     limit: int

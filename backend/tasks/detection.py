@@ -572,6 +572,7 @@ OBJECT_DETECTION = TaskSpec(
     entries=tuple(e for e in ENTRIES if e.task == Task.object_detection),
     check=check_detection,
     explain=_NO_CAM,
+    explain_views=("cell", "detections"),
     truth_overlay="dataset",
     model_outputs="detections",
     stats_classes=80,  # COCO's
@@ -599,6 +600,7 @@ INSTANCE_SEGMENTATION = TaskSpec(
     entries=tuple(e for e in ENTRIES if e.task == Task.instance_segmentation),
     check=check_detection,
     explain=_NO_CAM,
+    explain_views=("cell", "detections"),
     truth_overlay="dataset",
     model_outputs="detections",
     stats_classes=80,  # COCO's

@@ -92,6 +92,23 @@ def test_detect_train_dashboard_predict_export(
     expect(page.get_by_test_id("cam-gallery")).to_have_count(0)  # detectors are not explained by CAM
     shot("detection-dashboard")
 
+    # The boxes behind a count of the matrix, each drawn on its picture and cropped.
+    page.get_by_test_id("confusion-matrix").get_by_role("button").last.click()
+    panel = page.get_by_test_id("explain-panel")
+    expect(panel.get_by_test_id("explain-row").first).to_be_visible()
+    expect(panel.get_by_test_id("explain-verdict").first).to_have_text(
+        re.compile(r"(found|detected as|false detection|missed)")
+    )
+    expect(panel.get_by_test_id("explain-boxes").first).to_be_visible()
+    expect(panel.get_by_test_id("explain-crop").first).to_be_visible()
+    shot("detection-cell-boxes")
+    # A point of a precision-recall curve: the score it takes, and the boxes it keeps.
+    pick = page.get_by_test_id("pr-pick")
+    expect(pick.get_by_test_id("pr-point")).to_contain_text("precision")
+    if pick.get_by_test_id("pr-show").count():
+        pick.get_by_test_id("pr-show").click()
+        expect(panel.get_by_test_id("explain-title")).to_contain_text("scoring")
+
     try_it = page.get_by_test_id("try-it")
     try_it.get_by_label("Image to classify").set_input_files(str(_new_image(tmp_path / "new.png")))
     page.wait_for_function(IMG_LOADED, arg="overlay-img", timeout=WORKER_WAIT_MS)

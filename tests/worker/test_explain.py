@@ -40,7 +40,7 @@ def _all(client: TestClient, model_id: int, **params: Any) -> dict[str, Any]:
         images += page["images"]
         if not page["images"] or len(images) >= page["total"]:
             break
-    assert len(images) == first["total"] and len({i["image_id"] for i in images}) == len(images)
+    assert len(images) == first["total"] and len({i["item_id"] for i in images}) == len(images)
     return {**first, "images": images}
 
 
@@ -230,3 +230,66 @@ def test_a_segmenters_cells_and_classes_open_their_images_and_error_maps(
     assert r.status_code == 422 and "hexagon" in r.json()["detail"], r.text
     r = client.get(f"/api/models/{model_id}/evaluation/images", params={"view": "highest_loss"})
     assert r.status_code == 422 and r.json()["detail"].startswith("view:"), r.text
+
+
+@pytest.mark.timeout(900)
+def test_a_detectors_matrix_cells_open_its_boxes_and_missed_objects(
+    sqlite_stack: Stack, client: TestClient, tmp_path: Path
+) -> None:
+    from tests.worker.detection_data import import_detection_dataset
+    from tests.worker.test_detection_train import det_config
+
+    sign_up(client)
+    me = int(client.get("/api/auth/me").json()["id"])
+    dataset_id = import_detection_dataset(me, tmp_path, n_images=24)
+    # A short run, counted at a low threshold: objects found and missed, and false detections.
+    config = det_config(
+        dataset_id,
+        schedule={"iterations": 100, "warmup_iters": 5},
+        runtime={"log_interval": 10, "seed": 0, "eval_interval": 100},
+    )
+    config["evaluation"] = {"score_threshold": 0.1}
+    job = run_to_end(me, "train", config)
+    model_id = job["result"]["model_id"]
+    board = client.get(f"/api/models/{model_id}/dashboard").json()
+    assert board["explain_views"] == ["cell", "detections"]
+    matrix, labels = board["confusion_matrix"], board["confusion_labels"]
+    assert labels == ["box", "disc", "background"]
+    print("confusion matrix of the short detector run:", matrix)
+    found, false, missed = matrix[0][0] + matrix[1][1], sum(matrix[2]), matrix[0][2] + matrix[1][2]
+    assert found and false and missed, matrix
+    for curve in board["pr_curves"]["bbox"].values():  # each point says the score that reaches it
+        assert len(curve["score"]) == len(curve["recall"])
+
+    k = len(labels) - 1
+    for i, true in enumerate(labels):
+        for j, predicted in enumerate(labels):
+            if i == j == k:
+                r = client.get(
+                    f"/api/models/{model_id}/evaluation/images", params={"true": true, "predicted": predicted}
+                )
+                assert r.status_code == 422, r.text
+                continue
+            cell = _all(client, model_id, view="cell", true=true, predicted=predicted)
+            assert cell["total"] == matrix[i][j], (true, predicted, cell["total"], matrix)
+            assert cell["score_threshold"] == 0.1
+            for im in cell["images"]:
+                assert im["true_class"] == (None if i == k else true)
+                assert im["predicted_class"] == (None if j == k else predicted)
+                assert im["width"] and im["height"]
+                if j == k:  # missed: the object's box, found by nothing at the threshold
+                    assert "true_box" in im["detail"] and (im["score"] is None or im["score"] < 0.1)
+                else:
+                    assert "box" in im["detail"] and im["score"] >= 0.1
+                    assert ("true_box" in im["detail"]) == (i != k)
+
+    # A point of a precision-recall curve: the boxes of a class at or above its score.
+    for c, name in enumerate(labels[:k]):
+        at = _all(client, model_id, view="detections", class_name=name, min_score=0.1)
+        assert at["total"] == sum(row[c] for row in matrix)
+        every = _all(client, model_id, view="detections", class_name=name, min_score=0)
+        assert every["total"] >= at["total"]
+        scores = [im["score"] for im in every["images"]]
+        assert scores == sorted(scores, reverse=True)
+    r = client.get(f"/api/models/{model_id}/evaluation/images", params={"true": "box", "predicted": "cat"})
+    assert r.status_code == 422 and "box, disc, background" in r.json()["detail"], r.text

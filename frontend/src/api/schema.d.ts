@@ -775,9 +775,11 @@ export interface paths {
          * Evaluation Images
          * @description The images behind a figure of the model's evaluation, one page at a time: a confusion-matrix cell
          *     (``view=cell&true=A&predicted=B``), a class's false positives or false negatives
-         *     (``view=false_positives&class_name=A``), or the highest-loss images (``view=highest_loss``). Each
-         *     names its file, the model's confidence and loss, and links to its page and to Grad-CAM for its true
-         *     and its predicted class.
+         *     (``view=false_positives&class_name=A``), the highest-loss images (``view=highest_loss``), a
+         *     segmenter's images of a class by IoU (``view=lowest_iou``), a detector's boxes of a class above a
+         *     score (``view=detections&class_name=A&min_score=0.3``; a matrix cell's ``background`` is nothing
+         *     there, or an object missed). Each names its file and what the model made of it, and links to its
+         *     page, to Grad-CAM for its true and predicted class and to a segmenter's error map.
          */
         get: operations["evaluation_images_api_models__model_id__evaluation_images_get"];
         put?: never;
@@ -1373,7 +1375,7 @@ export interface components {
         };
         /**
          * EvaluationImage
-         * @description One image behind a figure, with what the model made of it.
+         * @description One image behind a figure (for a detector: one box or object on it), with what the model made of it.
          */
         EvaluationImage: {
             /**
@@ -1386,7 +1388,10 @@ export interface components {
              * @description Grad-CAM for the true class (drawn on first request)
              */
             cam_true_url: string | null;
-            /** Detail */
+            /**
+             * Detail
+             * @description Segmentation: tp, fp, fn pixels; detection: box and true_box (x1, y1, x2, y2 in the picture's pixels) and their iou
+             */
             detail?: {
                 [key: string]: unknown;
             } | null;
@@ -1400,6 +1405,8 @@ export interface components {
              * @description Where the studio keeps it; None once the version is deleted
              */
             file_name: string | null;
+            /** Height */
+            height?: number | null;
             /** Image Id */
             image_id: number;
             /**
@@ -1407,6 +1414,11 @@ export interface components {
              * @description The picture alone
              */
             image_url: string | null;
+            /**
+             * Item Id
+             * @description This row of the evaluation (an image may have several: its objects)
+             */
+            item_id: number;
             /** Loss */
             loss: number | null;
             /**
@@ -1428,7 +1440,7 @@ export interface components {
             source: string | null;
             /**
              * True Class
-             * @description None: no object (a detector's background)
+             * @description None: nothing there (a detector's false detection)
              */
             true_class: string | null;
             /**
@@ -1436,6 +1448,11 @@ export interface components {
              * @description A classifier's confidence in the true class
              */
             true_score: number | null;
+            /**
+             * Width
+             * @description The picture's size, for the boxes in detail
+             */
+            width?: number | null;
         };
         /**
          * EvaluationImages
@@ -1464,9 +1481,14 @@ export interface components {
             offset: number;
             /**
              * Score Is
-             * @description What each image's score is: confidence, pixels or IoU
+             * @description What each image's score is: confidence, pixels, IoU, score (a detection's) or 'found at score' (an object's: the score of the detection that found it)
              */
             score_is: string;
+            /**
+             * Score Threshold
+             * @description A detector's: the score a box needs to count as predicted in this list
+             */
+            score_threshold?: number | null;
             /** Split */
             split: string | null;
             /**
@@ -2025,6 +2047,11 @@ export interface components {
             precision: number[];
             /** Recall */
             recall: number[];
+            /**
+             * Score
+             * @description At each point: the lowest score a box needs to be counted
+             */
+            score?: number[];
         };
         /**
          * PredictResult
@@ -2349,7 +2376,7 @@ export interface components {
          * @description Which images of an evaluation to list.
          * @enum {string}
          */
-        View: "cell" | "false_positives" | "false_negatives" | "highest_loss" | "lowest_iou";
+        View: "cell" | "false_positives" | "false_negatives" | "highest_loss" | "lowest_iou" | "detections";
         /** WorkerOut */
         WorkerOut: {
             /** Busy */
@@ -3846,6 +3873,8 @@ export interface operations {
                 class_name?: string | null;
                 /** @description The evaluation's job (default: the training run's) */
                 evaluation?: number | null;
+                /** @description A detector's: the score a box needs (default: its run's threshold) */
+                min_score?: number | null;
                 offset?: number;
                 limit?: number;
             };

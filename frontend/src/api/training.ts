@@ -44,7 +44,8 @@ export const trainingKeys = {
 export type ExplainTarget =
   | { view: "cell"; true: string; predicted: string }
   | { view: "false_positives" | "false_negatives" | "lowest_iou"; class_name: string }
-  | { view: "highest_loss" };
+  | { view: "highest_loss" }
+  | { view: "detections"; class_name: string; min_score: number };
 
 // ---------------------------------------------------------------- plain requests (bodies the typed client lacks)
 

@@ -261,7 +261,10 @@ describe("ModelPage: the images behind a figure", () => {
 
   function image(id: number, trueClass: string, predicted: string, score: number) {
     return {
+      item_id: id,
       image_id: id,
+      width: 64,
+      height: 48,
       source: `batch/img_${id}.jpg`,
       file_name: `images/${id}.jpg`,
       true_class: trueClass,
@@ -348,5 +351,86 @@ describe("ModelPage: the images behind a figure", () => {
     await waitFor(() => expect(new URL(requests.at(-1)!.url).searchParams.get("class_name")).toBe("cat"));
     await userEvent.click(screen.getByRole("button", { name: "Close" }));
     expect(screen.queryByTestId("explain-panel")).toBeNull();
+  });
+});
+
+describe("ModelPage: a detector's boxes behind its figures", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("opens the false detections of a background cell on their pictures, and the boxes a curve's point keeps", async () => {
+    const detection = (trueClass: string | null, score: number) => ({
+      item_id: 11,
+      image_id: 3,
+      width: 100,
+      height: 80,
+      source: "shots/street.jpg",
+      file_name: "images/3.jpg",
+      true_class: trueClass,
+      predicted_class: "box",
+      score,
+      true_score: null,
+      loss: null,
+      detail: { box: [10, 10, 40, 30], ...(trueClass ? { true_box: [12, 10, 40, 32], iou: 0.81 } : {}) },
+      image_url: "/api/datasets/1/images/3/render?overlay=false",
+      page_url: "/datasets/1/images/3",
+      cam_true_url: null,
+      cam_predicted_url: null,
+    });
+    const { requests } = mockApi({
+      ...tasksRoute(),
+      "GET /api/models/3": () => jsonResponse(200, { ...model, task: "object_detection", class_names: ["box", "disc"] }),
+      "GET /api/models/3/dashboard": () =>
+        jsonResponse(
+          200,
+          board("object_detection", {
+            summary: { "bbox/mAP": 0.4 },
+            confusion_matrix: [
+              [3, 0, 1],
+              [0, 2, 0],
+              [2, 0, 0],
+            ],
+            confusion_labels: ["box", "disc", "background"],
+            pr_curves: { bbox: { box: { recall: [0, 0.5, 1], precision: [1, 0.8, 0.4], score: [0.99, 0.62, 0.05] } } },
+            explain_views: ["cell", "detections"],
+          }),
+        ),
+      "GET /api/models/3/evaluation/images": (request) => {
+        const view = new URL(request.url).searchParams.get("view");
+        const images = view === "cell" ? [detection(null, 0.7)] : [detection("box", 0.9)];
+        return jsonResponse(200, {
+          model_id: 3,
+          evaluation: 2,
+          evaluations: [2],
+          dataset_id: 1,
+          split: "val",
+          view,
+          score_is: "score",
+          score_threshold: 0.5,
+          total: 1,
+          offset: 0,
+          limit: 12,
+          images,
+        });
+      },
+    });
+    renderPage();
+    const cells = await screen.findAllByTestId("cm-cell");
+    await userEvent.click(within(cells[6]!).getByRole("button")); // true background, predicted box
+    const panel = await screen.findByTestId("explain-panel");
+    expect(within(panel).getByTestId("explain-title")).toHaveTextContent("True background, predicted box");
+    expect(await within(panel).findByTestId("explain-verdict")).toHaveTextContent("false detection: box, nothing there (score 0.70)");
+    expect(within(panel).getByTestId("explain-boxes")).toHaveAttribute("viewBox", "0 0 100 80");
+    expect(within(panel).getByTestId("explain-crop").getAttribute("viewBox")).not.toBe("0 0 100 80");
+
+    // The curve's point: its precision and score, and the boxes it keeps.
+    const pick = screen.getByTestId("pr-pick");
+    expect(within(pick).getByTestId("pr-point")).toHaveTextContent("recall 0.50 · precision 0.80 · boxes scoring 0.62 or more");
+    await userEvent.click(within(pick).getByTestId("pr-show"));
+    expect(await within(screen.getByTestId("explain-panel")).findByText("Boxes of box scoring 0.62 or more")).toBeInTheDocument();
+    await waitFor(() => {
+      const asked = new URL(requests.at(-1)!.url).searchParams;
+      expect([asked.get("view"), asked.get("class_name"), asked.get("min_score")]).toEqual(["detections", "box", "0.62"]);
+    });
+    expect(await within(screen.getByTestId("explain-panel")).findByTestId("explain-verdict")).toHaveTextContent("box found (score 0.90 · IoU 0.81)");
   });
 });

@@ -501,7 +501,14 @@ export function ModelPage() {
         </div>
       ) : null}
 
-      {board.data ? <PrCurves board={board.data} /> : null}
+      {board.data ? (
+        <PrCurves
+          board={board.data}
+          onDetections={
+            views.has("detections") ? (name, minScore) => open({ view: "detections", class_name: name, min_score: minScore }) : undefined
+          }
+        />
+      ) : null}
       {board.data ? <WorstImages board={board.data} /> : null}
       {ready && cam.kind === "yes" ? <CamGallery model={model} splits={["val", "test", "train"]} /> : null}
       {ready && cam.kind === "no" ? (

@@ -31,6 +31,8 @@ interface ChartProps {
   toolbar?: ReactNode;
   /** What the chart says while it has no points. */
   emptyText?: string;
+  /** Called with the x value under the cursor when the chart is clicked. */
+  onPick?: (x: number) => void;
 }
 
 const STEP_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7, 1e8];
@@ -124,7 +126,10 @@ export function Chart({
   yFormat,
   toolbar,
   emptyText = "No points yet.",
+  onPick,
 }: ChartProps) {
+  const pick = useRef(onPick);
+  pick.current = onPick;
   const holder = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlotType | null>(null);
   const format = useRef(yFormat ?? formatValue);
@@ -188,7 +193,13 @@ export function Chart({
           ],
         };
         plot.current?.destroy();
-        plot.current = new UPlot(opts, aligned(current, log) as uPlotType.AlignedData, el);
+        const made = new UPlot(opts, aligned(current, log) as uPlotType.AlignedData, el);
+        plot.current = made;
+        made.over.addEventListener("click", () => {
+          const idx = made.cursor.idx;
+          const x = idx == null ? undefined : made.data[0][idx];
+          if (x != null) pick.current?.(x);
+        });
         if (typeof ResizeObserver !== "undefined") {
           observer = new ResizeObserver(() => {
             const w = Math.max(240, el.clientWidth);
@@ -211,7 +222,7 @@ export function Chart({
   });
 
   return (
-    <figure className="chart" data-testid={testId} data-points={points}>
+    <figure className={onPick ? "chart chart--pick" : "chart"} data-testid={testId} data-points={points}>
       <figcaption className="chart__head">
         <span className="chart__title">{title}</span>
         {toolbar ? <span className="chart__toolbar">{toolbar}</span> : null}

@@ -278,10 +278,34 @@ export function WorstImages({ board }: { board: ModelDashboard }) {
   );
 }
 
-/** Detection: precision over recall at IoU 0.5, a chart per kind (boxes, masks), a line per class. */
-export function PrCurves({ board }: { board: ModelDashboard }) {
+/** The point of a class's precision-recall curve nearest a recall: its precision and the score a box needs
+ * to be kept there (null without scores: a model evaluated before they were recorded). */
+export function prPoint(curve: { recall: number[]; precision: number[]; score?: number[] }, recall: number) {
+  if (!curve.recall.length) return null;
+  let best = 0;
+  curve.recall.forEach((r, i) => {
+    if (Math.abs(r - recall) < Math.abs(curve.recall[best]! - recall)) best = i;
+  });
+  const score = curve.score?.[best];
+  return { index: best, recall: curve.recall[best]!, precision: curve.precision[best] ?? 0, score: score ?? null };
+}
+
+/** Detection: precision over recall at IoU 0.5, a chart per kind (boxes, masks), a line per class; a
+ * point picked on a curve (a click, or the slider) says the score it takes and opens the boxes it keeps. */
+export function PrCurves({
+  board,
+  onDetections,
+}: {
+  board: ModelDashboard;
+  onDetections?: (className: string, minScore: number) => void;
+}) {
   const kinds = Object.keys(board.pr_curves ?? {});
+  const names = Object.keys(board.pr_curves?.bbox ?? board.pr_curves?.[kinds[0] ?? ""] ?? {});
+  const [picked, setPicked] = useState<{ name: string; recall: number }>({ name: names[0] ?? "", recall: 0.5 });
   if (!kinds.length) return null;
+  const name = names.includes(picked.name) ? picked.name : (names[0] ?? "");
+  const curve = board.pr_curves?.bbox?.[name] ?? board.pr_curves?.[kinds[0]!]?.[name];
+  const point = curve ? prPoint(curve, picked.recall) : null;
   return (
     <div className="card" data-testid="pr-curves">
       <h2>Precision–recall at IoU 0.5</h2>
@@ -295,6 +319,7 @@ export function PrCurves({ board }: { board: ModelDashboard }) {
               testId={`chart-pr-${kind}`}
               xLabel="recall"
               fractionX
+              onPick={onDetections ? (recall) => setPicked({ name, recall }) : undefined}
               series={Object.entries(curves).map(([name, c]) => ({
                 label: name,
                 points: new Map(c.recall.map((r, i) => [r, c.precision[i] ?? 0])),
@@ -303,6 +328,39 @@ export function PrCurves({ board }: { board: ModelDashboard }) {
           );
         })}
       </div>
+      {onDetections && curve && point ? (
+        <div className="pr-pick" data-testid="pr-pick">
+          <label htmlFor="pr-class">Class</label>
+          <select id="pr-class" value={name} onChange={(e) => setPicked({ ...picked, name: e.target.value })}>
+            {names.map((n) => (
+              <option key={n}>{n}</option>
+            ))}
+          </select>
+          <label htmlFor="pr-recall">Point (click a curve, or slide)</label>
+          <input
+            id="pr-recall"
+            type="range"
+            min={0}
+            max={curve.recall.length - 1}
+            step={1}
+            value={point.index}
+            onChange={(e) => setPicked({ name, recall: curve.recall[Number(e.target.value)] ?? 0 })}
+          />
+          <span data-testid="pr-point">
+            recall {point.recall.toFixed(2)} ·{" "}
+            {point.precision > 0
+              ? `precision ${point.precision.toFixed(2)}${point.score != null ? ` · boxes scoring ${point.score.toFixed(2)} or more` : ""}`
+              : "no score reaches this recall (precision 0)"}
+          </span>
+          {point.precision <= 0 ? null : point.score != null ? (
+            <button type="button" className="button" onClick={() => onDetections(name, point.score!)} data-testid="pr-show">
+              Show the boxes it keeps
+            </button>
+          ) : (
+            <span className="muted small">This evaluation did not record the scores of its points: evaluate the model again.</span>
+          )}
+        </div>
+      ) : null}
     </div>
   );
 }

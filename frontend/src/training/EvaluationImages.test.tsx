@@ -22,7 +22,10 @@ describe("EvaluationImagesPanel", () => {
           limit: 12,
           images: [
             {
+              item_id: 40,
               image_id: 4,
+              width: 64,
+              height: 64,
               source: "shots/a.png",
               file_name: "images/4.png",
               true_class: "road",

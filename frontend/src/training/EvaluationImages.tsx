@@ -5,6 +5,7 @@ import {
   EVALUATION_PAGE,
   useEvaluationImages,
   type EvaluationImage,
+  type EvaluationImages,
   type ExplainTarget,
 } from "../api/training";
 import { Loading } from "../components/Loading";
@@ -24,12 +25,16 @@ export function targetTitle(target: ExplainTarget): string {
       return `Images of ${target.class_name}, lowest IoU first`;
     case "highest_loss":
       return "Highest-loss images";
+    case "detections":
+      return `Boxes of ${target.class_name} scoring ${target.min_score.toFixed(2)} or more`;
   }
 }
 
 function order(target: ExplainTarget, scoreIs: string): string {
   if (target.view === "highest_loss") return "highest loss first";
   if (target.view === "lowest_iou") return "lowest IoU first";
+  if (scoreIs === "found at score") return "those no box found first";
+  if (scoreIs === "score") return "highest score first";
   return scoreIs === "pixels" ? "largest area first" : "most confident first";
 }
 
@@ -38,6 +43,18 @@ function pixels(n: number | null | undefined): string {
 }
 
 function verdict(image: EvaluationImage, scoreIs: string): string {
+  if (scoreIs === "found at score") {
+    return image.score == null
+      ? `${image.true_class} missed: no box found it`
+      : `${image.true_class} missed: found only by a box scoring ${image.score.toFixed(2)}`;
+  }
+  if (scoreIs === "score") {
+    const iou = (image.detail as { iou?: number } | null)?.iou;
+    const at = `score ${image.score == null ? "—" : image.score.toFixed(2)}${iou != null ? ` · IoU ${iou.toFixed(2)}` : ""}`;
+    if (image.true_class == null) return `false detection: ${image.predicted_class}, nothing there (${at})`;
+    if (image.true_class === image.predicted_class) return `${image.true_class} found (${at})`;
+    return `${image.true_class} detected as ${image.predicted_class} (${at})`;
+  }
   if (scoreIs === "IoU") {
     const d = (image.detail ?? {}) as { fp?: number; fn?: number };
     return `${image.true_class}: IoU ${image.score == null ? "—" : image.score.toFixed(3)} · ${pixels(d.fn)} missed · ${pixels(d.fp)} wrongly painted`;
@@ -79,10 +96,75 @@ function CamImage({ url, label, testId }: { url: string; label: string; testId: 
   return <DrawnImage url={url} alt={`Grad-CAM for ${label}`} caption={`Grad-CAM: ${label}`} what="Grad-CAM" testId={testId} />;
 }
 
+type Box = [number, number, number, number];
+
+/** The picture with a detection's box (blue) and its object's box (orange, dashed), whole or cropped
+ * around them; drawn in the browser from the boxes, over the picture itself. */
+function BoxView({ image, crop, testId }: { image: EvaluationImage; crop: boolean; testId: string }) {
+  const detail = (image.detail ?? {}) as { box?: Box; true_box?: Box };
+  const w = image.width ?? 0;
+  const h = image.height ?? 0;
+  if (!image.image_url || !w || !h) return null;
+  const boxes = [detail.box, detail.true_box].filter((b): b is Box => !!b);
+  let view: Box = [0, 0, w, h];
+  if (crop && boxes.length) {
+    const x1 = Math.min(...boxes.map((b) => b[0]));
+    const y1 = Math.min(...boxes.map((b) => b[1]));
+    const x2 = Math.max(...boxes.map((b) => b[2]));
+    const y2 = Math.max(...boxes.map((b) => b[3]));
+    const side = Math.max(x2 - x1, y2 - y1, 8) * 1.5;
+    const cx = (x1 + x2) / 2;
+    const cy = (y1 + y2) / 2;
+    view = [cx - side / 2, cy - side / 2, side, side];
+  }
+  const stroke = Math.max(1, (crop ? view[2] : Math.max(w, h)) / 80);
+  return (
+    <figure className="explain__cam">
+      <svg className="explain__boxes" viewBox={view.join(" ")} role="img" aria-label={crop ? "The object, cropped" : "The picture with its boxes"} data-testid={testId}>
+        <image href={image.image_url} x={0} y={0} width={w} height={h} preserveAspectRatio="none" />
+        {detail.true_box ? (
+          <rect
+            x={detail.true_box[0]}
+            y={detail.true_box[1]}
+            width={detail.true_box[2] - detail.true_box[0]}
+            height={detail.true_box[3] - detail.true_box[1]}
+            className="explain__truth"
+            strokeWidth={stroke}
+            strokeDasharray={`${stroke * 3} ${stroke * 2}`}
+          />
+        ) : null}
+        {detail.box ? (
+          <rect
+            x={detail.box[0]}
+            y={detail.box[1]}
+            width={detail.box[2] - detail.box[0]}
+            height={detail.box[3] - detail.box[1]}
+            className="explain__detection"
+            strokeWidth={stroke}
+          />
+        ) : null}
+      </svg>
+      <figcaption className="small">
+        {crop ? (
+          "cropped"
+        ) : (
+          <>
+            {detail.true_box ? <span className="swatch swatch--fn" /> : null}
+            {detail.true_box ? " object " : ""}
+            {detail.box ? <span className="swatch swatch--fp" /> : null}
+            {detail.box ? " box" : ""}
+          </>
+        )}
+      </figcaption>
+    </figure>
+  );
+}
+
 function Row({ image, scoreIs }: { image: EvaluationImage; scoreIs: string }) {
+  const objects = scoreIs === "score" || scoreIs === "found at score";
   const name = image.source ?? image.file_name ?? `image ${image.image_id}`;
   const wrong = image.true_class !== image.predicted_class;
-  const bad = scoreIs === "IoU" ? (image.score ?? 0) < 0.5 : wrong;
+  const bad = scoreIs === "IoU" ? (image.score ?? 0) < 0.5 : wrong || image.true_class == null;
   return (
     <li className="explain__row" data-testid="explain-row" data-image-id={image.image_id}>
       <div className="worst__caption">
@@ -106,10 +188,17 @@ function Row({ image, scoreIs }: { image: EvaluationImage; scoreIs: string }) {
         ) : null}
       </div>
       <div className="worst__images">
-        <figure className="explain__cam">
-          {image.image_url ? <img src={image.image_url} alt={name} loading="lazy" /> : <span className="muted">dataset deleted</span>}
-          <figcaption className="small">the picture</figcaption>
-        </figure>
+        {objects ? (
+          <>
+            <BoxView image={image} crop={false} testId="explain-boxes" />
+            <BoxView image={image} crop testId="explain-crop" />
+          </>
+        ) : (
+          <figure className="explain__cam">
+            {image.image_url ? <img src={image.image_url} alt={name} loading="lazy" /> : <span className="muted">dataset deleted</span>}
+            <figcaption className="small">the picture</figcaption>
+          </figure>
+        )}
         {image.errors_url ? (
           <DrawnImage
             url={image.errors_url}
@@ -138,6 +227,15 @@ function Row({ image, scoreIs }: { image: EvaluationImage; scoreIs: string }) {
       </div>
     </li>
   );
+}
+
+function countLine(data: EvaluationImages, offset: number, target: ExplainTarget): string {
+  const noun = data.score_is === "score" ? ["box", "boxes"] : data.score_is === "found at score" ? ["object", "objects"] : ["image", "images"];
+  const split = data.split ? `${data.split} ` : "";
+  if (data.total === 0) return `No ${split}${noun[0]} is here.`;
+  const shown = `${data.total} ${split}${data.total === 1 ? noun[0] : noun[1]}, ${order(target, data.score_is)}; showing ${offset + 1}–${Math.min(offset + data.images.length, data.total)}.`;
+  const drawn = data.images.some((i) => i.cam_true_url || i.errors_url);
+  return drawn ? `${shown} Grad-CAM and error maps are drawn the first time they are shown.` : shown;
 }
 
 /** One page at a time of the images behind a figure, each with Grad-CAM for its true and predicted class. */
@@ -173,14 +271,10 @@ export function EvaluationImagesPanel({
       ) : null}
       {data ? (
         <>
-          <p className="muted small" data-testid="explain-count">
-            {data.total === 0
-              ? `No ${data.split ?? ""} image is here.`
-              : `${data.total} ${data.split ?? ""} image${data.total === 1 ? "" : "s"}, ${order(target, data.score_is)}; showing ${offset + 1}–${Math.min(offset + data.images.length, data.total)}. Grad-CAM is drawn the first time it is shown.`}
-          </p>
+          <p className="muted small" data-testid="explain-count">{countLine(data, offset, target)}</p>
           <ul className="worst">
             {data.images.map((image) => (
-              <Row key={image.image_id} image={image} scoreIs={data.score_is} />
+              <Row key={image.item_id} image={image} scoreIs={data.score_is} />
             ))}
           </ul>
           {data.total > EVALUATION_PAGE ? (

@@ -1,12 +1,15 @@
 """Evaluation of a detector on one split: the same data, inference and metrics as training's validation
-(COCO bbox / segm numbers, per class, PR curves, confusion at IoU 0.5, worst images)."""
+(COCO bbox / segm numbers, per class, PR curves, confusion at IoU 0.5, worst images), and every
+detection and object behind those figures."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from backend.models.evaluation import Item
 from worker.context import JobContext
 from worker.models import LoadedModel
 from worker.tasks.detection.data import DetectionDataset, eval_loader
@@ -28,10 +31,44 @@ def label_lookup(dataset_classes: list[str], model_classes: list[str]) -> torch.
     return table
 
 
+def measure_split(
+    model: torch.nn.Module,
+    dataset: DetectionDataset,
+    metrics: DetectionMetrics,
+    lookup: torch.Tensor | None = None,
+    device: torch.device | str = "cpu",
+    check: Callable[[], None] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> tuple[dict[str, Any], list[Item]]:
+    """Every image of ``dataset`` through ``model`` (in eval mode) into ``metrics``: its results, and
+    each detection and object of the split (:meth:`DetectionMetrics.items`). ``lookup`` maps the
+    dataset's labels to the model's."""
+    loader = eval_loader(dataset, BATCH_SIZE)
+    n = len(loader)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for i, (images, targets) in enumerate(loader):
+                if check is not None:
+                    check()
+                if lookup is not None:
+                    for target in targets:
+                        target["labels"] = lookup[target["labels"]]
+                outputs = model([image.to(device) for image in images])
+                metrics.update([{k: v.cpu() for k, v in o.items()} for o in outputs], targets)
+                if progress is not None:
+                    progress((i + 1) / n, f"batch {i + 1}/{n}")
+    finally:
+        shutdown_loaders(loader)
+        model.train(was_training)
+    return metrics.compute(), metrics.items()
+
+
 def evaluate_detection(
     ctx: JobContext, loaded: LoadedModel, ds: DatasetInfo, split: str
-) -> tuple[dict[str, Any], int]:
-    """Metrics of ``loaded`` on ``split``; returns them and the number of images."""
+) -> tuple[dict[str, Any], int, list[Item]]:
+    """Metrics of ``loaded`` on ``split``; returns them, the number of images and the items."""
     masks = loaded.task == "instance_segmentation"
     dataset = DetectionDataset(
         ds.root, ds.canonical, [split], DetEvalTransform(), masks=masks, training=False
@@ -43,18 +80,14 @@ def evaluate_detection(
     metrics = DetectionMetrics(
         loaded.class_names, masks=masks, score_threshold=score_min, mask_threshold=mask_min
     )
-    loader = eval_loader(dataset, BATCH_SIZE)
-    n = len(loader)
-    try:
-        with loaded.lock, torch.inference_mode():
-            for i, (images, targets) in enumerate(loader):
-                ctx.check()
-                for target in targets:
-                    target["labels"] = lookup[target["labels"]]
-                metrics.update(loaded.model(images), targets)
-                ctx.progress((i + 1) / n * 0.9, f"batch {i + 1}/{n}")
-    finally:
-        shutdown_loaders(loader)
-    results = metrics.compute()
+    with loaded.lock:
+        results, items = measure_split(
+            loaded.model,
+            dataset,
+            metrics,
+            lookup,
+            check=ctx.check,
+            progress=lambda f, m: ctx.progress(f * 0.9, m),
+        )
     results["negative_images"] = dataset.negatives
-    return results, len(dataset)
+    return results, len(dataset), items

@@ -23,6 +23,7 @@ import torch
 from pycocotools import mask as mask_utils
 from torchvision.ops import box_iou
 
+from backend.models.evaluation import Item, Kind
 from backend.tasks.detection import COCO_NUMBERS
 
 WORST_IMAGES = 10
@@ -35,6 +36,7 @@ class CocoResult:
     precision: np.ndarray  # (iou thresholds, recall thresholds, classes, areas, max dets)
     recall: np.ndarray  # (iou thresholds, classes, areas, max dets)
     cat_ids: list[int]
+    scores: np.ndarray | None = None  # like precision: the score threshold at each recall point
 
 
 def read_json(path: str | Path) -> Any:
@@ -121,6 +123,7 @@ def _coco_evaluate(gt: Any, detections: Any, iou_type: str) -> CocoResult:
         precision=np.asarray(ev.eval["precision"]),
         recall=np.asarray(ev.eval["recall"]),
         cat_ids=[int(c) for c in ev.params.catIds],
+        scores=np.asarray(ev.eval["scores"]) if "scores" in ev.eval else None,
     )
 
 
@@ -155,6 +158,9 @@ def summarize(result: CocoResult, kind: str, class_names: Sequence[str]) -> dict
             "recall": [round(float(r), 2) for r, v in zip(recall_points, at50, strict=True) if v > -1],
             "precision": [round(float(v), 4) for v in at50 if v > -1],
         }
+        if result.scores is not None:  # the lowest score kept to reach each point
+            at = result.scores[0, :, k, 0, -1]
+            curves[name]["score"] = [round(float(t), 4) for t, v in zip(at, at50, strict=True) if v > -1]
     out[f"{kind}/per_class"] = per_class
     out[f"{kind}/pr_curve"] = curves
     return out
@@ -184,6 +190,10 @@ def _rles(masks: torch.Tensor) -> list[dict[str, Any]]:
     for rle in encoded:
         rle["counts"] = rle["counts"].decode("ascii")
     return list(encoded)
+
+
+def _box(box: np.ndarray) -> list[float]:
+    return [round(float(v), 2) for v in box]
 
 
 def _xywh(boxes: np.ndarray) -> list[list[float]]:
@@ -325,6 +335,59 @@ class DetectionMetrics:
                     name = self.class_names[int(label) - 1]
                     counts[name] = counts.get(name, 0) + 1
         return counts
+
+    def items(self, iou: float = 0.5) -> list[Item]:
+        """Each detection and each object of the evaluation, matched as :meth:`confusion_and_misses`
+        matches them but over every detection: greedily by score, so the matches of the detections at or
+        above any threshold are those a match at that threshold makes. A detection's row has its true
+        class (the object it found; ``None``: nothing there) and score; an object's row (``missed``) has
+        the score of the detection that found it (``None``: none did): it is missed at a threshold above
+        that score. Boxes (xyxy, the picture's pixels) are in ``detail``."""
+        out: list[Item] = []
+        for im in self.images:
+            real = ~im.gt_crowd
+            gt_boxes, gt_labels = im.gt_boxes[real], im.gt_labels[real]
+            order = np.argsort(-im.scores, kind="stable")
+            ious = (
+                box_iou(torch.from_numpy(im.boxes[order]), torch.from_numpy(gt_boxes)).numpy()
+                if len(im.boxes) and len(gt_boxes)
+                else np.zeros((len(im.boxes), len(gt_boxes)))
+            )
+            found_at: list[float | None] = [None] * len(gt_boxes)
+            taken = np.zeros(len(gt_boxes), dtype=bool)
+            for row, d in enumerate(order):
+                score, box = float(im.scores[d]), _box(im.boxes[d])
+                candidates = np.where(~taken & (ious[row] >= iou))[0] if len(gt_boxes) else np.array([], int)
+                if candidates.size == 0:
+                    detail: dict[str, Any] = {"box": box}
+                    truth = None
+                else:
+                    g = int(candidates[np.argmax(ious[row][candidates])])
+                    taken[g], found_at[g] = True, score
+                    truth = int(gt_labels[g]) - 1
+                    detail = {"box": box, "true_box": _box(gt_boxes[g]), "iou": round(float(ious[row][g]), 4)}
+                out.append(
+                    Item(
+                        im.image_id,
+                        truth,
+                        int(im.labels[d]) - 1,
+                        score,
+                        kind=Kind.detection.value,
+                        detail=detail,
+                    )
+                )
+            for g, at in enumerate(found_at):
+                out.append(
+                    Item(
+                        im.image_id,
+                        int(gt_labels[g]) - 1,
+                        None,
+                        at,
+                        kind=Kind.missed.value,
+                        detail={"true_box": _box(gt_boxes[g])},
+                    )
+                )
+        return out
 
     def confusion_and_misses(self, iou: float = 0.5) -> tuple[list[list[int]], list[dict[str, Any]]]:
         """The confusion matrix at IoU ``iou`` over detections above the score threshold (rows: true

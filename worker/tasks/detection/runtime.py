@@ -221,15 +221,23 @@ class DetectionRuntime:
             "dropped_boxes": dropped,
             "options": options,
         }
-        return Finished(summary=recorded, result=dict(recorded), drawn=drawn)
+        items = []
+        if data.val is not None and plan.metrics is not None:
+            from worker.tasks.detection.evaluate import measure_split
+
+            ctx.progress(TRAIN_SPAN[1], "listing the validation objects behind each figure", force=True)
+            plan.model.load_state_dict(fitted.weights)
+            plan.metrics.reset()
+            _, items = measure_split(plan.model, data.val, plan.metrics, device=device, check=ctx.check)
+        return Finished(summary=recorded, result=dict(recorded), drawn=drawn, items=items)
 
     def evaluate(
         self, ctx: JobContext, loaded: LoadedModel, ds: DatasetInfo, split: str
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         from worker.tasks.detection.evaluate import evaluate_detection
 
-        results, images = evaluate_detection(ctx, loaded, ds, split)
-        return results, {"images": images}
+        results, images, items = evaluate_detection(ctx, loaded, ds, split)
+        return results, {"images": images, "items": items}
 
     def predict_split(self, ctx: JobContext, cfg: PredictConfig, loaded: LoadedModel) -> dict[str, Any]:
         from worker.tasks.detection.predict import predict_detection_split
