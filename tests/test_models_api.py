@@ -194,18 +194,23 @@ def test_dashboard_arranges_a_detectors_figures(client: TestClient, owner: int) 
     assert worst[0]["file_name"] is None  # the model names no dataset
 
 
-def test_grad_cam_of_a_detector_is_refused_naming_why(client: TestClient, owner: int) -> None:
-    model_id = make_model(owner, task="object_detection", architecture="fasterrcnn_mobilenet_v3_large_fpn")
-    dataset_id = make_dataset(owner, tasks=("object_detection",))
-    one = client.post(f"/api/models/{model_id}/cam", files={"image": ("a.png", png_bytes())})
-    assert one.status_code == 422 and "not detectors" in one.json()["detail"], one.text
-    split = client.post(
-        "/api/jobs",
-        json={"kind": "cam", "config": {"model_id": model_id, "dataset_id": dataset_id, "split": "val"}},
-    )
-    assert split.status_code == 422 and split.json()["detail"].startswith("config.model_id:"), split.text
-    assert jobs_of("cam") == []
-    assert list(requests_dir(get_settings().data_dir).rglob("*.png")) == []  # the upload is not kept
+def test_a_cam_request_is_checked_against_what_the_models_task_takes(client: TestClient, owner: int) -> None:
+    """A detector's map takes a box and a method; a classifier's neither; a box must be a box. Each is
+    refused before the inference lane is asked, naming the field, and the upload is not kept."""
+    detector = make_model(owner, task="object_detection", architecture="fasterrcnn_mobilenet_v3_large_fpn")
+    classifier = make_model(owner)
+    cases = [
+        (classifier, {"target_box": "1,2,30,40"}, "config.target_box: model"),
+        (classifier, {"method": "eigencam"}, "config.method: model"),
+        (detector, {"method": "smooth"}, "config.method: 'smooth' is not one of gradcam, eigencam"),
+        (detector, {"target_box": "1,2,3"}, "config.target_box: '1,2,3' is not a box"),
+        (detector, {"target_box": "10,10,5,40"}, "config.target_box: '10,10,5,40' is not a box"),
+        (detector, {"target_box": "nan,1,2,3"}, "config.target_box: 'nan,1,2,3' is not a box"),
+    ]
+    for model_id, form, said in cases:
+        r = client.post(f"/api/models/{model_id}/cam", files={"image": ("a.png", png_bytes())}, data=form)
+        assert r.status_code == 422 and r.json()["detail"].startswith(said), (form, r.text)
+    assert list(requests_dir(get_settings().data_dir).rglob("*.png")) == []  # the uploads are not kept
 
 
 # --- uploads ----------------------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ class CamOutput:
     predicted_index: int
     target_layer: str
     heatmap: NDArray[np.float32]  # 0..1 over the eval crop, input_size x input_size
+    box: list[float] | None = None  # a detector's: the box explained (x1, y1, x2, y2)
+    method: str = "gradcam"  # or "eigencam" (a detector's map of the whole picture)
 
 
 # ------------------------------------------------------------------------------------------- layers

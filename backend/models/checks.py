@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -84,10 +85,37 @@ def check_export(session: Session, owner: User, config: ExportConfig) -> None:
     owned_model(session, owner, config.model_id, ("model_id",))
 
 
-def check_cam_request(model: TrainedModel, target_class: str | None) -> None:
+def check_cam_request(
+    model: TrainedModel,
+    target_class: str | None,
+    target_box: list[float] | None = None,
+    method: str | None = None,
+) -> None:
     """What a single-image Grad-CAM asks of the model, checked before it goes to the inference lane."""
     _explainable(model)
     _target_class(model, target_class)
+    spec = TASKS.get(model.task)
+    methods = spec.cam_methods if spec is not None else ()
+    for field, given in (("target_box", target_box), ("method", method)):
+        if given is not None and not methods:
+            raise field_error(
+                (field,), f"model {model.id} is a {model.task} model: only a detector's map takes a {field}"
+            )
+    if method is not None and method not in methods:
+        raise field_error(("method",), f"{method!r} is not one of {', '.join(methods)}")
+
+
+def parse_box(text: str | None, field: str = "target_box") -> list[float] | None:
+    """``"x1,y1,x2,y2"`` (the picture's pixels) as four numbers; a 422 naming ``field`` otherwise."""
+    if text is None or not text.strip():
+        return None
+    try:
+        box = [float(v) for v in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[2] <= box[0] or box[3] <= box[1]:
+        raise field_error((field,), f"{text!r} is not a box: give x1,y1,x2,y2 with x2 > x1 and y2 > y1")
+    return box
 
 
 def check_import(session: Session, owner: User, config: ImportModelConfig) -> None:

@@ -69,6 +69,10 @@ class InferRequest(BaseModel):
     overlay: bool = False
     target_class: str | None = Field(default=None, max_length=200)
     target_layer: str | None = Field(default=None, max_length=200, pattern=MODULE_PATH)
+    target_box: list[float] | None = Field(
+        default=None, min_length=4, max_length=4, description="A detector's box to explain: x1, y1, x2, y2"
+    )
+    method: Literal["gradcam", "eigencam"] | None = None
 
 
 class InferError(BaseModel):

@@ -285,11 +285,24 @@ def _described(
     def name(index: int | None) -> str | None:
         return names[index] if index is not None and 0 <= index < len(names) else None
 
-    def cam(image_id: int, target: str | None) -> str | None:
-        if not explained or target is None or image_id not in images:
+    def cam(image_id: int, target: str | None, **detector: str) -> str | None:
+        if not explained or (target is None and not detector) or image_id not in images:
             return None
-        query = urlencode({"model_id": model.id, "target_class": target})
-        return f"/api/datasets/{dataset_id}/images/{image_id}/cam?{query}"
+        fields = {"model_id": model.id, **({"target_class": target} if target else {}), **detector}
+        return f"/api/datasets/{dataset_id}/images/{image_id}/cam?{urlencode(fields)}"
+
+    def cams(row: EvaluationItem, true_name: str | None, pred_name: str | None) -> tuple[Any, Any, Any]:
+        """Grad-CAM for the true and the predicted class; a detector's box: Grad-CAM of its score; a
+        missed object: EigenCAM of the picture (no box of the model's to take a gradient of)."""
+        if row.kind == Kind.detection.value:
+            box = (row.detail or {}).get("box")
+            if not box:
+                return None, None, None
+            at = ",".join(f"{v:g}" for v in box)
+            return None, cam(row.image_id, pred_name, target_box=at, method="gradcam"), "gradcam"
+        if row.kind == Kind.missed.value:
+            return cam(row.image_id, None, method="eigencam"), None, "eigencam"
+        return cam(row.image_id, true_name), cam(row.image_id, pred_name), "gradcam"
 
     def errors(row: EvaluationItem, true_name: str | None, pred_name: str | None) -> str | None:
         if row.image_id not in images or true_name is None:
@@ -306,6 +319,7 @@ def _described(
     for row in rows:
         summary = images.get(row.image_id)
         true_name, pred_name = name(row.true_index), name(row.pred_index)
+        cam_true, cam_predicted, method = cams(row, true_name, pred_name)
         out.append(
             EvaluationImage(
                 item_id=row.id,
@@ -326,8 +340,9 @@ def _described(
                     else None
                 ),
                 page_url=f"/datasets/{dataset_id}/images/{row.image_id}" if summary else None,
-                cam_true_url=cam(row.image_id, true_name),
-                cam_predicted_url=cam(row.image_id, pred_name),
+                cam_true_url=cam_true,
+                cam_predicted_url=cam_predicted,
+                cam_method=method if cam_true or cam_predicted else None,
                 errors_url=errors(row, true_name, pred_name),
             )
         )

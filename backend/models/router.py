@@ -26,7 +26,7 @@ from backend.forms import multipart_body
 from backend.jobs.inference import infer, raise_for
 from backend.jobs.service import validation_error
 from backend.models import service
-from backend.models.checks import check_cam_request
+from backend.models.checks import check_cam_request, parse_box
 from backend.models.contract import (
     EXPORT_SUFFIXES,
     MODULE_PATH,
@@ -76,6 +76,15 @@ CAM_BODY = multipart_body(
     {
         "target_class": {"type": "string", "description": "A class name; default: the top prediction"},
         "target_layer": {"type": "string", "description": "A module path; default: the catalog's"},
+        "target_box": {
+            "type": "string",
+            "description": "A detector's: the box to explain, x1,y1,x2,y2 (default: its top detection)",
+        },
+        "method": {
+            "type": "string",
+            "enum": ["gradcam", "eigencam"],
+            "description": "A detector's: Grad-CAM of one box, or EigenCAM of the picture",
+        },
     },
     [],
 )
@@ -127,15 +136,21 @@ async def upload_model(
 
 
 async def _weights(
-    session: SessionDep, user: User, model_id: int, cam: bool = False, target_class: str | None = None
+    session: SessionDep,
+    user: User,
+    model_id: int,
+    cam: bool = False,
+    target_class: str | None = None,
+    target_box: list[float] | None = None,
+    method: str | None = None,
 ) -> tuple[str, float]:
     """The caller's ready model's weights file and its mtime, checked before the lane is asked (a CAM's
-    target class too); the request's database session is released afterwards."""
+    target class, box and method too); the request's database session is released afterwards."""
 
     def check() -> tuple[str, float]:
         model = service.ready_model(session, user, model_id)
         if cam:
-            check_cam_request(model, target_class)
+            check_cam_request(model, target_class, target_box, method)
         path = Path(model.checkpoint_path or "")
         if not model.checkpoint_path or not path.is_file():
             raise StudioError(410, f"model {model_id}: its weights file is gone", "model_weights_missing")
@@ -248,15 +263,20 @@ async def cam(
     session: SessionDep,
     settings: SettingsDep,
 ) -> Response:
-    """A Grad-CAM heat map of one image over it, as PNG (form fields ``target_class``, ``target_layer``);
-    what it explained is in the ``X-Cam-Target-Class``, ``X-Cam-Target-Layer``, ``X-Cam-Score`` and
-    ``X-Cam-Predicted-Class`` headers."""
+    """A Grad-CAM heat map of one image over it, as PNG (form fields ``target_class``, ``target_layer``;
+    a detector's also ``target_box`` and ``method``); what it explained is in the ``X-Cam-Target-Class``,
+    ``X-Cam-Target-Layer``, ``X-Cam-Score``, ``X-Cam-Predicted-Class`` (a detector's: ``X-Cam-Box``,
+    ``X-Cam-Method``) headers."""
     await to_thread.run_sync(lambda: service.ready_model(session, user, model_id))
-    image, form = await receive_request_image(request, settings, ("target_class", "target_layer"))
+    image, form = await receive_request_image(
+        request, settings, ("target_class", "target_layer", "target_box", "method")
+    )
     target_class = form.fields.get("target_class") or None
     target_layer = form.fields.get("target_layer") or None
+    method = form.fields.get("method") or None
     try:
-        checkpoint, mtime = await _weights(session, user, model_id, True, target_class)
+        box = parse_box(form.fields.get("target_box"))
+        checkpoint, mtime = await _weights(session, user, model_id, True, target_class, box, method)
         req = InferRequest(
             op="cam",
             model_id=model_id,
@@ -265,6 +285,8 @@ async def cam(
             images=[image],
             target_class=target_class,
             target_layer=target_layer,
+            target_box=box,
+            method=method,
         )
     except ValidationError as exc:
         _remove(settings, [image])
@@ -277,12 +299,16 @@ async def cam(
 
 
 def _cam_headers(answer: dict[str, Any]) -> dict[str, str]:
-    return {
+    headers = {
         "X-Cam-Target-Class": quote(str(answer["target_class"])),
         "X-Cam-Target-Layer": quote(str(answer["target_layer"])),
         "X-Cam-Score": f"{answer['score']:.6f}" if answer.get("score") is not None else "",
         "X-Cam-Predicted-Class": quote(str(answer.get("predicted_class") or "")),
+        "X-Cam-Method": str(answer.get("method") or "gradcam"),
     }
+    if answer.get("box"):
+        headers["X-Cam-Box"] = ",".join(f"{v:g}" for v in answer["box"])
+    return headers
 
 
 @router.get("/{model_id}/evaluation/images")
@@ -345,13 +371,24 @@ async def dataset_image_cam(
     settings: SettingsDep,
     target_class: Annotated[str | None, Query(max_length=200)] = None,
     target_layer: Annotated[str | None, Query(max_length=200, pattern=MODULE_PATH)] = None,
+    target_box: Annotated[
+        str | None, Query(max_length=200, description="A detector's box to explain: x1,y1,x2,y2")
+    ] = None,
+    method: Annotated[
+        Literal["gradcam", "eigencam"] | None,
+        Query(description="A detector's: Grad-CAM of one box, or EigenCAM of the picture"),
+    ] = None,
 ) -> Response:
     """Grad-CAM of one of the caller's dataset images by one of their models, as PNG with the same
     ``X-Cam-*`` headers as ``POST /api/models/{id}/cam``. Drawn by the inference lane on first request,
     then kept with the model."""
     picture, _ = await to_thread.run_sync(lambda: _dataset_picture(session, user, dataset_id, image_id))
-    checkpoint, mtime = await _weights(session, user, model_id, True, target_class)
-    kept = kept_path(settings.data_dir, model_id, dataset_id, image_id, "cam", target_class, target_layer)
+    box = parse_box(target_box)
+    checkpoint, mtime = await _weights(session, user, model_id, True, target_class, box, method)
+    key = ",".join(f"{v:g}" for v in box) if box else None
+    kept = kept_path(
+        settings.data_dir, model_id, dataset_id, image_id, "cam", target_class, target_layer, key, method
+    )
     if not kept.with_suffix(".json").is_file():
         name = await to_thread.run_sync(lambda: request_copy(settings, picture))
         req = InferRequest(
@@ -362,6 +399,8 @@ async def dataset_image_cam(
             images=[name],
             target_class=target_class,
             target_layer=target_layer,
+            target_box=box,
+            method=method,
         )
         answer = (await _ask(settings, req))[0]
         overlay = _answer_image(settings, answer).body

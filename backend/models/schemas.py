@@ -156,7 +156,10 @@ class EvaluationImage(BaseModel):
     image_url: str | None = Field(description="The picture alone")
     page_url: str | None = Field(description="The image's page in the browser, with its labels")
     cam_true_url: str | None = Field(description="Grad-CAM for the true class (drawn on first request)")
-    cam_predicted_url: str | None = Field(description="Grad-CAM for the predicted class")
+    cam_predicted_url: str | None = Field(description="Grad-CAM for the predicted class (a detector's box)")
+    cam_method: str | None = Field(
+        default=None, description="gradcam, or eigencam (a detector's map of a picture where it missed)"
+    )
     errors_url: str | None = Field(
         default=None,
         description="Segmentation: the picture with the wrong pixels painted (false negatives orange, false "

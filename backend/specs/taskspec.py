@@ -89,6 +89,9 @@ class TaskSpec:
     entries: tuple[CatalogEntry, ...]  # the architectures that train for it
     check: Check  # everything about a run the schema cannot know, before it is queued (422 naming the field)
     explain: str | None = None  # None: Grad-CAM explains its models; else why it cannot
+    # A detector's maps: Grad-CAM of one box's score, or EigenCAM of the picture (they take a box and a
+    # method); empty: the task's Grad-CAM takes neither.
+    cam_methods: tuple[str, ...] = ()
     truth_overlay: Literal["artifact", "dataset"] = "artifact"  # worst images: who draws the ground truth
     background: bool = False  # the model's classes start with _background_, which a dataset does not list
     # What the network returns: one tensor (logits, masks, maps) or detections (boxes after non-maximum

@@ -549,10 +549,6 @@ ENTRIES: tuple[CatalogEntry, ...] = (
 
 _BOX = ("bbox/mAP", "bbox/mAP_50", "bbox/mAP_75", "bbox/AR_100")
 _MASK = ("segm/mAP", "segm/mAP_50", "segm/mAP_75")
-_NO_CAM = (
-    "Grad-CAM explains classification and segmentation models, not detectors: their outputs (boxes after "
-    "non-maximum suppression) have no class score to take gradients of"
-)
 _COCO = (
     "COCO mAP: the area under the precision-recall curve of each class, averaged over the classes and "
     "over IoU thresholds 0.50 to 0.95 (mAP_50: at IoU 0.5 alone); AR_100 is the recall with up to 100 "
@@ -571,7 +567,7 @@ OBJECT_DETECTION = TaskSpec(
     columns=("bbox/AP", "bbox/AP50", "bbox/AP75", "bbox/AR", "objects"),
     entries=tuple(e for e in ENTRIES if e.task == Task.object_detection),
     check=check_detection,
-    explain=_NO_CAM,
+    cam_methods=("gradcam", "eigencam"),
     explain_views=("cell", "detections"),
     truth_overlay="dataset",
     model_outputs="detections",
@@ -599,7 +595,7 @@ INSTANCE_SEGMENTATION = TaskSpec(
     columns=("segm/AP", "segm/AP50", "bbox/AP", "bbox/AP50", "bbox/AR", "objects"),
     entries=tuple(e for e in ENTRIES if e.task == Task.instance_segmentation),
     check=check_detection,
-    explain=_NO_CAM,
+    cam_methods=("gradcam", "eigencam"),
     explain_views=("cell", "detections"),
     truth_overlay="dataset",
     model_outputs="detections",

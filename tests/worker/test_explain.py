@@ -233,8 +233,9 @@ def test_a_segmenters_cells_and_classes_open_their_images_and_error_maps(
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_a_detectors_matrix_cells_open_its_boxes_and_missed_objects(
-    sqlite_stack: Stack, client: TestClient, tmp_path: Path
+    sqlite_stack: Stack, client: TestClient, start_worker: StartWorker, tmp_path: Path
 ) -> None:
     from tests.worker.detection_data import import_detection_dataset
     from tests.worker.test_detection_train import det_config
@@ -293,3 +294,18 @@ def test_a_detectors_matrix_cells_open_its_boxes_and_missed_objects(
         assert scores == sorted(scores, reverse=True)
     r = client.get(f"/api/models/{model_id}/evaluation/images", params={"true": "box", "predicted": "cat"})
     assert r.status_code == 422 and "box, disc, background" in r.json()["detail"], r.text
+
+    # What the model looked at: Grad-CAM of a listed box's score, EigenCAM of a picture where it missed.
+    worker = start_worker(sqlite_stack, "inference", pool="threads")
+    box = _all(client, model_id, view="detections", class_name="box", min_score=0.1)["images"][0]
+    assert box["cam_method"] == "gradcam" and "target_box=" in box["cam_predicted_url"]
+    r = client.get(box["cam_predicted_url"])
+    assert r.status_code == 200, r.text + worker.output()[-3000:]
+    assert r.headers["x-cam-method"] == "gradcam" and r.headers["x-cam-target-class"] == "box"
+    explained = [float(v) for v in r.headers["x-cam-box"].split(",")]
+    assert explained == pytest.approx(box["detail"]["box"], abs=0.05)
+    assert Image.open(io.BytesIO(r.content)).size == (box["width"], box["height"])
+    missed = _all(client, model_id, view="cell", true="disc", predicted="background")["images"][0]
+    assert missed["cam_method"] == "eigencam" and missed["cam_predicted_url"] is None
+    r = client.get(missed["cam_true_url"])
+    assert r.status_code == 200 and r.headers["x-cam-method"] == "eigencam", r.text

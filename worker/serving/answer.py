@@ -51,14 +51,23 @@ def predict_pictures(loaded: LoadedModel, pictures: list[Picture]) -> list[dict[
 
 
 def explain_picture(
-    loaded: LoadedModel, image: Image.Image, target_class: str | None, target_layer: str | None
+    loaded: LoadedModel,
+    image: Image.Image,
+    target_class: str | None,
+    target_layer: str | None,
+    box: list[float] | None = None,
+    method: str | None = None,
 ) -> dict[str, Any]:
     """Grad-CAM of one picture: what it explained and the overlay's file."""
-    out = get_runtime(loaded.task).explain(loaded, image, target_class, target_layer)
+    runtime = get_runtime(loaded.task)
+    detector = {k: v for k, v in (("box", box), ("method", method)) if v is not None}
+    out = runtime.explain(loaded, image, target_class, target_layer, **detector)
     return {
         "target_class": out.target_class,
         "target_layer": out.target_layer,
         "score": out.score,
         "predicted_class": loaded.class_names[out.predicted_index],
+        "box": out.box,
+        "method": out.method,
         "overlay": save_answer_image(out.overlay),
     }

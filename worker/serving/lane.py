@@ -73,7 +73,11 @@ def handle(raw: dict[str, Any]) -> dict[str, Any]:
     try:
         if req.op == "cam":
             futures = [
-                batcher().submit(("cam", *file_key), (loaded, p, req.target_class, req.target_layer), 1)
+                batcher().submit(
+                    ("cam", *file_key),
+                    (loaded, p, req.target_class, req.target_layer, req.target_box, req.method),
+                    1,
+                )
                 for p in pictures
             ]
         else:

@@ -86,9 +86,16 @@ class TaskRuntime(Protocol):
         ...
 
     def explain(
-        self, loaded: LoadedModel, image: Image.Image, target_class: str | None, target_layer: str | None
+        self,
+        loaded: LoadedModel,
+        image: Image.Image,
+        target_class: str | None,
+        target_layer: str | None,
+        **detector: Any,
     ) -> CamOutput:
-        """Grad-CAM of one picture; ``ValueError`` naming why when the task's models cannot be explained."""
+        """Grad-CAM of one picture; ``ValueError`` naming why when the task's models cannot be explained.
+        A detector's also takes ``box`` (the detection to explain) and ``method`` (``gradcam`` or
+        ``eigencam``); the API refuses them for other tasks (``TaskSpec.cam_methods``)."""
         ...
 
     def preview(self, ctx: JobContext, job: AugmentPreviewConfig, config: Any) -> dict[str, Any]:

@@ -152,17 +152,17 @@ class DetrDetector(Detector):
             cx, cy, bw, bh = box[index // classes].unbind(-1)
             # Boxes are relative to the unpadded (resized) image: back to the input's pixels.
             sy, sx = image.shape[-2] / h, image.shape[-1] / w
+            width, height = image.shape[-1], image.shape[-2]
+            # Clamped before stacking, not in place after: Grad-CAM takes gradients through these boxes.
             xyxy = torch.stack(
                 [
-                    (cx - bw / 2) * w * sx,
-                    (cy - bh / 2) * h * sy,
-                    (cx + bw / 2) * w * sx,
-                    (cy + bh / 2) * h * sy,
+                    ((cx - bw / 2) * w * sx).clamp(0, width),
+                    ((cy - bh / 2) * h * sy).clamp(0, height),
+                    ((cx + bw / 2) * w * sx).clamp(0, width),
+                    ((cy + bh / 2) * h * sy).clamp(0, height),
                 ],
                 -1,
             )
-            xyxy[:, 0::2] = xyxy[:, 0::2].clamp(0, image.shape[-1])
-            xyxy[:, 1::2] = xyxy[:, 1::2].clamp(0, image.shape[-2])
             results.append({"boxes": xyxy, "scores": scores, "labels": index % classes + 1})
         return results
 

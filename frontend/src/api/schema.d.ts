@@ -732,9 +732,10 @@ export interface paths {
         put?: never;
         /**
          * Cam
-         * @description A Grad-CAM heat map of one image over it, as PNG (form fields ``target_class``, ``target_layer``);
-         *     what it explained is in the ``X-Cam-Target-Class``, ``X-Cam-Target-Layer``, ``X-Cam-Score`` and
-         *     ``X-Cam-Predicted-Class`` headers.
+         * @description A Grad-CAM heat map of one image over it, as PNG (form fields ``target_class``, ``target_layer``;
+         *     a detector's also ``target_box`` and ``method``); what it explained is in the ``X-Cam-Target-Class``,
+         *     ``X-Cam-Target-Layer``, ``X-Cam-Score``, ``X-Cam-Predicted-Class`` (a detector's: ``X-Cam-Box``,
+         *     ``X-Cam-Method``) headers.
          */
         post: operations["cam_api_models__model_id__cam_post"];
         delete?: never;
@@ -1379,8 +1380,13 @@ export interface components {
          */
         EvaluationImage: {
             /**
+             * Cam Method
+             * @description gradcam, or eigencam (a detector's map of a picture where it missed)
+             */
+            cam_method?: string | null;
+            /**
              * Cam Predicted Url
-             * @description Grad-CAM for the predicted class
+             * @description Grad-CAM for the predicted class (a detector's box)
              */
             cam_predicted_url: string | null;
             /**
@@ -3145,6 +3151,10 @@ export interface operations {
                 model_id: number;
                 target_class?: string | null;
                 target_layer?: string | null;
+                /** @description A detector's box to explain: x1,y1,x2,y2 */
+                target_box?: string | null;
+                /** @description A detector's: Grad-CAM of one box, or EigenCAM of the picture */
+                method?: ("gradcam" | "eigencam") | null;
             };
             header?: never;
             path: {
@@ -3802,6 +3812,13 @@ export interface operations {
                      * @description A JPEG, PNG, BMP, TIFF, WEBP or GIF image
                      */
                     image: string;
+                    /**
+                     * @description A detector's: Grad-CAM of one box, or EigenCAM of the picture
+                     * @enum {string}
+                     */
+                    method?: "gradcam" | "eigencam";
+                    /** @description A detector's: the box to explain, x1,y1,x2,y2 (default: its top detection) */
+                    target_box?: string;
                     /** @description A class name; default: the top prediction */
                     target_class?: string;
                     /** @description A module path; default: the catalog's */

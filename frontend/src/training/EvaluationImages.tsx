@@ -218,12 +218,31 @@ function Row({ image, scoreIs }: { image: EvaluationImage; scoreIs: string }) {
             }
           />
         ) : null}
-        {image.cam_true_url ? (
-          <CamImage url={image.cam_true_url} label={wrong ? `${image.true_class} (true)` : `${image.true_class}`} testId="explain-cam-true" />
-        ) : null}
-        {image.cam_predicted_url && wrong ? (
-          <CamImage url={image.cam_predicted_url} label={`${image.predicted_class} (predicted)`} testId="explain-cam-predicted" />
-        ) : null}
+        {objects ? (
+          <>
+            {image.cam_true_url ? (
+              <DrawnImage
+                url={image.cam_true_url}
+                alt={`EigenCAM of ${name}`}
+                caption="EigenCAM: where it looks"
+                what="EigenCAM"
+                testId="explain-cam-true"
+              />
+            ) : null}
+            {image.cam_predicted_url ? (
+              <CamImage url={image.cam_predicted_url} label="this box" testId="explain-cam-predicted" />
+            ) : null}
+          </>
+        ) : (
+          <>
+            {image.cam_true_url ? (
+              <CamImage url={image.cam_true_url} label={wrong ? `${image.true_class} (true)` : `${image.true_class}`} testId="explain-cam-true" />
+            ) : null}
+            {image.cam_predicted_url && wrong ? (
+              <CamImage url={image.cam_predicted_url} label={`${image.predicted_class} (predicted)`} testId="explain-cam-predicted" />
+            ) : null}
+          </>
+        )}
       </div>
     </li>
   );

@@ -111,7 +111,12 @@ class ClassificationRuntime:
         return answer_pictures(loaded, pictures)
 
     def explain(
-        self, loaded: LoadedModel, image: Image.Image, target_class: str | None, target_layer: str | None
+        self,
+        loaded: LoadedModel,
+        image: Image.Image,
+        target_class: str | None,
+        target_layer: str | None,
+        **detector: Any,
     ) -> CamOutput:
         from worker.cam import grad_cam
 

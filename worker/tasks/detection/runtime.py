@@ -16,7 +16,6 @@ from torch import nn
 
 from backend.jobs.kinds import AugmentPreviewConfig, PredictConfig
 from backend.specs.catalog import CatalogEntry, get_entry
-from backend.tasks import TASKS
 from backend.tasks.detection import DetectionConfig, detection_metrics
 from worker.context import JobContext
 from worker.engine.callbacks import LossPartsLogger
@@ -250,9 +249,20 @@ class DetectionRuntime:
         return answer_pictures(loaded, pictures)
 
     def explain(
-        self, loaded: LoadedModel, image: Image.Image, target_class: str | None, target_layer: str | None
+        self,
+        loaded: LoadedModel,
+        image: Image.Image,
+        target_class: str | None,
+        target_layer: str | None,
+        **detector: Any,
     ) -> CamOutput:
-        raise ValueError(f"model_id: {TASKS[loaded.task].explain}")
+        """Grad-CAM of one detection's score (``box``, default: the top one), or EigenCAM of the whole
+        picture (``method="eigencam"``, and where the model finds nothing)."""
+        from worker.tasks.detection.cam import detection_cam
+
+        return detection_cam(
+            loaded, image, target_class, target_layer, box=detector.get("box"), method=detector.get("method")
+        )
 
     def preview(self, ctx: JobContext, job: AugmentPreviewConfig, config: DetectionConfig) -> dict[str, Any]:
         from worker.tasks.detection.preview import detection_preview

@@ -156,7 +156,12 @@ class SegmentationRuntime:
         return answer_pictures(loaded, pictures)
 
     def explain(
-        self, loaded: LoadedModel, image: Image.Image, target_class: str | None, target_layer: str | None
+        self,
+        loaded: LoadedModel,
+        image: Image.Image,
+        target_class: str | None,
+        target_layer: str | None,
+        **detector: Any,
     ) -> CamOutput:
         from worker.cam import segmentation_cam
 

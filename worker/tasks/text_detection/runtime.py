@@ -331,7 +331,12 @@ class TextDetectionRuntime:
         return answers
 
     def explain(
-        self, loaded: LoadedModel, image: Image.Image, target_class: str | None, target_layer: str | None
+        self,
+        loaded: LoadedModel,
+        image: Image.Image,
+        target_class: str | None,
+        target_layer: str | None,
+        **detector: Any,
     ) -> CamOutput:
         """Grad-CAM of the probability map over the pixels the model calls text (a one-class map, as a
         segmenter's class region): what the backbone and neck looked at to find the words."""
