@@ -72,6 +72,7 @@ bench: install-test
 	$(BIN)/python benchmarks/lanes.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/hmean.py
+	$(BIN)/python benchmarks/cam.py
 	@$(BIN)/python -c "import labelme" 2>/dev/null && $(BIN)/python benchmarks/convert.py \
 	  || echo "benchmarks/convert.py compares with labelme: pip install labelme into $(VENV) to run it"
 

@@ -26,6 +26,7 @@ from backend.forms import multipart_body
 from backend.jobs.inference import infer, raise_for
 from backend.jobs.service import validation_error
 from backend.models import service
+from backend.models.changes import Change, model_changes
 from backend.models.checks import check_cam_request, parse_box
 from backend.models.contract import (
     EXPORT_SUFFIXES,
@@ -43,6 +44,7 @@ from backend.models.schemas import (
     BatchPrediction,
     EvaluationImages,
     JobStarted,
+    ModelChanges,
     ModelDashboard,
     ModelDetail,
     ModelImportStarted,
@@ -354,6 +356,24 @@ def evaluation_images(
         offset=offset,
         limit=limit,
     )
+
+
+@router.get("/{model_id}/evaluation/changes")
+def evaluation_changes(
+    model_id: int,
+    other: Annotated[int, Query(ge=1, le=MAX_ID, description="The second model")],
+    user: CurrentUser,
+    session: SessionDep,
+    change: Change = Change.fixed,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 24,
+) -> ModelChanges:
+    """The images ``other`` fixed (or broke) against this model: both of one task and classes, their
+    evaluations on the same dataset version and split; largest change first (a classifier: images that
+    turned right or wrong; a segmenter: mean IoU per image; a detector: objects found per image)."""
+    first = get_owned(session, TrainedModel, model_id, user.id, "model")
+    second = get_owned(session, TrainedModel, other, user.id, "model")
+    return model_changes(session, first, second, change, offset, limit)
 
 
 @artifacts_router.get(

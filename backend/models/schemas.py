@@ -191,6 +191,36 @@ class EvaluationImages(BaseModel):
     images: list[EvaluationImage]
 
 
+class ImageChange(BaseModel):
+    """One image whose figure moved between two models."""
+
+    image_id: int
+    source: str | None = Field(description="The file as it was uploaded")
+    before: str = Field(description="The first model's figure on it, in words")
+    after: str = Field(description="The second model's")
+    change: float = Field(description="The second's figure minus the first's (higher is better)")
+    image_url: str | None = Field(description="The picture with its labels")
+    page_url: str | None
+
+
+class ModelChanges(BaseModel):
+    """``GET /api/models/{id}/evaluation/changes?other=``: what the other model fixed or broke."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_id: int
+    other: int
+    dataset_id: int
+    split: str
+    change: str = Field(description="fixed or broken")
+    total: int = Field(description="Images in this list, over every page")
+    fixed: int
+    broken: int
+    offset: int
+    limit: int
+    images: list[ImageChange]
+
+
 class BatchPrediction(BaseModel):
     """``POST /api/models/{id}/predict/batch``: one answer per image, in the order sent (each shaped as
     ``POST /api/models/{id}/predict`` answers one image)."""

@@ -165,6 +165,12 @@ def test_segment_train_dashboard_gallery_predict_export(
     expect(diff.filter(has_text="schedule.lr")).to_contain_text("0.003")
     expect(diff.filter(has_text="schedule.lr")).to_contain_text("0.01")
     expect(diff.filter(has_text="schedule.epochs")).to_have_count(1)
+    # What the second run's model fixed and broke, image by image (mean IoU before and after).
+    changes = page.get_by_test_id("model-changes")
+    expect(changes.get_by_test_id("changes-fixed")).to_have_text(re.compile(r"^Fixed \(\d+\)$"))
+    expect(changes.get_by_test_id("change-row").first.or_(changes.get_by_test_id("changes-none"))).to_be_visible()
+    if changes.get_by_test_id("change-row").count():
+        expect(changes.get_by_test_id("change-text").first).to_contain_text("mIoU")
     shot("compare-runs")
 
     assert page.page_errors == [], f"uncaught errors in the page: {page.page_errors}"

@@ -149,6 +149,35 @@ def test_every_figure_of_a_classifier_opens_the_images_behind_it(
         r = other.get(url)
         assert r.status_code == 404, (url, r.text)
 
+    # A second, longer run on the same data: the images it fixed and broke, against each model's own.
+    better = run_to_end(me, "train", train_config(dataset_id, schedule={"epochs": 4}))["result"]["model_id"]
+
+    def right(model: int) -> dict[int, bool]:
+        ranked = _all(client, model, view="highest_loss")["images"]
+        return {im["image_id"]: im["true_class"] == im["predicted_class"] for im in ranked}
+
+    a, b = right(model_id), right(better)
+    changes = {}
+    for change in ("fixed", "broken"):
+        listed: list[dict[str, Any]] = []
+        while True:
+            r = client.get(
+                f"/api/models/{model_id}/evaluation/changes",
+                params={"other": better, "change": change, "offset": len(listed), "limit": 2},
+            )
+            assert r.status_code == 200, r.text
+            listed += r.json()["images"]
+            if len(listed) >= r.json()["total"] or not r.json()["images"]:
+                break
+        changes[change] = {im["image_id"] for im in listed}
+        moved = [abs(im["change"]) for im in listed]
+        assert moved == sorted(moved, reverse=True)  # largest change first
+    assert changes["fixed"] == {i for i in a if not a[i] and b[i]}
+    assert changes["broken"] == {i for i in a if a[i] and not b[i]}
+    print(f"the longer run fixed {len(changes['fixed'])} and broke {len(changes['broken'])} images")
+    r = client.get(f"/api/models/{model_id}/evaluation/changes", params={"other": 99999})
+    assert r.status_code == 404, r.text
+
     # Deleting the model drops its items.
     assert client.delete(f"/api/models/{model_id}").status_code == 204
     with session_scope() as s:
@@ -230,6 +259,24 @@ def test_a_segmenters_cells_and_classes_open_their_images_and_error_maps(
     assert r.status_code == 422 and "hexagon" in r.json()["detail"], r.text
     r = client.get(f"/api/models/{model_id}/evaluation/images", params={"view": "highest_loss"})
     assert r.status_code == 422 and r.json()["detail"].startswith("view:"), r.text
+
+    # Two segmenters of the same data: images by mean IoU; a model of another task is refused by name.
+    again = run_to_end(
+        me, "train", seg_config(dataset_id, schedule={"epochs": 3}, runtime={"eval_interval": 1})
+    )
+    other = again["result"]["model_id"]
+    r = client.get(f"/api/models/{model_id}/evaluation/changes", params={"other": other, "change": "fixed"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["total"] == body["fixed"] and all(im["change"] > 0 for im in body["images"])
+    assert all(im["before"].startswith("mIoU ") for im in body["images"])
+    classifier = run_to_end(
+        me, "train", train_config(import_shapes(me, tmp_path, per_class=8), schedule={"epochs": 1})
+    )
+    r = client.get(
+        f"/api/models/{model_id}/evaluation/changes", params={"other": classifier["result"]["model_id"]}
+    )
+    assert r.status_code == 422 and r.json()["detail"].startswith("other: model"), r.text
 
 
 @pytest.mark.timeout(900)

@@ -765,6 +765,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/models/{model_id}/evaluation/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Evaluation Changes
+         * @description The images ``other`` fixed (or broke) against this model: both of one task and classes, their
+         *     evaluations on the same dataset version and split; largest change first (a classifier: images that
+         *     turned right or wrong; a segmenter: mean IoU per image; a detector: objects found per image).
+         */
+        get: operations["evaluation_changes_api_models__model_id__evaluation_changes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/models/{model_id}/evaluation/images": {
         parameters: {
             query?: never;
@@ -1156,6 +1178,11 @@ export interface components {
              */
             stats_pending: boolean;
         };
+        /**
+         * Change
+         * @enum {string}
+         */
+        Change: "fixed" | "broken";
         /** Check */
         Check: {
             /** Detail */
@@ -1611,6 +1638,41 @@ export interface components {
             /** Status */
             status: string;
         };
+        /**
+         * ImageChange
+         * @description One image whose figure moved between two models.
+         */
+        ImageChange: {
+            /**
+             * After
+             * @description The second model's
+             */
+            after: string;
+            /**
+             * Before
+             * @description The first model's figure on it, in words
+             */
+            before: string;
+            /**
+             * Change
+             * @description The second's figure minus the first's (higher is better)
+             */
+            change: number;
+            /** Image Id */
+            image_id: number;
+            /**
+             * Image Url
+             * @description The picture with its labels
+             */
+            image_url: string | null;
+            /** Page Url */
+            page_url: string | null;
+            /**
+             * Source
+             * @description The file as it was uploaded
+             */
+            source: string | null;
+        };
         /** ImageDetail */
         ImageDetail: {
             /** Annotations */
@@ -1850,6 +1912,40 @@ export interface components {
             step: number;
             /** Value */
             value: number;
+        };
+        /**
+         * ModelChanges
+         * @description ``GET /api/models/{id}/evaluation/changes?other=``: what the other model fixed or broke.
+         */
+        ModelChanges: {
+            /** Broken */
+            broken: number;
+            /**
+             * Change
+             * @description fixed or broken
+             */
+            change: string;
+            /** Dataset Id */
+            dataset_id: number;
+            /** Fixed */
+            fixed: number;
+            /** Images */
+            images: components["schemas"]["ImageChange"][];
+            /** Limit */
+            limit: number;
+            /** Model Id */
+            model_id: number;
+            /** Offset */
+            offset: number;
+            /** Other */
+            other: number;
+            /** Split */
+            split: string;
+            /**
+             * Total
+             * @description Images in this list, over every page
+             */
+            total: number;
         };
         /**
          * ModelDashboard
@@ -3865,6 +3961,43 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelDashboard"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    evaluation_changes_api_models__model_id__evaluation_changes_get: {
+        parameters: {
+            query: {
+                /** @description The second model */
+                other: number;
+                change?: components["schemas"]["Change"];
+                offset?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                model_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelChanges"];
                 };
             };
             /** @description Validation Error */

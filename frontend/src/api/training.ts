@@ -18,6 +18,7 @@ export type ModelDetail = Schemas["ModelDetail"];
 export type ModelDashboard = Schemas["ModelDashboard"];
 export type EvaluationImages = Schemas["EvaluationImages"];
 export type EvaluationImage = Schemas["EvaluationImage"];
+export type ModelChanges = Schemas["ModelChanges"];
 export type Artifact = Schemas["ArtifactOut"];
 export type ModelImportStarted = Schemas["ModelImportStarted"];
 export type RunConfig = Record<string, unknown>;
@@ -419,6 +420,20 @@ export function useEvaluationImages(id: number, target: ExplainTarget | null, of
         }),
       ),
     enabled: target != null && Number.isInteger(id) && id > 0,
+  });
+}
+
+export function useModelChanges(first: number | null, second: number | null, change: "fixed" | "broken", offset: number) {
+  return useQuery({
+    queryKey: ["models", first, "changes", second, change, offset] as const,
+    queryFn: async (): Promise<ModelChanges> =>
+      unwrap(
+        await api.GET("/api/models/{model_id}/evaluation/changes", {
+          params: { path: { model_id: first! }, query: { other: second!, change, offset, limit: EVALUATION_PAGE } },
+        }),
+      ),
+    enabled: first != null && second != null,
+    retry: false,
   });
 }
 

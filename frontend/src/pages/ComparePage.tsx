@@ -8,6 +8,7 @@ import { StatusBadge } from "../components/StatusBadge";
 import { Chart, PALETTE } from "../training/Chart";
 import { diffConfigs, showValue } from "../training/configDiff";
 import { mergePoints, type MetricSeries } from "../training/metrics";
+import { ModelChangesCard } from "../training/ModelChanges";
 import { jobTitle, jobTone } from "./JobsPage";
 
 export function parseIds(raw: string | null): number[] {
@@ -48,6 +49,8 @@ export function ComparePage() {
   const waiting = ids.filter((_, i) => metrics[i]?.isPending);
   const loaded = jobs.every((j) => j.data);
   const diff = useMemo(() => (loaded ? diffConfigs(jobs.map((j) => j.data!.config)) : []), [loaded, jobs]);
+  // Two finished runs that made models: what the second's fixed and broke against the first's.
+  const models = jobs.map((j) => (j.data?.result as { model_id?: number } | null | undefined)?.model_id ?? null);
 
   if (ids.length === 0) {
     return (
@@ -115,6 +118,9 @@ export function ComparePage() {
           ))}
         </div>
       </div>
+      {ids.length === 2 && models[0] != null && models[1] != null ? (
+        <ModelChangesCard first={models[0]} second={models[1]} labels={[`#${ids[0]}`, `#${ids[1]}`]} />
+      ) : null}
       <div className="card">
         <h2>Config differences</h2>
         {ids.length === 1 ? (
