@@ -168,7 +168,9 @@ def test_segment_train_dashboard_gallery_predict_export(
     # What the second run's model fixed and broke, image by image (mean IoU before and after).
     changes = page.get_by_test_id("model-changes")
     expect(changes.get_by_test_id("changes-fixed")).to_have_text(re.compile(r"^Fixed \(\d+\)$"))
-    expect(changes.get_by_test_id("change-row").first.or_(changes.get_by_test_id("changes-none"))).to_be_visible()
+    expect(
+        changes.get_by_test_id("change-row").first.or_(changes.get_by_test_id("changes-none"))
+    ).to_be_visible()
     if changes.get_by_test_id("change-row").count():
         expect(changes.get_by_test_id("change-text").first).to_contain_text("mIoU")
     shot("compare-runs")
