@@ -33,6 +33,8 @@ class View(StrEnum):
     highest_loss = "highest_loss"  # every image, highest loss first
     lowest_iou = "lowest_iou"  # the images of ``class_name`` (in truth or predicted), its lowest IoU first
     detections = "detections"  # a detector's boxes of ``class_name`` scoring ``min_score`` or more
+    missed = "missed"  # a detector's objects of ``class_name`` no box found at its threshold
+    false_detections = "false_detections"  # its boxes of ``class_name`` where there is nothing
 
 
 class Kind(StrEnum):
@@ -52,6 +54,8 @@ VIEW_KINDS: dict[View, tuple[Kind, ...]] = {
     View.highest_loss: (Kind.image,),
     View.lowest_iou: (Kind.klass,),
     View.detections: (Kind.detection,),
+    View.missed: (Kind.missed,),
+    View.false_detections: (Kind.detection,),
 }
 SCORE_IS = {
     Kind.image: "confidence",
@@ -152,7 +156,11 @@ def cell_class(model: TrainedModel, field: str, name: str | None, background: bo
 
 
 def score_threshold(model: TrainedModel) -> float:
-    """The score a detector's box needs to count as predicted (its run's evaluation setting)."""
+    """The score a detector's box needs to count as predicted: the one its run kept (a text detector
+    chooses it on validation), else its run's evaluation setting."""
+    kept = (model.metrics or {}).get("score_threshold")
+    if isinstance(kept, int | float) and not isinstance(kept, bool):
+        return float(kept)
     found = (model.config or {}).get("evaluation", {})
     value = found.get("score_threshold") if isinstance(found, dict) else None
     return float(value) if isinstance(value, int | float) else DEFAULT_SCORE_THRESHOLD
@@ -239,6 +247,13 @@ def list_images(
     elif view is View.detections:
         c = class_index(model, "class_name", class_name)
         q = q.where(item.pred_index == c, item.score >= threshold)
+    elif view is View.missed:
+        c = class_index(model, "class_name", class_name)
+        q = q.where(item.true_index == c, item.score.is_(None) | (item.score < threshold))
+        order = [item.score.is_(None).desc(), item.score]
+    elif view is View.false_detections:
+        c = class_index(model, "class_name", class_name)
+        q = q.where(item.true_index.is_(None), item.pred_index == c, item.score >= threshold)
     elif view is View.highest_loss:
         order = [item.loss.desc()]
     q = q.where(item.kind.in_(kinds))
@@ -281,6 +296,7 @@ def _described(
     names = list(model.class_names or [])
     spec = TASKS.get(model.task)
     explained = spec is not None and spec.explain is None
+    methods = spec.cam_methods if spec is not None else ()
 
     def name(index: int | None) -> str | None:
         return names[index] if index is not None and 0 <= index < len(names) else None
@@ -294,14 +310,14 @@ def _described(
     def cams(row: EvaluationItem, true_name: str | None, pred_name: str | None) -> tuple[Any, Any, Any]:
         """Grad-CAM for the true and the predicted class; a detector's box: Grad-CAM of its score; a
         missed object: EigenCAM of the picture (no box of the model's to take a gradient of)."""
-        if row.kind == Kind.detection.value:
-            box = (row.detail or {}).get("box")
-            if not box:
-                return None, None, None
+        box = (row.detail or {}).get("box")
+        if row.kind == Kind.detection.value and box and "gradcam" in methods:
             at = ",".join(f"{v:g}" for v in box)
             return None, cam(row.image_id, pred_name, target_box=at, method="gradcam"), "gradcam"
-        if row.kind == Kind.missed.value:
+        if row.kind == Kind.missed.value and "eigencam" in methods:
             return cam(row.image_id, None, method="eigencam"), None, "eigencam"
+        if row.kind in (Kind.detection.value, Kind.missed.value):  # a text detector: its one map
+            return cam(row.image_id, names[0] if names else None), None, "gradcam"
         return cam(row.image_id, true_name), cam(row.image_id, pred_name), "gradcam"
 
     def errors(row: EvaluationItem, true_name: str | None, pred_name: str | None) -> str | None:

@@ -568,7 +568,7 @@ OBJECT_DETECTION = TaskSpec(
     entries=tuple(e for e in ENTRIES if e.task == Task.object_detection),
     check=check_detection,
     cam_methods=("gradcam", "eigencam"),
-    explain_views=("cell", "detections"),
+    explain_views=("cell", "detections", "missed", "false_detections"),
     truth_overlay="dataset",
     model_outputs="detections",
     stats_classes=80,  # COCO's
@@ -596,7 +596,7 @@ INSTANCE_SEGMENTATION = TaskSpec(
     entries=tuple(e for e in ENTRIES if e.task == Task.instance_segmentation),
     check=check_detection,
     cam_methods=("gradcam", "eigencam"),
-    explain_views=("cell", "detections"),
+    explain_views=("cell", "detections", "missed", "false_detections"),
     truth_overlay="dataset",
     model_outputs="detections",
     stats_classes=80,  # COCO's

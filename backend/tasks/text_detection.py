@@ -372,6 +372,7 @@ SPEC = TaskSpec(
     stats_classes=1,
     drawn="Words found",
     exports=(ICDAR,),
+    explain_views=("missed", "false_detections"),
     recipe=Recipe(
         batch_size=8,
         cpu_batch_size=4,

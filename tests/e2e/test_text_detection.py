@@ -84,6 +84,15 @@ def test_text_upload_export_train_dashboard_try_it(
     )
     shot("text-dashboard")
 
+    # The words behind the figures: those it missed, drawn on their pictures with their outlines.
+    page.get_by_test_id("where-wrong").get_by_test_id("explain-missed").first.click()
+    panel = page.get_by_test_id("explain-panel")
+    expect(panel.get_by_test_id("explain-title")).to_contain_text("Missed text")
+    expect(panel.get_by_test_id("explain-count")).to_contain_text(re.compile(r"(objects?|is here)"))
+    if panel.get_by_test_id("explain-row").count():
+        expect(panel.get_by_test_id("explain-boxes").first.locator("polygon")).to_have_count(1)
+    shot("text-missed-words")
+
     try_it = page.get_by_test_id("try-it")
     image = next((tmp_path / "words").glob("img_*.png"))
     try_it.get_by_label("Image to classify").set_input_files(str(image))

@@ -115,6 +115,8 @@ def test_task_trains_resumes_evaluates_predicts_answers_and_exports(
     )
     assert spec.headline in evaluated["result"]["metrics"], evaluated["result"]["metrics"].keys()
 
+    _every_view_reads(model_id, [int(later), int(evaluated["id"])])
+
     predicted = run_to_end(owner, "predict", {"model_id": model_id, "dataset_id": dataset_id, "split": "val"})
     assert predicted["result"]["artifact_ids"], predicted["result"]
 
@@ -147,6 +149,27 @@ def test_task_trains_resumes_evaluates_predicts_answers_and_exports(
     assert outcome == "succeeded" or (outcome == "failed" and row["error"]), row
     if outcome == "succeeded":
         assert row["result"]["max_abs_diff"] is not None, row["result"]
+
+
+def _every_view_reads(model_id: int, jobs: list[int]) -> None:
+    """Each list of images the task's figures open (``TaskSpec.explain_views``) reads from the training
+    run's evaluation and the evaluate job's: both kept the images behind their figures."""
+    from backend.db.tables import TrainedModel
+    from backend.models.evaluation import View, evaluations, list_images
+
+    with session_scope() as s:
+        model = s.get(TrainedModel, model_id)
+        assert model is not None
+        spec = TASKS[model.task]
+        assert spec.explain_views, f"{model.task}: its figures open no images (TaskSpec.explain_views)"
+        assert sorted(evaluations(s, model)) == sorted(jobs)
+        first = model.class_names[-1]
+        for job in jobs:
+            for name in spec.explain_views:
+                page = list_images(
+                    s, model, View(name), true=first, predicted=first, class_name=first, evaluation=job
+                )
+                assert page.evaluation == job and page.total >= len(page.images), (name, page)
 
 
 def _work_dir(job_id: int) -> Path:

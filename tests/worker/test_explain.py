@@ -300,7 +300,7 @@ def test_a_detectors_matrix_cells_open_its_boxes_and_missed_objects(
     job = run_to_end(me, "train", config)
     model_id = job["result"]["model_id"]
     board = client.get(f"/api/models/{model_id}/dashboard").json()
-    assert board["explain_views"] == ["cell", "detections"]
+    assert board["explain_views"] == ["cell", "detections", "missed", "false_detections"]
     matrix, labels = board["confusion_matrix"], board["confusion_labels"]
     assert labels == ["box", "disc", "background"]
     print("confusion matrix of the short detector run:", matrix)
@@ -356,3 +356,32 @@ def test_a_detectors_matrix_cells_open_its_boxes_and_missed_objects(
     assert missed["cam_method"] == "eigencam" and missed["cam_predicted_url"] is None
     r = client.get(missed["cam_true_url"])
     assert r.status_code == 200 and r.headers["x-cam-method"] == "eigencam", r.text
+
+
+def test_a_text_detectors_missed_and_false_words_are_those_its_counts_count(
+    sqlite_stack: Stack, client: TestClient, tmp_path: Path
+) -> None:
+    from tests.tasks.test_contract import CASES
+
+    sign_up(client)
+    me = int(client.get("/api/auth/me").json()["id"])
+    dataset_id = CASES["text_detection"].dataset(me, tmp_path)
+    config = CASES["text_detection"].config(dataset_id)
+    config["schedule"] = {**config["schedule"], "iterations": 30, "epochs": None, "warmup_iters": 0}
+    config["evaluation"] = {"choose_threshold": False, "score_threshold": 0.3}
+    job = run_to_end(me, "train", config)
+    model_id = job["result"]["model_id"]
+    kept = client.get(f"/api/models/{model_id}").json()["metrics"]
+    counts = (kept.get("best") or kept["final"])["counts"]
+    board = client.get(f"/api/models/{model_id}/dashboard").json()
+    assert board["explain_views"] == ["missed", "false_detections"]
+    missed = _all(client, model_id, view="missed", class_name="text")
+    false = _all(client, model_id, view="false_detections", class_name="text")
+    print("text counts:", counts, "missed", missed["total"], "false", false["total"])
+    # ICDAR 2015's own counts: care words not matched, care detections (outside don't-care) not matched.
+    assert missed["total"] == counts["gt_care"] - counts["matched"]
+    assert false["total"] == counts["det_care"] - counts["matched"]
+    for im in missed["images"]:
+        assert im["true_class"] == "text" and len(im["detail"]["true_polygon"]) >= 4
+    for im in false["images"]:
+        assert im["true_class"] is None and len(im["detail"]["polygon"]) >= 4 and im["score"] >= 0.3

@@ -2478,7 +2478,7 @@ export interface components {
          * @description Which images of an evaluation to list.
          * @enum {string}
          */
-        View: "cell" | "false_positives" | "false_negatives" | "highest_loss" | "lowest_iou" | "detections";
+        View: "cell" | "false_positives" | "false_negatives" | "highest_loss" | "lowest_iou" | "detections" | "missed" | "false_detections";
         /** WorkerOut */
         WorkerOut: {
             /** Busy */

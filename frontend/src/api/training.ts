@@ -44,7 +44,7 @@ export const trainingKeys = {
 /** Which images of a model's evaluation to list: a confusion-matrix cell, a class's errors, the losses. */
 export type ExplainTarget =
   | { view: "cell"; true: string; predicted: string }
-  | { view: "false_positives" | "false_negatives" | "lowest_iou"; class_name: string }
+  | { view: "false_positives" | "false_negatives" | "lowest_iou" | "missed" | "false_detections"; class_name: string }
   | { view: "highest_loss" }
   | { view: "detections"; class_name: string; min_score: number };
 

@@ -401,6 +401,13 @@ export function ModelPage() {
   const cam = camOffer(registry, task);
   const views = new Set(board.data?.explain_views ?? []);
   const matrixLabels = board.data?.confusion_labels?.length ? board.data.confusion_labels : model.class_names;
+  // The open list of images sits below the figures that opened it: the metrics card when there is one.
+  const explainHere = board.data && (board.data.confusion_matrix || board.data.per_class.length) ? "metrics" : "errors";
+  const explainPanel = explain ? (
+    <div ref={panel}>
+      <EvaluationImagesPanel modelId={model.id} target={explain} onClose={() => setExplain(null)} />
+    </div>
+  ) : null;
   return (
     <section className="page page--wide" data-testid="model-page">
       <p className="breadcrumb">
@@ -487,11 +494,27 @@ export function ModelPage() {
               </button>
             </p>
           ) : null}
-          {explain ? (
-            <div ref={panel}>
-              <EvaluationImagesPanel modelId={model.id} target={explain} onClose={() => setExplain(null)} />
-            </div>
-          ) : null}
+          {explainHere === "metrics" ? explainPanel : null}
+        </div>
+      ) : null}
+
+      {views.has("missed") && !board.data?.confusion_matrix?.length ? (
+        <div className="card" data-testid="where-wrong">
+          <h2>Where it goes wrong</h2>
+          <p className="muted small">On the validation split, at the score threshold the model keeps.</p>
+          <div className="image-nav">
+            {model.class_names.map((c) => (
+              <span key={c} className="image-nav">
+                <button type="button" className="button" onClick={() => open({ view: "missed", class_name: c })} data-testid="explain-missed">
+                  Missed {c}
+                </button>
+                <button type="button" className="button" onClick={() => open({ view: "false_detections", class_name: c })} data-testid="explain-false">
+                  False {c}
+                </button>
+              </span>
+            ))}
+          </div>
+          {explainHere === "errors" ? explainPanel : null}
         </div>
       ) : null}
 

@@ -23,6 +23,10 @@ export function targetTitle(target: ExplainTarget): string {
       return `False negatives of ${target.class_name}: ${target.class_name} in truth, predicted as another class`;
     case "lowest_iou":
       return `Images of ${target.class_name}, lowest IoU first`;
+    case "missed":
+      return `Missed ${target.class_name}: found by nothing at the model's score threshold`;
+    case "false_detections":
+      return `False ${target.class_name}: found where there is none`;
     case "highest_loss":
       return "Highest-loss images";
     case "detections":
@@ -75,7 +79,7 @@ function DrawnImage({ url, alt, caption, what, testId }: { url: string; alt: str
     <figure className="explain__cam">
       {state === "failed" ? (
         <span className="explain__missing muted small" role="note">
-          The {what} did not come back: is the inference lane running? <Link to="/health">Health</Link>
+          The {what} could not be drawn; if every one fails, the inference lane may be down: <Link to="/health">Health</Link>
         </span>
       ) : (
         <span className="explain__frame">
@@ -97,15 +101,24 @@ function CamImage({ url, label, testId }: { url: string; label: string; testId: 
 }
 
 type Box = [number, number, number, number];
+type Outline = [number, number][];
 
-/** The picture with a detection's box (blue) and its object's box (orange, dashed), whole or cropped
- * around them; drawn in the browser from the boxes, over the picture itself. */
+function bounds(points: Outline): Box {
+  const xs = points.map((p) => p[0]);
+  const ys = points.map((p) => p[1]);
+  return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+}
+
+/** The picture with a detection (blue) and its object (orange, dashed), boxes or a text detector's
+ * outlines, whole or cropped around them; drawn in the browser from the shapes, over the picture. */
 function BoxView({ image, crop, testId }: { image: EvaluationImage; crop: boolean; testId: string }) {
-  const detail = (image.detail ?? {}) as { box?: Box; true_box?: Box };
+  const detail = (image.detail ?? {}) as { box?: Box; true_box?: Box; polygon?: Outline; true_polygon?: Outline };
   const w = image.width ?? 0;
   const h = image.height ?? 0;
   if (!image.image_url || !w || !h) return null;
-  const boxes = [detail.box, detail.true_box].filter((b): b is Box => !!b);
+  const found = detail.box ?? (detail.polygon ? bounds(detail.polygon) : undefined);
+  const truth = detail.true_box ?? (detail.true_polygon ? bounds(detail.true_polygon) : undefined);
+  const boxes = [found, truth].filter((b): b is Box => !!b);
   let view: Box = [0, 0, w, h];
   if (crop && boxes.length) {
     const x1 = Math.min(...boxes.map((b) => b[0]));
@@ -113,46 +126,32 @@ function BoxView({ image, crop, testId }: { image: EvaluationImage; crop: boolea
     const x2 = Math.max(...boxes.map((b) => b[2]));
     const y2 = Math.max(...boxes.map((b) => b[3]));
     const side = Math.max(x2 - x1, y2 - y1, 8) * 1.5;
-    const cx = (x1 + x2) / 2;
-    const cy = (y1 + y2) / 2;
-    view = [cx - side / 2, cy - side / 2, side, side];
+    view = [(x1 + x2) / 2 - side / 2, (y1 + y2) / 2 - side / 2, side, side];
   }
   const stroke = Math.max(1, (crop ? view[2] : Math.max(w, h)) / 80);
+  const dashes = `${stroke * 3} ${stroke * 2}`;
+  const shape = (box: Box | undefined, outline: Outline | undefined, className: string, dashed: boolean) => {
+    const extra = { className, strokeWidth: stroke, strokeDasharray: dashed ? dashes : undefined };
+    if (outline) return <polygon points={outline.map((p) => p.join(",")).join(" ")} {...extra} />;
+    if (box) return <rect x={box[0]} y={box[1]} width={box[2] - box[0]} height={box[3] - box[1]} {...extra} />;
+    return null;
+  };
   return (
     <figure className="explain__cam">
       <svg className="explain__boxes" viewBox={view.join(" ")} role="img" aria-label={crop ? "The object, cropped" : "The picture with its boxes"} data-testid={testId}>
         <image href={image.image_url} x={0} y={0} width={w} height={h} preserveAspectRatio="none" />
-        {detail.true_box ? (
-          <rect
-            x={detail.true_box[0]}
-            y={detail.true_box[1]}
-            width={detail.true_box[2] - detail.true_box[0]}
-            height={detail.true_box[3] - detail.true_box[1]}
-            className="explain__truth"
-            strokeWidth={stroke}
-            strokeDasharray={`${stroke * 3} ${stroke * 2}`}
-          />
-        ) : null}
-        {detail.box ? (
-          <rect
-            x={detail.box[0]}
-            y={detail.box[1]}
-            width={detail.box[2] - detail.box[0]}
-            height={detail.box[3] - detail.box[1]}
-            className="explain__detection"
-            strokeWidth={stroke}
-          />
-        ) : null}
+        {shape(detail.true_box, detail.true_polygon, "explain__truth", true)}
+        {shape(detail.box, detail.polygon, "explain__detection", false)}
       </svg>
       <figcaption className="small">
         {crop ? (
           "cropped"
         ) : (
           <>
-            {detail.true_box ? <span className="swatch swatch--fn" /> : null}
-            {detail.true_box ? " object " : ""}
-            {detail.box ? <span className="swatch swatch--fp" /> : null}
-            {detail.box ? " box" : ""}
+            {truth ? <span className="swatch swatch--fn" /> : null}
+            {truth ? " labelled " : ""}
+            {found ? <span className="swatch swatch--fp" /> : null}
+            {found ? " found" : ""}
           </>
         )}
       </figcaption>
@@ -220,7 +219,9 @@ function Row({ image, scoreIs }: { image: EvaluationImage; scoreIs: string }) {
         ) : null}
         {objects ? (
           <>
-            {image.cam_true_url ? (
+            {image.cam_true_url && image.cam_method !== "eigencam" ? (
+              <CamImage url={image.cam_true_url} label={image.true_class ?? image.predicted_class ?? "the picture"} testId="explain-cam-true" />
+            ) : image.cam_true_url ? (
               <DrawnImage
                 url={image.cam_true_url}
                 alt={`EigenCAM of ${name}`}

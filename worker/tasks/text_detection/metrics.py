@@ -101,6 +101,8 @@ class ImageResult:
     missed: int  # gt_care - matched
     false_positives: int  # det_care - matched
     matches: list[tuple[int, int]] = field(default_factory=list)  # (gt index, det index)
+    missed_words: list[int] = field(default_factory=list)  # care gt indices no detection matched
+    false_words: list[int] = field(default_factory=list)  # care detection indices (kept) matching none
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ class _ImageRecord:
     image_id: int
     gt_care: int
     gt_dont_care: int
+    gt_care_index: np.ndarray  # int64, the care words' indices in the image's list
+    det_care_index: np.ndarray  # int64, the care detections' indices in the image's list
     det_scores: np.ndarray  # float64, scores of the care detections
     pair_gt: np.ndarray  # int64
     pair_det: np.ndarray  # int64
@@ -360,6 +364,8 @@ class TextDetectionMetrics:
                     image_id=image_ids[b],
                     gt_care=int((~ign).sum()),
                     gt_dont_care=int(ign.sum()),
+                    gt_care_index=np.flatnonzero(~ign),
+                    det_care_index=np.flatnonzero(~det_dont_care[d_lo:d_hi]),
                     det_scores=score_all[d_lo:d_hi][~det_dont_care[d_lo:d_hi]],
                     pair_gt=gi[lo:hi] - gt_start[b],
                     pair_det=di[lo:hi] - d_lo,
@@ -379,6 +385,9 @@ class TextDetectionMetrics:
                 pg, pd = r.pair_gt[kept].tolist(), r.pair_det[kept].tolist()
                 matches = [(pg[k], pd[k]) for k in _greedy(pg, pd)]
                 det_care = int((r.det_scores >= t).sum())
+                found = {g for g, _ in matches}
+                used = {d for _, d in matches}
+                kept_dets = r.det_care_index[r.det_scores >= t].tolist()
                 results.append(
                     ImageResult(
                         image_id=r.image_id,
@@ -388,6 +397,8 @@ class TextDetectionMetrics:
                         missed=r.gt_care - len(matches),
                         false_positives=det_care - len(matches),
                         matches=matches,
+                        missed_words=[g for g in r.gt_care_index.tolist() if g not in found],
+                        false_words=[d for d in kept_dets if d not in used],
                     )
                 )
             self._results = results

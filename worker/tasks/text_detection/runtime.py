@@ -9,6 +9,7 @@ import io
 import json
 import math
 import zipfile
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from torch import nn
 from backend.files import atomic_write_bytes
 from backend.jobs.kinds import AugmentPreviewConfig, PredictConfig
 from backend.models.contract import ArtifactKind
+from backend.models.evaluation import Item, Kind
 from backend.specs.catalog import CatalogEntry
 from backend.tasks.text_detection import METRICS, TextDetectionConfig
 from worker.context import JobContext
@@ -94,13 +96,25 @@ class SplitMetrics:
     """The ICDAR 2015 metrics fed from a batch: the targets' outlines are in the network's pixels, as the
     found words are (the same resize for both, so every IoU is the original one)."""
 
-    def __init__(self, score_threshold: float) -> None:
+    def __init__(self, score_threshold: float, keep_items: bool = False) -> None:
         self.metrics = TextDetectionMetrics(score_threshold=score_threshold)
+        self.keep_items = keep_items  # keep each image's words, in the picture's pixels, for ``items``
+        self._words: dict[int, tuple[list[Any], list[Any], list[float]]] = {}
 
     def reset(self) -> None:
         self.metrics.reset()
+        self._words = {}
 
     def update(self, outputs: list[dict[str, Any]], targets: dict[str, Any]) -> None:
+        if self.keep_items:
+            for out, polygons, image_id, scale in zip(
+                outputs, targets["polygons"], targets["image_ids"], targets["scales"], strict=True
+            ):
+                self._words[int(image_id)] = (
+                    [_in_picture(p, scale) for p in polygons],
+                    [_in_picture(p, scale) for p in out.get("polygons", [])],
+                    [float(s) for s in out.get("scores", [])],
+                )
         self.metrics.update(
             outputs,
             [
@@ -113,6 +127,60 @@ class SplitMetrics:
 
     def compute(self) -> dict[str, Any]:
         return self.metrics.compute()
+
+    def items(self) -> list[Item]:
+        """At the metrics' score threshold: each word found (its detection, the word it matched), each
+        false word (a detection outside any don't-care region that matched none) and each missed word,
+        with their outlines (x, y points in the picture's pixels) in ``detail``."""
+        out: list[Item] = []
+        for result in self.metrics.image_results():
+            truths, found, scores = self._words.get(result.image_id, ([], [], []))
+            for g, d in result.matches:
+                detail = {"polygon": found[d], "true_polygon": truths[g]}
+                out.append(Item(result.image_id, 0, 0, scores[d], kind=Kind.detection.value, detail=detail))
+            for d in result.false_words:
+                detail = {"polygon": found[d]}
+                out.append(
+                    Item(result.image_id, None, 0, scores[d], kind=Kind.detection.value, detail=detail)
+                )
+            for g in result.missed_words:
+                detail = {"true_polygon": truths[g]}
+                out.append(Item(result.image_id, 0, None, None, kind=Kind.missed.value, detail=detail))
+        return out
+
+
+def _in_picture(points: Any, scale: float) -> list[list[float]]:
+    """An outline in the network's pixels as ``[[x, y], ...]`` in the picture's."""
+    array = np.asarray(
+        points.detach().cpu() if isinstance(points, torch.Tensor) else points, dtype=np.float64
+    )
+    return [[round(float(x) / scale, 1), round(float(y) / scale, 1)] for x, y in array.reshape(-1, 2)]
+
+
+def _measure(
+    model: nn.Module,
+    loader: Any,
+    metrics: SplitMetrics,
+    infer: TextInfer,
+    device: torch.device | str = "cpu",
+    check: Callable[[], None] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> None:
+    """Every batch of ``loader`` through ``model`` (in eval mode) into ``metrics``."""
+    n = len(loader)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for i, (batch, targets) in enumerate(loader):
+                if check is not None:
+                    check()
+                metrics.update(infer(model, batch.to(device), targets), targets)
+                if progress is not None:
+                    progress((i + 1) / n, f"batch {i + 1}/{n}")
+    finally:
+        shutdown_loaders(loader)
+        model.train(was_training)
 
 
 class TextStep:
@@ -226,7 +294,14 @@ class TextDetectionRuntime:
             "score_threshold": plan.inference["score_threshold"],
             "words": {"train": data.train.words, "val": data.val.words if data.val is not None else 0},
         }
-        return Finished(summary=summary, result=dict(summary), drawn=drawn)
+        items = []
+        if data.val_loader is not None:
+            ctx.progress(TRAIN_SPAN[1], "listing the validation words behind each figure", force=True)
+            plan.model.load_state_dict(fitted.weights)
+            listed = SplitMetrics(plan.inference["score_threshold"], keep_items=True)
+            _measure(plan.model, data.val_loader, listed, TextInfer(plan.inference), device, ctx.check)
+            items = listed.items()
+        return Finished(summary=summary, result=dict(summary), drawn=drawn, items=items)
 
     def evaluate(
         self, ctx: JobContext, loaded: LoadedModel, ds: DatasetInfo, split: str
@@ -234,20 +309,18 @@ class TextDetectionRuntime:
         images = text_images(ds.root, ds.canonical, [split])
         if not images:
             raise ValueError(f"split: dataset {ds.id} has no images in its {split} split")
-        metrics = SplitMetrics(float(loaded.inference.get("score_threshold", 0.5)))
-        infer = TextInfer(loaded.inference)
+        metrics = SplitMetrics(float(loaded.inference.get("score_threshold", 0.5)), keep_items=True)
         loader = eval_loader(images, loaded.input_size, loaded.normalize, EVAL_BATCH)
-        n = len(loader)
-        try:
-            with loaded.lock, torch.inference_mode():
-                loaded.model.eval()
-                for i, (batch, targets) in enumerate(loader):
-                    ctx.check()
-                    metrics.update(infer(loaded.model, batch, targets), targets)
-                    ctx.progress((i + 1) / n * 0.95, f"batch {i + 1}/{n}")
-        finally:
-            shutdown_loaders(loader)
-        return metrics.compute(), {"images": len(images)}
+        with loaded.lock:
+            _measure(
+                loaded.model,
+                loader,
+                metrics,
+                TextInfer(loaded.inference),
+                check=ctx.check,
+                progress=lambda f, m: ctx.progress(f * 0.95, m),
+            )
+        return metrics.compute(), {"images": len(images), "items": metrics.items()}
 
     def predict_split(self, ctx: JobContext, cfg: PredictConfig, loaded: LoadedModel) -> dict[str, Any]:
         """ICDAR 2015's submission format: a zip of ``res_<image>.txt``, one word a line as its four
