@@ -511,6 +511,9 @@ def test_tasks_are_listed_from_the_registry(client: TestClient) -> None:
         by_name["semantic_segmentation"]["headline"] == "mIoU"
         and by_name["semantic_segmentation"]["background"]
     )
-    assert by_name["object_detection"]["explain"] and by_name["classification"]["explain"] is None
+    # Every task's models are explained; a detector's maps are of one box or of the whole picture.
+    assert all(t["explain"] is None for t in got)
+    assert by_name["object_detection"]["cam_methods"] == ["gradcam", "eigencam"]
+    assert by_name["classification"]["cam_methods"] == [] and by_name["classification"]["explain_views"]
     for task in got:
         assert task["headline"] in task["metrics"] and task["title"] and task["description"], task

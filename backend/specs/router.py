@@ -60,6 +60,8 @@ def list_tasks() -> list[TaskOut]:
             summary=list(t.summary),
             columns=list(t.columns),
             explain=t.explain,
+            cam_methods=list(t.cam_methods),
+            explain_views=list(t.explain_views),
             background=t.background,
             model_outputs=t.model_outputs,
             drawn=t.drawn,

@@ -63,6 +63,14 @@ class TaskOut(BaseModel):
     summary: list[str] = Field(description="The model page's headline figures, in order")
     columns: list[str] = Field(description="The model page's per-class table, in order")
     explain: str | None = Field(description="Null: Grad-CAM explains its models; else why it cannot")
+    cam_methods: list[str] = Field(
+        default_factory=list,
+        description="A detector's maps (gradcam of one box, eigencam of the picture); empty: plain Grad-CAM",
+    )
+    explain_views: list[str] = Field(
+        default_factory=list,
+        description="The lists of images its figures open (GET /api/models/{id}/evaluation/images?view=)",
+    )
     background: bool = Field(description="Its models' classes start with _background_")
     model_outputs: str = Field(description="'tensor', or 'detections' (boxes after NMS)")
     drawn: str = Field(description="What a picture with a model's answer painted on shows")

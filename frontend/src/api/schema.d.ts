@@ -2336,6 +2336,11 @@ export interface components {
              */
             background: boolean;
             /**
+             * Cam Methods
+             * @description A detector's maps (gradcam of one box, eigencam of the picture); empty: plain Grad-CAM
+             */
+            cam_methods?: string[];
+            /**
              * Columns
              * @description The model page's per-class table, in order
              */
@@ -2355,6 +2360,11 @@ export interface components {
              * @description Null: Grad-CAM explains its models; else why it cannot
              */
             explain: string | null;
+            /**
+             * Explain Views
+             * @description The lists of images its figures open (GET /api/models/{id}/evaluation/images?view=)
+             */
+            explain_views?: string[];
             /**
              * Headline
              * @description The figure its models are judged by first
