@@ -73,3 +73,42 @@ def test_upload_a_checkpoint_then_predict_with_it(
     assert sorted(try_it.get_by_test_id("topk-name").all_inner_texts()) == sorted(CLASSES)
     shot("uploaded-model-predicts")
     assert page.page_errors == [], f"uncaught errors in the page: {page.page_errors}"
+
+
+def test_a_detector_that_finds_nothing_says_so_in_words(
+    e2e_page: Any, shot: Callable[[str], None], tmp_path: Path
+) -> None:
+    """A detector whose classifier always answers background (its bias set so): "Try it" says in words
+    that nothing scored above the threshold, and the map shown is EigenCAM of the picture, said so."""
+    from worker.zoo import build_model
+
+    page = e2e_page
+    _sign_up(page)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Models").click()
+    torch.manual_seed(0)
+    state = build_model("fasterrcnn_mobilenet_v3_large_fpn", 2).state_dict()
+    bias = state["net.roi_heads.box_predictor.cls_score.bias"]
+    state["net.roi_heads.box_predictor.cls_score.bias"] = torch.tensor([50.0, -50.0, -50.0], dtype=bias.dtype)
+    weights = tmp_path / "blind.pt"
+    torch.save(state, weights)
+    form = page.get_by_role("form", name="Upload a checkpoint")
+    form.get_by_label("Checkpoint file").set_input_files(str(weights))
+    form.get_by_label("Class names (one per line, in head order)").fill("box\ndisc")
+    form.get_by_label("Name", exact=True).fill("blind detector")
+    form.get_by_label("Task").select_option("object_detection")
+    form.get_by_label("Architecture").select_option("fasterrcnn_mobilenet_v3_large_fpn")
+    form.get_by_role("button", name="Upload").click()
+    outcome = form.get_by_test_id("model-upload-outcome")
+    expect(outcome).to_contain_text("succeeded", timeout=WORKER_WAIT_MS)
+    outcome.get_by_role("link", name="open the model").click()
+    expect(page).to_have_url(MODEL_URL)
+
+    try_it = page.get_by_test_id("try-it")
+    try_it.get_by_label("Image to classify").set_input_files(str(_new_image(tmp_path / "new.png")))
+    expect(try_it.get_by_test_id("topk-empty")).to_have_text(
+        re.compile(r"^Nothing found: no object scored above the model's score threshold"),
+        timeout=WORKER_WAIT_MS,
+    )
+    expect(try_it.get_by_test_id("cam-caption")).to_contain_text("EigenCAM", timeout=WORKER_WAIT_MS)
+    shot("detector-finds-nothing")
+    assert page.page_errors == [], f"uncaught errors in the page: {page.page_errors}"

@@ -20,6 +20,7 @@ from backend.jobs.kinds import ImportModelConfig
 from backend.models.contract import model_dir
 from backend.settings import get_settings
 from backend.specs.catalog import get_entry
+from backend.tasks import TASKS
 from worker.analysis import model_complexity
 from worker.context import JobContext
 from worker.engine.checkpoint import MODEL_FORMAT, load_file, model_file, save_file, weights_from_file
@@ -137,11 +138,33 @@ def check_weights(data: dict[str, Any]) -> nn.Module:
     size = int(data["input_size"])
     with torch.inference_mode():
         out = model(torch.zeros(1, 3, size, size))
-    if tuple(out.shape) != (1, n) or not bool(torch.isfinite(out).all()):
-        raise ImportRefused(
-            f"the model gives {tuple(out.shape)} outputs at input size {size}, expected (1, {n})"
-        )
+    problem = _output_problem(out, n, data.get("task") or get_entry(arch).task)
+    if problem:
+        raise ImportRefused(f"at input size {size}, {problem}")
     return model
+
+
+def _output_problem(out: Any, n: int, task: str) -> str | None:
+    """What is wrong with one forward pass's output for the task, if anything: a detector answers a list
+    of boxes, scores and labels per picture; any other model a tensor whose first two sides are (1, n)
+    (class scores, a class map, a text map)."""
+    spec = TASKS.get(str(task))
+    if spec is not None and spec.model_outputs == "detections":
+        if not isinstance(out, list) or len(out) != 1 or not isinstance(out[0], dict):
+            return f"the detector gives {type(out).__name__}, expected one dict of detections per picture"
+        missing = [k for k in ("boxes", "scores", "labels") if k not in out[0]]
+        if missing:
+            return f"the detector's answer has no {', '.join(missing)}"
+        if not all(bool(torch.isfinite(out[0][k].float()).all()) for k in ("boxes", "scores")):
+            return "the detector's boxes or scores are not finite"
+        return None
+    if not isinstance(out, torch.Tensor):
+        return f"the model gives {type(out).__name__}, expected a tensor"
+    if tuple(out.shape[:2]) != (1, n) or not bool(torch.isfinite(out).all()):
+        return (
+            f"the model gives {tuple(out.shape)} outputs, expected (1, {n}{', ...' if out.dim() > 2 else ''})"
+        )
+    return None
 
 
 def _set_row(model_id: int, **values: Any) -> None:

@@ -540,6 +540,9 @@ export interface CamAnswer {
   targetLayer: string | null;
   score: number | null;
   predictedClass: string | null;
+  /** A detector's: "gradcam" of one box (its x1,y1,x2,y2 in `box`), or "eigencam" of the whole picture. */
+  method?: string | null;
+  box?: string | null;
 }
 
 function header(response: Response, name: string): string | null {
@@ -562,6 +565,8 @@ export async function camImage(modelId: number, file: File, targetClass: string,
     targetLayer: header(response, "X-Cam-Target-Layer"),
     score: header(response, "X-Cam-Score") && Number.isFinite(score) ? score : null,
     predictedClass: header(response, "X-Cam-Predicted-Class"),
+    method: header(response, "X-Cam-Method"),
+    box: header(response, "X-Cam-Box"),
   };
 }
 

@@ -144,6 +144,22 @@ function isLaneError(err: unknown): boolean {
 
 /** What the heat map explains: the class, its score, the layer read, and the model's own top class. */
 function CamCaption({ info }: { info: CamAnswer }) {
+  const layers = info.targetLayer?.replace(/^(gradcam|eigencam): /, "");
+  if (info.method === "eigencam") {
+    return (
+      <p className="muted small" data-testid="cam-caption">
+        EigenCAM: where the model looks in the picture (it found no box to explain){layers ? `, at ${layers}` : ""}.
+      </p>
+    );
+  }
+  if (info.box) {
+    return (
+      <p className="muted small" data-testid="cam-caption">
+        Explains its box of “{info.targetClass}”{info.score != null ? ` (score ${info.score.toFixed(2)})` : ""} at {info.box.split(",").map((v) => Math.round(Number(v))).join(", ")}
+        {layers ? `, read at ${layers}` : ""}.
+      </p>
+    );
+  }
   const parts = [
     info.targetClass ? `Explains “${info.targetClass}”${info.score != null ? ` (${(info.score * 100).toFixed(1)}%)` : ""}` : null,
     info.targetLayer ? `at layer ${info.targetLayer}` : null,
