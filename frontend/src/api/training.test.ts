@@ -62,6 +62,8 @@ describe("single pictures on the inference lane", () => {
       targetLayer: "layer4",
       score: 0.8125,
       predictedClass: "chat noir",
+      method: null, // a classifier's answer names no method or box
+      box: null,
     });
     const form = await requests[0]!.formData();
     expect(form.get("target_class")).toBe("tabby cat");
