@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FRONTEND_SRC := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig.json -type f 2>/dev/null)
 
-.PHONY: run install install-test frontend client check-client lint fmt typecheck test test-py test-frontend bench clean
+.PHONY: run install install-test frontend client check-client lint fmt typecheck test test-py test-frontend bench faults clean
 
 run: install frontend
 	$(BIN)/studio up
@@ -60,6 +60,10 @@ test-py: install-test frontend
 	STUDIO_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 test: lint typecheck check-client test-frontend test-py
+
+faults: install-test
+	./scripts/services.sh
+	$(BIN)/python -m pytest tests/test_faults.py -v
 
 bench: install-test
 	./scripts/services.sh

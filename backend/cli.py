@@ -103,7 +103,10 @@ def worker(
     supervisor = _supervise(_check_lanes(str(lane), "--lane"))
 
     def stop(signum: int, _frame: Any) -> None:
-        supervisor.stop()
+        if supervisor.stopping:  # a second signal: stop at once
+            supervisor.kill_now()
+        else:
+            supervisor.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -131,6 +134,11 @@ def up(
     try:
         serve(migrate_first=False, host=host, port=port)
     finally:
+        # While the workers stop warm (each running job gives itself back), a second Ctrl-C or SIGTERM
+        # stops them at once; their jobs are taken back all the same.
+        typer.echo("stopping: the running jobs go back to their queues (Ctrl-C again to stop at once)")
+        signal.signal(signal.SIGTERM, lambda *_: supervisor.kill_now())
+        signal.signal(signal.SIGINT, lambda *_: supervisor.kill_now())
         supervisor.stop()
 
 

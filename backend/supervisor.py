@@ -245,16 +245,24 @@ class Supervisor:
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
         self._thread.start()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM every worker (a Celery warm shutdown: the current task finishes or is put back), then
-        SIGKILL whatever is still there after ``timeout``."""
+        """A warm stop: SIGTERM to each worker's own process (Celery's warm shutdown; the running job
+        gives itself back to its queue at its next check and resumes from its last checkpoint at the next
+        start), not to its process group, so its data-loader processes are not killed under it. SIGKILL
+        whatever is still there after ``timeout`` (or at once after :meth:`kill_now`)."""
         with self._lock:
             self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         running = [s for s in self.slots if s.proc is not None and s.proc.poll() is None]
         for slot in running:
-            _signal_group(slot, signal.SIGTERM)
+            assert slot.proc is not None  # noqa: S101 - filtered above
+            with contextlib.suppress(ProcessLookupError):
+                slot.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for slot in running:
             assert slot.proc is not None  # noqa: S101 - filtered above
@@ -267,6 +275,14 @@ class Supervisor:
             self._release_jobs(slot, "was stopped with the studio")
         for slot in self.slots:
             self._record(slot, "stopped")
+
+    def kill_now(self) -> None:
+        """A second stop signal: SIGKILL every worker's process group now; :meth:`stop` then takes their
+        jobs back (to resume from their checkpoints)."""
+        self._stopping.set()
+        for slot in self.slots:
+            if slot.proc is not None and slot.proc.poll() is None:
+                _signal_group(slot, signal.SIGKILL)
 
     def wait(self) -> None:
         """Block until ``stop`` is called (from a signal handler)."""

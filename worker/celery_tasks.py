@@ -6,13 +6,14 @@ import logging
 from typing import Any
 
 from celery import Task
-from celery.signals import after_setup_logger, worker_ready, worker_shutdown
+from celery.signals import after_setup_logger, worker_ready, worker_shutdown, worker_shutting_down
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backend.db.session import session_scope
 from backend.db.tables import WorkerSighting, utcnow
 from backend.jobs.broker import CANARY_TASK, INFER_TASK, RUN_JOB_TASK
 from worker.celery_app import app
+from worker.context import STOPPING
 from worker.reaper import Reaper
 from worker.runner import run_job as run
 
@@ -83,6 +84,13 @@ def _start_reaper(**_: Any) -> None:
     _reaper = Reaper()
     _reaper.start()
     log.info("reaper started")
+
+
+@worker_shutting_down.connect
+def _stopping(**_: Any) -> None:
+    """Celery's warm shutdown began (SIGTERM, or a first Ctrl-C): the running job gives itself back to its
+    queue at its next check, rather than running to its end (hours, for training) or being cut off."""
+    STOPPING.set()
 
 
 @worker_shutdown.connect

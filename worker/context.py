@@ -31,6 +31,16 @@ class LeaseLost(Exception):
     """Raised when this worker no longer holds the job (reaped or taken over): stop without writing."""
 
 
+class WorkerStopping(Exception):
+    """Raised inside a handler when its worker is being stopped (SIGTERM: Ctrl-C on ``studio up``, a
+    service manager's stop): the runner gives the job back to its queue, to resume from its last
+    checkpoint when a worker takes it."""
+
+
+# Set once this process is told to stop (``worker.celery_app`` connects it to Celery's warm shutdown).
+STOPPING = threading.Event()
+
+
 @dataclass
 class JobContext:
     job_id: int
@@ -55,6 +65,8 @@ class JobContext:
             raise LeaseLost(f"job {self.job_id}: lease lost")
         if self.stop_event.is_set():
             raise JobCancelled(f"job {self.job_id} cancelled")
+        if STOPPING.is_set():
+            raise WorkerStopping(f"job {self.job_id}: the worker is stopping")
 
     def progress(self, fraction: float, message: str | None = None, *, force: bool = False) -> None:
         """Report progress; throttled so a fast loop does not flood the database."""

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from backend.db.session import session_scope
 from backend.db.tables import Job, JobStatus
 from backend.jobs.events import notify
-from backend.jobs.lifecycle import count_delivery, finish, renew_lease, take_lease
+from backend.jobs.lifecycle import count_delivery, finish, give_back, renew_lease, take_lease
 from backend.settings import Settings, get_settings
-from worker.context import JobCancelled, JobContext, JobFailed, LeaseLost
+from worker.context import JobCancelled, JobContext, JobFailed, LeaseLost, WorkerStopping
 from worker.jobs import get_handler
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,19 @@ def _finish(job_id: int, worker: str, status: JobStatus, **kwargs: Any) -> None:
     notify(job_id)
 
 
+def _give_back(job_id: int, worker: str) -> None:
+    """Queue the job again (and send its id) for the next worker: this one is stopping."""
+    from backend.jobs.service import resend
+
+    try:
+        with session_scope() as session:
+            back = give_back(session, job_id, worker, "its worker was stopped")
+        resend(back)
+        log.warning("job %s: worker stopping, job given back to its queue", job_id)
+    except Exception:  # the supervisor (or the reaper, later) takes it back instead
+        log.exception("job %s: could not give the job back", job_id)
+
+
 def run_job(job_id: int, worker: str) -> str:
     """Run a job if it is ours to run; returns what happened (for logs and tests)."""
     settings = get_settings()
@@ -112,6 +125,13 @@ def run_job(job_id: int, worker: str) -> str:
     except LeaseLost:
         log.warning("job %s: lease lost, leaving the job to its new holder", job_id)
         return "lease_lost"
+    except WorkerStopping:
+        try:
+            ctx.flush()
+        except Exception:
+            log.exception("job %s: could not write its last metrics", job_id)
+        _give_back(job_id, worker)
+        return "given_back"
     except Exception as exc:
         if isinstance(exc, JobFailed):  # the user's input or settings, said in words: one line
             log.warning("job %s failed: %s", job_id, exc)

@@ -196,6 +196,34 @@ def reap(session: Session, timeout_seconds: float, max_attempts: int) -> Reaped:
     return out
 
 
+def give_back(session: Session, job_id: int, worker: str, why: str) -> Reaped:
+    """A worker being stopped hands its running job back: queued again at once, its attempt not counted
+    (nothing failed), to resume from its last checkpoint when a worker takes it."""
+    out = Reaped(requeued=[], failed=[])
+    row = session.execute(
+        select(*_ROW).where(Job.id == job_id, Job.status == JobStatus.running, Job.worker == worker)
+    ).first()
+    if row is None:
+        return out
+    res = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.running, Job.worker == worker)
+        .values(
+            status=JobStatus.queued,
+            worker=None,
+            lease_until=None,
+            attempt=Job.attempt - 1,
+            updated_at=utcnow(),
+            message=f"re-queued: {why}; it resumes from its last checkpoint",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if res.rowcount == 1:  # type: ignore[attr-defined]
+        _status_event(session, job_id)
+        out.requeued.append((row.id, row.queue, row.attempt - 1))
+    return out
+
+
 def release_dead_worker(session: Session, worker: str, max_attempts: int, how: str) -> Reaped:
     """Take back at once the running jobs of a worker known to be dead (its supervisor saw it exit), rather
     than after the reaper's heartbeat timeout."""

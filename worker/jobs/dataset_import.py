@@ -12,7 +12,7 @@ from backend.db.session import session_scope
 from backend.db.tables import Dataset
 from backend.jobs.kinds import ImportDatasetConfig
 from backend.settings import get_settings
-from worker.context import JobCancelled, JobContext, JobFailed, LeaseLost
+from worker.context import JobCancelled, JobContext, JobFailed, LeaseLost, WorkerStopping
 
 
 def _stopped(dataset_id: int, why: str) -> None:
@@ -52,7 +52,7 @@ def run_import_dataset(ctx: JobContext) -> dict[str, Any]:
             if session.get(Dataset, cfg.dataset_id) is None:  # deleted meanwhile: nothing to retry
                 upload.unlink(missing_ok=True)
         raise JobFailed(str(exc)) from exc
-    except LeaseLost:  # another worker holds the job now: the dataset is its to land
+    except (LeaseLost, WorkerStopping):  # another worker holds it now, or will: the dataset is its to land
         raise
     except JobCancelled:
         _stopped(cfg.dataset_id, "it was cancelled")
