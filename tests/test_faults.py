@@ -119,7 +119,7 @@ def test_a_run_survives_the_studio_being_stopped_warm_and_at_once(
         config = train_config(
             dataset_id,
             data={"batch_size": 8, "workers": 1},
-            schedule={"epochs": 40},
+            schedule={"epochs": 15},
             runtime={"checkpoint_interval": 1, "eval_interval": 10, "log_interval": 5},
         )
         r = studio.client.post("/api/jobs", json={"kind": "train", "config": config})
@@ -164,6 +164,6 @@ def test_a_run_survives_the_studio_being_stopped_warm_and_at_once(
             "the run to finish",
         )
         assert done["status"] == "succeeded", done["error"]
-        assert done["result"]["resumed_from_epoch"] >= 1 and done["result"]["epochs"] == 40, done["result"]
+        assert done["result"]["resumed_from_epoch"] >= 1 and done["result"]["epochs"] == 15, done["result"]
     finally:
         studio.close()
