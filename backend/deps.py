@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi import Path as PathParam
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,9 @@ def get_db() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_db)]
+MAX_ID = 2**63 - 1  # ids are BIGINT: a larger one names nothing, and is refused before any query
+# A resource id in a path: 1 .. 2^63 - 1, a 422 naming the parameter otherwise (never a database error).
+Id = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

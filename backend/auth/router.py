@@ -10,7 +10,7 @@ from backend.auth.schemas import Credentials, SignedIn, TokenCreate, TokenCreate
 from backend.auth.scope import get_owned, owned
 from backend.auth.security import csrf_for
 from backend.db.tables import ApiToken, User
-from backend.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep
+from backend.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, Id, SessionDep, SettingsDep
 from backend.errors import StudioError
 from backend.ratelimit import hit
 from backend.settings import Settings
@@ -105,7 +105,7 @@ def create_token(
 
 
 @tokens_router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_token(token_id: int, user: CurrentUser, session: SessionDep) -> None:
+def revoke_token(token_id: Id, user: CurrentUser, session: SessionDep) -> None:
     row = get_owned(session, ApiToken, token_id, user.id, "token")
     session.execute(delete(ApiToken).where(ApiToken.id == row.id))
     session.commit()

@@ -32,7 +32,7 @@ from backend.datasets.schemas import (
 from backend.datasets.splits import apply_overrides, assign_splits
 from backend.datasets.upload import UploadRejected, receive_upload
 from backend.db.tables import Dataset, JobStatus, User
-from backend.deps import CurrentUser, SessionDep, SettingsDep
+from backend.deps import CurrentUser, Id, SessionDep, SettingsDep
 from backend.errors import StudioError
 from backend.forms import multipart_body
 from backend.tasks import EXPORTS
@@ -101,7 +101,7 @@ def list_datasets(user: CurrentUser, session: SessionDep) -> list[DatasetOut]:
 
 @router.post("/{dataset_id}/retry", status_code=status.HTTP_202_ACCEPTED)
 def retry_import(
-    dataset_id: int, body: RetryImport, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    dataset_id: Id, body: RetryImport, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> ImportStarted:
     """Import a failed dataset's upload again (kept while the dataset is), optionally skipping the bad
     shapes its report named; 409 when the dataset did not fail or its upload is gone."""
@@ -111,7 +111,7 @@ def retry_import(
 
 
 @router.get("/{dataset_id}")
-def get_dataset(dataset_id: int, user: CurrentUser, session: SessionDep) -> DatasetDetail:
+def get_dataset(dataset_id: Id, user: CurrentUser, session: SessionDep) -> DatasetDetail:
     """Classes, counts, splits, the tasks it supports, and the import report."""
     row = get_owned(session, Dataset, dataset_id, user.id, "dataset")
     exports = [
@@ -145,7 +145,7 @@ def _filtered(
 
 @router.get("/{dataset_id}/images")
 def list_images(
-    dataset_id: int,
+    dataset_id: Id,
     user: CurrentUser,
     session: SessionDep,
     split: SplitFilter = None,
@@ -164,7 +164,7 @@ def list_images(
 
 
 @router.get("/{dataset_id}/images/{image_id}")
-def get_image(dataset_id: int, image_id: int, user: CurrentUser, session: SessionDep) -> ImageDetail:
+def get_image(dataset_id: Id, image_id: Id, user: CurrentUser, session: SessionDep) -> ImageDetail:
     row, ds = _ready(session, dataset_id, user.id)
     image = next((i for i in ds.images if i.id == image_id), None)
     if image is None:
@@ -182,8 +182,8 @@ def get_image(dataset_id: int, image_id: int, user: CurrentUser, session: Sessio
 
 @router.get("/{dataset_id}/images/{image_id}/neighbours")
 def image_neighbours(
-    dataset_id: int,
-    image_id: int,
+    dataset_id: Id,
+    image_id: Id,
     user: CurrentUser,
     session: SessionDep,
     split: SplitFilter = None,
@@ -219,8 +219,8 @@ def _image_or_404(ds: CanonicalDataset, dataset_id: int, image_id: int) -> None:
     responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}},
 )
 def render_image(
-    dataset_id: int,
-    image_id: int,
+    dataset_id: Id,
+    image_id: Id,
     user: CurrentUser,
     session: SessionDep,
     overlay: bool = True,
@@ -243,8 +243,8 @@ def render_image(
     responses={200: {"content": {"image/jpeg": {}}}},
 )
 def image_thumbnail(
-    dataset_id: int,
-    image_id: int,
+    dataset_id: Id,
+    image_id: Id,
     user: CurrentUser,
     session: SessionDep,
     size: Annotated[int, Query(ge=32, le=1024)] = 256,
@@ -259,7 +259,7 @@ def image_thumbnail(
 
 @router.patch("/{dataset_id}/splits", status_code=status.HTTP_201_CREATED)
 def change_splits(
-    dataset_id: int, body: SplitChange, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    dataset_id: Id, body: SplitChange, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> DatasetOut:
     """Re-split (seeded, stratified) or move images between splits: makes a new version of the dataset."""
     row = get_owned(session, Dataset, dataset_id, user.id, "dataset")
@@ -278,7 +278,7 @@ def change_splits(
 
 @router.patch("/{dataset_id}/classes", status_code=status.HTTP_201_CREATED)
 def change_classes(
-    dataset_id: int, body: ClassChange, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    dataset_id: Id, body: ClassChange, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> DatasetOut:
     """Rename, merge or drop classes: makes a new version of the dataset."""
     row = get_owned(session, Dataset, dataset_id, user.id, "dataset")
@@ -332,7 +332,7 @@ def _answer(state: ExportReady) -> JSONResponse:
 
 @router.post("/{dataset_id}/exports", response_model=ExportReady, responses={202: {"model": ExportReady}})
 def prepare_export(
-    dataset_id: int, user: CurrentUser, session: SessionDep, format: ExportFormatQuery = "voc"
+    dataset_id: Id, user: CurrentUser, session: SessionDep, format: ExportFormatQuery = "voc"
 ) -> Response:
     """The export, ready (200, with its size) or being written by a job (202 with ``job_id``: wait for the
     job, then ask again). A format the dataset cannot be written in fails the job with the reason; asked
@@ -346,7 +346,7 @@ def prepare_export(
     responses={200: {"content": {"application/zip": {}}}, 202: {"model": ExportReady}},
 )
 def export_dataset(
-    dataset_id: int, user: CurrentUser, session: SessionDep, format: ExportFormatQuery = "voc"
+    dataset_id: Id, user: CurrentUser, session: SessionDep, format: ExportFormatQuery = "voc"
 ) -> Response:
     """The dataset converted to one of its `exports` (Pascal VOC, COCO, ImageNet folders, ICDAR 2015
     files), as a zip; 202 with the job that writes it when it is not built yet."""
@@ -361,7 +361,7 @@ def export_dataset(
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_dataset(dataset_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> None:
+def delete_dataset(dataset_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> None:
     row = get_owned(session, Dataset, dataset_id, user.id, "dataset")
     if row.status == "importing":
         raise StudioError(409, f"dataset {dataset_id} is still importing", "dataset_busy")

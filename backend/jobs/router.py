@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from backend.auth.scope import get_owned, owned
 from backend.db.tables import Job, JobMetric, JobStatus
-from backend.deps import CurrentUser, SessionDep
+from backend.deps import MAX_ID, CurrentUser, Id, SessionDep
 from backend.jobs import service
 from backend.jobs.kinds import BACKGROUND_KINDS, JOB_KINDS
 from backend.jobs.schemas import JobCreate, JobKindOut, JobOut, MetricPoint
@@ -56,7 +56,7 @@ def list_jobs(
         ),
     ] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[JobOut]:
     """The caller's jobs, newest first: by default their runs, imports, exports, evaluations and
     predictions, without the studio's background work."""
@@ -72,17 +72,17 @@ def list_jobs(
 
 
 @router.get("/{job_id}")
-def get_job(job_id: int, user: CurrentUser, session: SessionDep) -> JobOut:
+def get_job(job_id: Id, user: CurrentUser, session: SessionDep) -> JobOut:
     return service.with_positions(session, [get_owned(session, Job, job_id, user.id, "job")])[0]
 
 
 @router.get("/{job_id}/metrics")
 def get_metrics(
-    job_id: int,
+    job_id: Id,
     user: CurrentUser,
     session: SessionDep,
     name: str | None = None,
-    after_step: Annotated[int, Query(ge=-1)] = -1,
+    after_step: Annotated[int, Query(ge=-1, le=MAX_ID)] = -1,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> list[MetricPoint]:
     """Metric points by step, optionally one metric and only after a step."""
@@ -94,7 +94,7 @@ def get_metrics(
     return [MetricPoint.model_validate(r) for r in rows]
 
 
-def _owned_job_id(job_id: int, user: CurrentUser, session: SessionDep) -> int:
+def _owned_job_id(job_id: Id, user: CurrentUser, session: SessionDep) -> int:
     """Checked before a stream starts: once it has, its status code can no longer change."""
     owned_id = get_owned(session, Job, job_id, user.id, "job").id
     session.close()  # give the connection back to the pool: the stream may last for hours
@@ -105,7 +105,9 @@ def _owned_job_id(job_id: int, user: CurrentUser, session: SessionDep) -> int:
 async def stream_events(
     job_id: Annotated[int, Depends(_owned_job_id)],
     last_event_id: Annotated[str | None, Header()] = None,
-    after: Annotated[int | None, Query(ge=0, description="Same as the Last-Event-ID header")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_ID, description="Same as the Last-Event-ID header")
+    ] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Status, progress and metric events as Server-Sent Events; resumes after ``Last-Event-ID``.
 
@@ -113,13 +115,14 @@ async def stream_events(
     if after is not None:
         start = after
     else:
-        start = int(last_event_id) if last_event_id is not None and last_event_id.isdigit() else 0
+        given = last_event_id if last_event_id is not None and last_event_id.isdigit() else "0"
+        start = min(int(given[:20]), MAX_ID)  # an id past the last one there can be resumes after all
     async for event in job_events(job_id, start):
         yield event
 
 
 @router.post("/{job_id}/cancel")
-def cancel_job(job_id: int, user: CurrentUser, session: SessionDep) -> JobOut:
+def cancel_job(job_id: Id, user: CurrentUser, session: SessionDep) -> JobOut:
     """Cancel: a queued job at once, a running one at its next check (within a second or so)."""
     job = get_owned(session, Job, job_id, user.id, "job")
     return JobOut.model_validate(service.cancel_job(session, job))

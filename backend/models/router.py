@@ -20,7 +20,7 @@ from backend.datasets.canonical import CanonicalDataset
 from backend.datasets.service import load_canonical
 from backend.datasets.upload import receive_upload
 from backend.db.tables import Artifact, Dataset, Job, TrainedModel, User
-from backend.deps import CurrentUser, SessionDep, SettingsDep
+from backend.deps import MAX_ID, CurrentUser, Id, SessionDep, SettingsDep
 from backend.errors import StudioError
 from backend.forms import multipart_body
 from backend.jobs.inference import infer, raise_for
@@ -91,7 +91,6 @@ CAM_BODY = multipart_body(
     [],
 )
 PNG: dict[str, Any] = {"content": {"image/png": {}}}
-MAX_ID = 2**63 - 1  # ids are BIGINT
 
 
 @router.get("")
@@ -101,20 +100,20 @@ def list_models(user: CurrentUser, session: SessionDep) -> list[ModelOut]:
 
 
 @router.get("/{model_id}")
-def get_model(model_id: int, user: CurrentUser, session: SessionDep) -> ModelDetail:
+def get_model(model_id: Id, user: CurrentUser, session: SessionDep) -> ModelDetail:
     """Metrics, config, class names, parameters, FLOPs and artifacts."""
     return service.model_detail(session, get_owned(session, TrainedModel, model_id, user.id, "model"))
 
 
 @router.get("/{model_id}/dashboard")
-def get_dashboard(model_id: int, user: CurrentUser, session: SessionDep) -> ModelDashboard:
+def get_dashboard(model_id: Id, user: CurrentUser, session: SessionDep) -> ModelDashboard:
     """Headline figures, the per-class table, the confusion matrix, the validation curves of the run and
     the worst validation images with their true and predicted masks."""
     return model_dashboard(session, get_owned(session, TrainedModel, model_id, user.id, "model"))
 
 
 @router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_model(model_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> None:
+def delete_model(model_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> None:
     """The model, its checkpoint, exports and other artifacts."""
     service.delete_model(session, settings, get_owned(session, TrainedModel, model_id, user.id, "model"))
 
@@ -199,7 +198,7 @@ def _drop_files(settings: Settings, answers: list[dict[str, Any]]) -> None:
     responses={200: PNG},
 )
 async def predict(
-    model_id: int,
+    model_id: Id,
     request: Request,
     user: CurrentUser,
     session: SessionDep,
@@ -228,7 +227,7 @@ async def predict(
 
 @router.post("/{model_id}/predict/batch", openapi_extra=BATCH_BODY)
 async def predict_batch(
-    model_id: int,
+    model_id: Id,
     request: Request,
     user: CurrentUser,
     session: SessionDep,
@@ -259,7 +258,7 @@ async def predict_batch(
     responses={200: PNG},
 )
 async def cam(
-    model_id: int,
+    model_id: Id,
     request: Request,
     user: CurrentUser,
     session: SessionDep,
@@ -315,7 +314,7 @@ def _cam_headers(answer: dict[str, Any]) -> dict[str, str]:
 
 @router.get("/{model_id}/evaluation/images")
 def evaluation_images(
-    model_id: int,
+    model_id: Id,
     user: CurrentUser,
     session: SessionDep,
     view: View = View.cell,
@@ -360,7 +359,7 @@ def evaluation_images(
 
 @router.get("/{model_id}/evaluation/changes")
 def evaluation_changes(
-    model_id: int,
+    model_id: Id,
     other: Annotated[int, Query(ge=1, le=MAX_ID, description="The second model")],
     user: CurrentUser,
     session: SessionDep,
@@ -383,8 +382,8 @@ def evaluation_changes(
     tags=["models"],
 )
 async def dataset_image_cam(
-    dataset_id: int,
-    image_id: int,
+    dataset_id: Id,
+    image_id: Id,
     model_id: Annotated[int, Query(ge=1, le=MAX_ID, description="The model to explain")],
     user: CurrentUser,
     session: SessionDep,
@@ -435,8 +434,8 @@ async def dataset_image_cam(
     tags=["models"],
 )
 async def dataset_image_errors(
-    dataset_id: int,
-    image_id: int,
+    dataset_id: Id,
+    image_id: Id,
     model_id: Annotated[int, Query(ge=1, le=MAX_ID, description="A segmentation model")],
     user: CurrentUser,
     session: SessionDep,
@@ -533,7 +532,7 @@ async def _kept_response(kept: Path) -> Response:
     responses={200: {"content": {"application/octet-stream": {}}}, 202: {"model": JobStarted}},
 )
 def export_model(
-    model_id: int,
+    model_id: Id,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -561,7 +560,7 @@ def export_model(
     responses={200: {"content": {"application/octet-stream": {}, "image/png": {}, "text/csv": {}}}},
 )
 def download_artifact(
-    artifact_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    artifact_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> FileResponse:
     """A file a job produced: images inline, anything else as a download."""
     art = get_owned(session, Artifact, artifact_id, user.id, "artifact")
@@ -578,7 +577,7 @@ def download_artifact(
 
 
 @artifacts_router.get("/jobs/{job_id}/artifacts")
-def list_job_artifacts(job_id: int, user: CurrentUser, session: SessionDep) -> list[ArtifactOut]:
+def list_job_artifacts(job_id: Id, user: CurrentUser, session: SessionDep) -> list[ArtifactOut]:
     get_owned(session, Job, job_id, user.id, "job")
     rows = session.scalars(owned(Artifact, user.id).where(Artifact.job_id == job_id).order_by(Artifact.id))
     return [ArtifactOut.model_validate(a) for a in rows]
