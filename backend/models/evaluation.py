@@ -1,9 +1,10 @@
-"""The images behind an evaluation's figures: each image's part in a cell (a classifier's image with its
-true and predicted class, its confidence and loss; a segmenter's pixels of one class painted as another,
-and each class's IoU in each image), written once when the evaluation runs (the training
-run's kept weights on its val split, or an evaluate job) and read by ``GET /api/models/{id}/evaluation/
-images``, so that opening a confusion-matrix cell, a class's false positives or the highest-loss images is
-a query, not a pass over the split."""
+"""The images behind an evaluation's figures: each image's part in them (a classifier's image with its
+true and predicted class, confidence and loss; a segmenter's pixels of one class painted as another, and
+each class's IoU in each image; a detector's boxes with the objects they found, and its objects with the
+score of the box that found them), written once when the evaluation runs (the training run's kept weights
+on its val split, or an evaluate job) and read by ``GET /api/models/{id}/evaluation/images``, so that
+opening a confusion-matrix cell, a class's errors or the highest-loss images is a query, not a pass over
+the split."""
 
 from __future__ import annotations
 
