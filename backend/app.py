@@ -21,6 +21,7 @@ from backend.auth.router import auth_router, tokens_router
 from backend.datasets.router import router as datasets_router
 from backend.db.session import session_factory
 from backend.errors import StudioError
+from backend.headers import SecurityHeaders
 from backend.health import router as health_router
 from backend.jobs.broker import send_canaries
 from backend.jobs.canary import CanaryState, canary_round
@@ -151,4 +152,5 @@ def create_app() -> FastAPI:
     for router in (specs_router, preview_router, estimate_router, models_router, artifacts_router):
         app.include_router(router)
     _mount_frontend(app, settings.frontend_dir)
+    app.add_middleware(SecurityHeaders)
     return app

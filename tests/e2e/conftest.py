@@ -82,6 +82,11 @@ def e2e_page(chromium_browser: Any, studio_url: str) -> Iterator[Any]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The studio's Content-Security-Policy must not get in the UI's way: a blocked resource is an error.
+    page.on(
+        "console",
+        lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
     page.page_errors = errors  # uncaught exceptions in the app, for tests to assert on
     try:
         yield page

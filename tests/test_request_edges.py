@@ -1,5 +1,6 @@
-"""Ids past what a resource id can be (BIGINT), in a path or a query, are refused naming the parameter,
-on SQLite and PostgreSQL alike, never a database error; the largest id there can be is simply not there."""
+"""Requests at the edges. Ids past what a resource id can be (BIGINT), in a path or a query, are refused
+naming the parameter, on SQLite and PostgreSQL alike, never a database error; the largest id there can be
+is simply not there. Every response carries the security headers."""
 
 from __future__ import annotations
 
@@ -47,3 +48,17 @@ def test_offsets_and_event_ids_past_64_bits_are_no_database_error(
     job = r.json()["id"]
     assert client.get(f"/api/jobs/{job}/metrics", params={"after_step": HUGE}).status_code == 422
     assert client.get(f"/api/jobs/{job}/events", params={"after": HUGE}).status_code == 422
+
+
+def test_every_response_carries_the_security_headers(client: TestClient) -> None:
+    """The UI's policy: its own scripts only, no framing, no plugins; the docs page may load Swagger UI."""
+    sign_up(client)
+    for path in ("/api/health", "/api/auth/me", "/api/datasets/1", "/api/openapi.json"):
+        r = client.get(path)
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert r.headers["x-frame-options"] == "DENY" and r.headers["referrer-policy"] == "same-origin"
+        policy = r.headers["content-security-policy"]
+        assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy, policy
+        assert "object-src 'none'" in policy
+    docs = client.get("/api/docs")
+    assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
