@@ -343,3 +343,63 @@ def test_a_phone_wide_window_keeps_every_page_link_on_screen(
     assert page.get_by_role("button", name="Sign out").is_visible()
     shot("narrow-datasets")
     page.set_viewport_size({"width": 1400, "height": 900})
+
+
+PAYLOAD = '<img src=x onerror="window.__xss=1">'
+
+
+def test_markup_in_names_and_labels_is_shown_as_text_and_never_runs(
+    e2e_page: Any, shot: Callable[[str], None], tmp_path: Path
+) -> None:
+    """A class label holding an ``<img onerror>`` is refused at import, the error showing it as the
+    characters it is; a dataset name holding one shows as text on the datasets list, the dataset page, an
+    image page, the run form and the jobs list. The script never runs (the page would set
+    ``window.__xss``, and the studio's CSP would log a violation, which fails every browser test)."""
+    page = e2e_page
+    _sign_up(page, "e2e-xss")
+
+    def clean(where: str) -> None:
+        assert page.evaluate("window.__xss") is None, f"markup ran on {where}"
+        assert page.locator("img[src=x]").count() == 0, where
+
+    labelled = tmp_path / "markup label"
+    make_labelme_project(labelled, n_images=2)
+    doc = json.loads((labelled / "img_0000.json").read_text())
+    doc["shapes"][0]["label"] = PAYLOAD
+    (labelled / "img_0000.json").write_text(json.dumps(doc))
+    panel = page.get_by_test_id("upload-panel")
+    panel.get_by_label("Zip file").set_input_files(str(zip_folder(labelled, tmp_path / "label.zip")))
+    panel.get_by_role("button", name="Upload and import").click()
+    error = panel.get_by_test_id("import-error")
+    expect(error).to_contain_text(
+        f"label '{PAYLOAD}' has characters that are not allowed", timeout=IMPORT_WAIT_MS
+    )
+    clean("the import error")
+
+    named = tmp_path / "markup name"
+    make_labelme_project(named, n_images=4)
+    page.reload()
+    panel = page.get_by_test_id("upload-panel")
+    panel.get_by_label("Zip file").set_input_files(str(zip_folder(named, tmp_path / "name.zip")))
+    panel.get_by_label("Name").fill(f"name {PAYLOAD}")
+    panel.get_by_role("button", name="Upload and import").click()
+    expect(page).to_have_url(re.compile(r"/datasets/\d+$"), timeout=IMPORT_WAIT_MS)
+    expect(page.get_by_test_id("dataset-status")).to_have_text("ready", timeout=IMPORT_WAIT_MS)
+    expect(page.get_by_test_id("dataset-title")).to_have_text(f"name {PAYLOAD}")
+    clean("the dataset page")
+    shot("markup-dataset-page")
+    page.get_by_test_id("thumb").first.get_by_role("link").click()
+    expect(page.get_by_test_id("image-page")).to_be_visible()
+    clean("an image page")
+    nav = page.get_by_role("navigation", name="Main")
+    for link in ("Datasets", "Train", "Jobs"):
+        nav.get_by_role("link", name=link).click()
+        page.wait_for_load_state("networkidle")
+        clean(f"the {link} page")
+    nav.get_by_role("link", name="Datasets").click()
+    expect(page.get_by_test_id("dataset-row").filter(has_text=f"name {PAYLOAD}")).to_have_count(1)
+    nav.get_by_role("link", name="Train").click()
+    expect(page.get_by_label("Dataset version").locator("option").filter(has_text=PAYLOAD)).to_have_count(1)
+    clean("the run form")
+    shot("markup-run-form")
+    assert page.page_errors == [], f"uncaught errors in the page: {page.page_errors}"
