@@ -30,6 +30,7 @@ class Change(StrEnum):
 class _Figure:
     value: float  # higher is better
     text: str  # the figure in words
+    right: bool | None = None  # a classifier's image: whether its top class is the true one
 
 
 def _invalid(message: str) -> StudioError:
@@ -56,6 +57,7 @@ def _figures(session: Session, model: TrainedModel, job_id: int) -> dict[int, _F
             out[r.image_id] = _Figure(
                 (1.0 if right else 0.0) + (r.true_score or 0.0),
                 f"{'right' if right else 'wrong'}: predicted {predicted} ({100 * (r.score or 0):.0f}%)",
+                right,
             )
     elif Kind.klass.value in kinds:
         ious: dict[int, list[float]] = defaultdict(list)
@@ -103,9 +105,8 @@ def model_changes(
         for image_id in before.keys() & after.keys()
         if abs(after[image_id].value - before[image_id].value) > 1e-9
     ]
-    if Kind.image.value in _kinds(session, job_a):
-        # A classifier's image is fixed or broken only when it turns right or wrong.
-        moved = [(i, d) for i, d in moved if (before[i].value >= 1) != (after[i].value >= 1)]
+    # A classifier's image is fixed or broken only when it turns right or wrong.
+    moved = [(i, d) for i, d in moved if before[i].right is None or before[i].right != after[i].right]
     chosen = [(i, d) for i, d in moved if (d > 0) == (change is Change.fixed)]
     chosen.sort(key=lambda p: (-abs(p[1]), p[0]))
     dataset_id, split = where[first.id]
@@ -145,10 +146,4 @@ def model_changes(
             )
             for image_id, delta in page
         ],
-    )
-
-
-def _kinds(session: Session, job_id: int) -> set[str]:
-    return set(
-        session.scalars(select(EvaluationItem.kind).where(EvaluationItem.job_id == job_id).distinct()).all()
     )
