@@ -105,6 +105,11 @@ def check_cam_request(
         raise field_error(("method",), f"{method!r} is not one of {', '.join(methods)}")
 
 
+def box_text(box: list[float]) -> str:
+    """A box as ``"x1,y1,x2,y2"``, what :func:`parse_box` reads (a URL, a header, a cache key)."""
+    return ",".join(f"{v:g}" for v in box)
+
+
 def parse_box(text: str | None, field: str = "target_box") -> list[float] | None:
     """``"x1,y1,x2,y2"`` (the picture's pixels) as four numbers; a 422 naming ``field`` otherwise."""
     if text is None or not text.strip():

@@ -21,6 +21,7 @@ from backend.datasets.service import image_summaries
 from backend.db.session import session_scope
 from backend.db.tables import Dataset, EvaluationItem, TrainedModel
 from backend.errors import StudioError
+from backend.models.checks import box_text
 from backend.models.schemas import EvaluationImage, EvaluationImages
 from backend.tasks import TASKS
 
@@ -313,7 +314,7 @@ def _described(
         missed object: EigenCAM of the picture (no box of the model's to take a gradient of)."""
         box = (row.detail or {}).get("box")
         if row.kind == Kind.detection.value and box and "gradcam" in methods:
-            at = ",".join(f"{v:g}" for v in box)
+            at = box_text(box)
             return None, cam(row.image_id, pred_name, target_box=at, method="gradcam"), "gradcam"
         if row.kind == Kind.missed.value and "eigencam" in methods:
             return cam(row.image_id, None, method="eigencam"), None, "eigencam"

@@ -27,7 +27,7 @@ from backend.jobs.inference import infer, raise_for
 from backend.jobs.service import validation_error
 from backend.models import service
 from backend.models.changes import Change, model_changes
-from backend.models.checks import check_cam_request, parse_box
+from backend.models.checks import box_text, check_cam_request, parse_box
 from backend.models.contract import (
     EXPORT_SUFFIXES,
     MODULE_PATH,
@@ -308,7 +308,7 @@ def _cam_headers(answer: dict[str, Any]) -> dict[str, str]:
         "X-Cam-Method": str(answer.get("method") or "gradcam"),
     }
     if answer.get("box"):
-        headers["X-Cam-Box"] = ",".join(f"{v:g}" for v in answer["box"])
+        headers["X-Cam-Box"] = box_text(answer["box"])
     return headers
 
 
@@ -404,7 +404,7 @@ async def dataset_image_cam(
     picture, _ = await to_thread.run_sync(lambda: _dataset_picture(session, user, dataset_id, image_id))
     box = parse_box(target_box)
     checkpoint, mtime = await _weights(session, user, model_id, True, target_class, box, method)
-    key = ",".join(f"{v:g}" for v in box) if box else None
+    key = box_text(box) if box else None
     kept = kept_path(
         settings.data_dir, model_id, dataset_id, image_id, "cam", target_class, target_layer, key, method
     )
