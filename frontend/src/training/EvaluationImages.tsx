@@ -10,6 +10,32 @@ import {
 } from "../api/training";
 import { Loading } from "../components/Loading";
 
+/** Previous and next over a list read ``EVALUATION_PAGE`` at a time; shown once there is more than one page. */
+export function OffsetPager({
+  offset,
+  total,
+  onMove,
+  children,
+}: {
+  offset: number;
+  total: number;
+  onMove: (offset: number) => void;
+  children: ReactNode;
+}) {
+  if (total <= EVALUATION_PAGE) return null;
+  return (
+    <div className="image-nav">
+      <button type="button" className="button button--ghost" disabled={offset === 0} onClick={() => onMove(Math.max(0, offset - EVALUATION_PAGE))}>
+        Previous
+      </button>
+      <span className="muted small">{children}</span>
+      <button type="button" className="button button--ghost" disabled={offset + EVALUATION_PAGE >= total} onClick={() => onMove(offset + EVALUATION_PAGE)}>
+        Next
+      </button>
+    </div>
+  );
+}
+
 /** What a list of an evaluation's images holds, in words. */
 export function targetTitle(target: ExplainTarget): string {
   switch (target.view) {
@@ -297,24 +323,9 @@ export function EvaluationImagesPanel({
               <Row key={image.item_id} image={image} scoreIs={data.score_is} />
             ))}
           </ul>
-          {data.total > EVALUATION_PAGE ? (
-            <div className="image-nav">
-              <button type="button" className="button button--ghost" disabled={offset === 0} onClick={() => move(offset - EVALUATION_PAGE)}>
-                Previous
-              </button>
-              <span className="muted small">
-                page {Math.floor(offset / EVALUATION_PAGE) + 1} of {Math.ceil(data.total / EVALUATION_PAGE)}
-              </span>
-              <button
-                type="button"
-                className="button button--ghost"
-                disabled={offset + EVALUATION_PAGE >= data.total}
-                onClick={() => move(offset + EVALUATION_PAGE)}
-              >
-                Next
-              </button>
-            </div>
-          ) : null}
+          <OffsetPager offset={offset} total={data.total} onMove={move}>
+            page {Math.floor(offset / EVALUATION_PAGE) + 1} of {Math.ceil(data.total / EVALUATION_PAGE)}
+          </OffsetPager>
         </>
       ) : null}
     </section>

@@ -1,8 +1,9 @@
 import { useState } from "react";
 import { Link } from "react-router";
 import { errorMessage } from "../api/errors";
-import { EVALUATION_PAGE, useModelChanges } from "../api/training";
+import { useModelChanges } from "../api/training";
 import { Loading } from "../components/Loading";
+import { OffsetPager } from "./EvaluationImages";
 
 /** What the second run's model fixed and broke against the first's, image by image. */
 export function ModelChangesCard({ first, second, labels }: { first: number; second: number; labels: [string, string] }) {
@@ -68,19 +69,9 @@ export function ModelChangesCard({ first, second, labels }: { first: number; sec
               ))}
             </ul>
           )}
-          {data.total > EVALUATION_PAGE ? (
-            <div className="image-nav">
-              <button type="button" className="button button--ghost" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - EVALUATION_PAGE))}>
-                Previous
-              </button>
-              <span className="muted small">
-                {offset + 1}–{Math.min(offset + data.images.length, data.total)} of {data.total}
-              </span>
-              <button type="button" className="button button--ghost" disabled={offset + EVALUATION_PAGE >= data.total} onClick={() => setOffset(offset + EVALUATION_PAGE)}>
-                Next
-              </button>
-            </div>
-          ) : null}
+          <OffsetPager offset={offset} total={data.total} onMove={setOffset}>
+            {offset + 1}–{Math.min(offset + data.images.length, data.total)} of {data.total}
+          </OffsetPager>
         </>
       ) : null}
     </div>
